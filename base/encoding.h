@@ -1,0 +1,34 @@
+// Strict text encodings used on the wire (SPEC section 1).
+//
+// Hex is lowercase only: uppercase or odd-length input is rejected, never
+// "fixed up", because a peer that sends it is not following the contract.
+#ifndef FEDRELAY_BASE_ENCODING_H_
+#define FEDRELAY_BASE_ENCODING_H_
+
+#include <cstdint>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+
+namespace fedrelay {
+
+// Lowercase hex of `bytes`.
+std::string HexEncode(absl::string_view bytes);
+
+// Decodes lowercase hex. When `expected_bytes` is non-zero the decoded length
+// must equal it. Errors are INVALID_ARGUMENT naming `what`.
+absl::StatusOr<std::string> HexDecode(absl::string_view hex, absl::string_view what,
+                                      size_t expected_bytes = 0);
+
+// Standard base64 with padding (RFC 4648 section 4), as used by C2SP notes.
+std::string Base64Encode(absl::string_view bytes);
+absl::StatusOr<std::string> Base64Decode(absl::string_view text);
+
+// Appends big-endian integers (the canonical signing bytes use these).
+void AppendU32BE(std::string& out, uint32_t value);
+void AppendU64BE(std::string& out, uint64_t value);
+
+}  // namespace fedrelay
+
+#endif  // FEDRELAY_BASE_ENCODING_H_

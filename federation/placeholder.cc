@@ -1,0 +1,1 @@
+int fedrelay_federation_placeholder;

@@ -1,1 +1,0 @@
-int fedrelay_federation_placeholder;

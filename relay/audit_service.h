@@ -1,0 +1,34 @@
+// AuditLog gRPC service (SPEC sections 4 and 7): public, no credentials.
+#ifndef FEDRELAY_RELAY_AUDIT_SERVICE_H_
+#define FEDRELAY_RELAY_AUDIT_SERVICE_H_
+
+#include "fedrelay/v1/fedrelay.grpc.pb.h"
+#include "store/log_store.h"
+
+namespace fedrelay::relay {
+
+class AuditService final : public v1::AuditLog::CallbackService {
+ public:
+  explicit AuditService(const store::LogStore* store) : store_(store) {}
+
+  grpc::ServerUnaryReactor* GetCheckpoint(grpc::CallbackServerContext* context,
+                                          const v1::GetCheckpointRequest* request,
+                                          v1::Checkpoint* response) override;
+  // Streams [start, end) clamped to the log size, reading a small window of
+  // leaves at a time so memory stays bounded whatever the range.
+  grpc::ServerWriteReactor<v1::LogEntry>* GetEntries(grpc::CallbackServerContext* context,
+                                                     const v1::GetEntriesRequest* request) override;
+  grpc::ServerUnaryReactor* GetInclusionProof(grpc::CallbackServerContext* context,
+                                              const v1::InclusionProofRequest* request,
+                                              v1::InclusionProof* response) override;
+  grpc::ServerUnaryReactor* GetConsistencyProof(grpc::CallbackServerContext* context,
+                                                const v1::ConsistencyProofRequest* request,
+                                                v1::ConsistencyProof* response) override;
+
+ private:
+  const store::LogStore* const store_;
+};
+
+}  // namespace fedrelay::relay
+
+#endif  // FEDRELAY_RELAY_AUDIT_SERVICE_H_

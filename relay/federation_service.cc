@@ -1,0 +1,358 @@
+#include "relay/federation_service.h"
+
+#include <deque>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "base/errors.h"
+#include "relay/delivery.h"
+#include "relay/grpc_status.h"
+
+namespace fedrelay::relay {
+namespace {
+
+constexpr size_t kMaxInFlightPerStream = 1024;
+
+// Who a submission is charged to for rate limiting: the origin server for
+// server-signed messages, the signing user otherwise.
+std::string RateKey(const federation::Submission& submission) {
+  struct Visitor {
+    std::string operator()(const v1::FederationRequest& m) const { return "server:" + m.origin_server_id(); }
+    std::string operator()(const v1::BanNotification& m) const { return "server:" + m.origin_server_id(); }
+    std::string operator()(const v1::DMInvite& m) const { return "user:" + m.inviter_id(); }
+    std::string operator()(const v1::AcceptDMInviteRequest& m) const { return "device:" + m.device_cert().pubkey(); }
+    std::string operator()(const v1::RejectDMInviteRequest& m) const { return "device:" + m.device_cert().pubkey(); }
+    std::string operator()(const v1::UpdateHomeServerRequest& m) const { return "user:" + m.user_id(); }
+    std::string operator()(const v1::UpdateFederatedProfileRequest& m) const { return "user:" + m.user_id(); }
+  };
+  return std::visit(Visitor{}, submission);
+}
+
+bool IsInviteTraffic(const federation::Submission& submission) {
+  return std::holds_alternative<v1::DMInvite>(submission) ||
+         std::holds_alternative<v1::AcceptDMInviteRequest>(submission) ||
+         std::holds_alternative<v1::RejectDMInviteRequest>(submission);
+}
+
+absl::StatusOr<federation::Submission> FromProto(const v1::Submission& in) {
+  switch (in.item_case()) {
+    case v1::Submission::kFederationRequest: return federation::Submission(in.federation_request());
+    case v1::Submission::kBan: return federation::Submission(in.ban());
+    case v1::Submission::kDmInvite: return federation::Submission(in.dm_invite().invite());
+    case v1::Submission::kDmAccept: return federation::Submission(in.dm_accept());
+    case v1::Submission::kDmReject: return federation::Submission(in.dm_reject());
+    case v1::Submission::kMigration: return federation::Submission(in.migration());
+    case v1::Submission::kProfile: return federation::Submission(in.profile());
+    case v1::Submission::ITEM_NOT_SET: break;
+  }
+  return MakeError(ErrorCode::kMalformed, "submission carries no item");
+}
+
+void FillError(const absl::Status& status, v1::SubmissionError* error) {
+  error->set_code(MachineCode(status));
+  error->set_message(std::string(status.message()));
+  error->set_grpc_code(static_cast<int32_t>(status.code()));
+}
+
+// One Submit stream. Results are written one at a time in completion order.
+// Reading pauses while kMaxInFlightPerStream submissions are unanswered, so a
+// fast sender cannot make the relay buffer without bound. The reactor deletes
+// itself once gRPC is done with it and every submission has been answered.
+class SubmitStream final : public grpc::ServerBidiReactor<v1::Submission, v1::SubmissionResult> {
+ public:
+  SubmitStream(grpc::CallbackServerContext* context, FederationService* service)
+      : context_(context), service_(service) {
+    StartRead(&incoming_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      absl::MutexLock lock(&mu_);
+      reads_done_ = true;
+      MaybeFinishLocked();
+      return;
+    }
+    const std::string correlation_id = incoming_.correlation_id();
+    auto submission = FromProto(incoming_);
+    {
+      absl::MutexLock lock(&mu_);
+      ++in_flight_;
+    }
+    auto done = [this, correlation_id](absl::StatusOr<federation::Accepted> result) {
+      v1::SubmissionResult out;
+      out.set_correlation_id(correlation_id);
+      if (result.ok()) {
+        *out.mutable_receipt() = result->receipt;
+      } else {
+        FillError(result.status(), out.mutable_error());
+      }
+      Deliver(std::move(out));
+    };
+    if (!submission.ok()) {
+      done(submission.status());
+    } else {
+      service_->SubmitLimited(*std::move(submission), std::move(done));
+    }
+    absl::MutexLock lock(&mu_);
+    if (in_flight_ < kMaxInFlightPerStream) {
+      StartRead(&incoming_);
+    } else {
+      read_paused_ = true;
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    outgoing_.pop_front();
+    --in_flight_;
+    if (!ok) broken_ = true;
+    if (read_paused_ && in_flight_ < kMaxInFlightPerStream && !broken_) {
+      read_paused_ = false;
+      StartRead(&incoming_);
+    }
+    writing_ = false;
+    WriteNextLocked();
+    MaybeFinishLocked();
+  }
+
+  void OnDone() override {
+    bool destroy;
+    {
+      absl::MutexLock lock(&mu_);
+      grpc_done_ = true;
+      destroy = in_flight_ == 0;
+    }
+    if (destroy) delete this;
+  }
+
+ private:
+  void Deliver(v1::SubmissionResult result) {
+    bool destroy = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (broken_ || finished_) {
+        // Nobody to tell; the entry (if accepted) is in the log regardless.
+        --in_flight_;
+        destroy = grpc_done_ && in_flight_ == 0;
+      } else {
+        outgoing_.push_back(std::move(result));
+        WriteNextLocked();
+      }
+    }
+    if (destroy) delete this;
+  }
+
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || outgoing_.empty() || broken_) return;
+    writing_ = true;
+    StartWrite(&outgoing_.front());
+  }
+
+  void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    if (broken_ && !writing_) {
+      finished_ = true;
+      // Results still queued are dropped; account for them.
+      in_flight_ -= outgoing_.size();
+      outgoing_.clear();
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client stopped reading"));
+      return;
+    }
+    if (reads_done_ && in_flight_ == 0 && !writing_) {
+      finished_ = true;
+      Finish(grpc::Status::OK);
+    }
+  }
+
+  grpc::CallbackServerContext* const context_;
+  FederationService* const service_;
+  v1::Submission incoming_;
+  absl::Mutex mu_;
+  std::deque<v1::SubmissionResult> outgoing_ ABSL_GUARDED_BY(mu_);
+  size_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool grpc_done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace
+
+FederationService::FederationService(federation::Federation* federation, Delivery* delivery,
+                                     Info info, const config::RateLimits& limits,
+                                     const Clock* clock)
+    : federation_(federation),
+      delivery_(delivery),
+      info_(std::move(info)),
+      limits_(limits),
+      clock_(clock),
+      message_limiter_("message_rate_limit", limits.message_rate_limit, clock),
+      invite_limiter_("invite_rate_limit", limits.invite_rate_limit, clock),
+      ping_limiter_("ping_rate_limit", limits.ping_rate_limit, clock),
+      discovery_limiter_("discovery_rate_limit", limits.discovery_rate_limit, clock) {}
+
+void FederationService::SubmitLimited(federation::Submission submission, federation::DoneFn done) {
+  RateLimiter& limiter = IsInviteTraffic(submission) ? invite_limiter_ : message_limiter_;
+  if (absl::Status allowed = limiter.Allow(RateKey(submission)); !allowed.ok()) {
+    done(allowed);
+    return;
+  }
+  federation_->Submit(std::move(submission), std::move(done));
+}
+
+template <typename Response>
+grpc::ServerUnaryReactor* FederationService::SubmitUnary(
+    grpc::CallbackServerContext* context, federation::Submission submission, Response* response,
+    std::function<void(const federation::Accepted&, Response*)> fill) {
+  auto* reactor = context->DefaultReactor();
+  SubmitLimited(std::move(submission),
+                [context, reactor, response, fill = std::move(fill)](
+                    absl::StatusOr<federation::Accepted> result) {
+                  if (!result.ok()) {
+                    reactor->Finish(ToGrpcStatus(result.status(), context));
+                    return;
+                  }
+                  fill(*result, response);
+                  reactor->Finish(grpc::Status::OK);
+                });
+  return reactor;
+}
+
+namespace {
+void FillReceipt(const federation::Accepted& accepted, v1::RelayReceipt* response) {
+  *response = accepted.receipt;
+}
+}  // namespace
+
+grpc::ServerUnaryReactor* FederationService::Federate(grpc::CallbackServerContext* context,
+                                                      const v1::FederationRequest* request,
+                                                      v1::FederationResponse* response) {
+  return SubmitUnary<v1::FederationResponse>(
+      context, *request, response,
+      [](const federation::Accepted& accepted, v1::FederationResponse* out) {
+        out->set_accepted(true);
+        out->set_message("accepted");
+        *out->mutable_receipt() = accepted.receipt;
+        for (const auto& event : accepted.entry->events()) {
+          if (event.has_member_joined()) *out->mutable_user() = event.member_joined().user();
+        }
+      });
+}
+
+grpc::ServerUnaryReactor* FederationService::PropagateBan(grpc::CallbackServerContext* context,
+                                                          const v1::BanNotification* request,
+                                                          v1::RelayReceipt* response) {
+  return SubmitUnary<v1::RelayReceipt>(context, *request, response, FillReceipt);
+}
+
+grpc::ServerUnaryReactor* FederationService::ReceiveDMInvite(
+    grpc::CallbackServerContext* context, const v1::ReceiveDMInviteRequest* request,
+    v1::RelayReceipt* response) {
+  return SubmitUnary<v1::RelayReceipt>(context, request->invite(), response, FillReceipt);
+}
+
+grpc::ServerUnaryReactor* FederationService::AcceptDMInvite(
+    grpc::CallbackServerContext* context, const v1::AcceptDMInviteRequest* request,
+    v1::AcceptDMInviteResponse* response) {
+  return SubmitUnary<v1::AcceptDMInviteResponse>(
+      context, *request, response,
+      [](const federation::Accepted& accepted, v1::AcceptDMInviteResponse* out) {
+        *out->mutable_receipt() = accepted.receipt;
+        if (accepted.invite.has_value()) {
+          out->set_token(accepted.invite->token());
+          out->set_host_server_url(accepted.invite->host_server_url());
+          out->set_guild_id(accepted.invite->guild_id());
+        }
+      });
+}
+
+grpc::ServerUnaryReactor* FederationService::RejectDMInvite(
+    grpc::CallbackServerContext* context, const v1::RejectDMInviteRequest* request,
+    v1::RelayReceipt* response) {
+  return SubmitUnary<v1::RelayReceipt>(context, *request, response, FillReceipt);
+}
+
+grpc::ServerUnaryReactor* FederationService::UpdateHomeServer(
+    grpc::CallbackServerContext* context, const v1::UpdateHomeServerRequest* request,
+    v1::RelayReceipt* response) {
+  return SubmitUnary<v1::RelayReceipt>(context, *request, response, FillReceipt);
+}
+
+grpc::ServerUnaryReactor* FederationService::UpdateFederatedProfile(
+    grpc::CallbackServerContext* context, const v1::UpdateFederatedProfileRequest* request,
+    v1::RelayReceipt* response) {
+  return SubmitUnary<v1::RelayReceipt>(context, *request, response, FillReceipt);
+}
+
+grpc::ServerBidiReactor<v1::Submission, v1::SubmissionResult>* FederationService::Submit(
+    grpc::CallbackServerContext* context) {
+  return new SubmitStream(context, this);
+}
+
+grpc::ServerWriteReactor<v1::StreamResponse>* FederationService::Subscribe(
+    grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) {
+  if (delivery_ != nullptr) return delivery_->Subscribe(context, request);
+  class Refuse final : public grpc::ServerWriteReactor<v1::StreamResponse> {
+   public:
+    Refuse() { Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "unavailable: no delivery")); }
+    void OnDone() override { delete this; }
+  };
+  return new Refuse();
+}
+
+grpc::ServerUnaryReactor* FederationService::Acknowledge(grpc::CallbackServerContext* context,
+                                                         const v1::AcknowledgeRequest* request,
+                                                         v1::AcknowledgeResponse* response) {
+  if (delivery_ != nullptr) return delivery_->Acknowledge(context, request, response);
+  auto* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "unavailable: no delivery"));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* FederationService::Ping(grpc::CallbackServerContext* context,
+                                                  const v1::PingRequest*,
+                                                  v1::PongResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  if (absl::Status allowed = ping_limiter_.Allow(context->peer()); !allowed.ok()) {
+    reactor->Finish(ToGrpcStatus(allowed, context));
+    return reactor;
+  }
+  // Pong carries the relay's clock so peers can see their skew against it.
+  response->set_timestamp(clock_->NowMs());
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* FederationService::GetServerInfo(grpc::CallbackServerContext* context,
+                                                           const v1::ServerInfoRequest*,
+                                                           v1::ServerInfoResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  if (absl::Status allowed = discovery_limiter_.Allow(context->peer()); !allowed.ok()) {
+    reactor->Finish(ToGrpcStatus(allowed, context));
+    return reactor;
+  }
+  response->set_canonical_address(info_.server_id);
+  response->set_server_id(info_.server_id);
+  response->set_relay_pubkey(info_.relay_pubkey_hex);
+  response->set_log_origin(info_.log_origin);
+  response->set_verifier_key(info_.verifier_key);
+  response->set_max_clock_skew_ms(info_.max_clock_skew_ms);
+  response->set_version(FEDRELAY_VERSION);
+  auto* settings = response->mutable_settings();
+  settings->set_max_upload_size(limits_.max_upload_size);
+  settings->set_message_rate_limit(limits_.message_rate_limit);
+  settings->set_max_message_length(limits_.max_message_length);
+  settings->set_register_rate_limit(limits_.register_rate_limit);
+  settings->set_login_rate_limit(limits_.login_rate_limit);
+  settings->set_invite_rate_limit(limits_.invite_rate_limit);
+  settings->set_discovery_rate_limit(limits_.discovery_rate_limit);
+  settings->set_sync_mailbox_rate_limit(limits_.sync_mailbox_rate_limit);
+  settings->set_ping_rate_limit(limits_.ping_rate_limit);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace fedrelay::relay

@@ -1,0 +1,89 @@
+// FederationRelay gRPC service: the write RPCs (unary and the Submit stream),
+// Ping and GetServerInfo. Subscribe and Acknowledge are delegated to the
+// downstream Delivery component (relay/delivery.h).
+#ifndef FEDRELAY_RELAY_FEDERATION_SERVICE_H_
+#define FEDRELAY_RELAY_FEDERATION_SERVICE_H_
+
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "federation/federation.h"
+#include "fedrelay/v1/fedrelay.grpc.pb.h"
+#include "relay/rate_limiter.h"
+
+namespace fedrelay::relay {
+
+class Delivery;
+
+class FederationService final : public v1::FederationRelay::CallbackService {
+ public:
+  struct Info {
+    std::string server_id;
+    std::string relay_pubkey_hex;
+    std::string log_origin;
+    std::string verifier_key;
+    uint64_t max_clock_skew_ms = 0;
+  };
+  // `delivery` may be null only in tests of the write path.
+  FederationService(federation::Federation* federation, Delivery* delivery, Info info,
+                    const config::RateLimits& limits, const Clock* clock = &SystemClock());
+
+  grpc::ServerUnaryReactor* Federate(grpc::CallbackServerContext* context,
+                                     const v1::FederationRequest* request,
+                                     v1::FederationResponse* response) override;
+  grpc::ServerUnaryReactor* PropagateBan(grpc::CallbackServerContext* context,
+                                         const v1::BanNotification* request,
+                                         v1::RelayReceipt* response) override;
+  grpc::ServerUnaryReactor* ReceiveDMInvite(grpc::CallbackServerContext* context,
+                                            const v1::ReceiveDMInviteRequest* request,
+                                            v1::RelayReceipt* response) override;
+  grpc::ServerUnaryReactor* AcceptDMInvite(grpc::CallbackServerContext* context,
+                                           const v1::AcceptDMInviteRequest* request,
+                                           v1::AcceptDMInviteResponse* response) override;
+  grpc::ServerUnaryReactor* RejectDMInvite(grpc::CallbackServerContext* context,
+                                           const v1::RejectDMInviteRequest* request,
+                                           v1::RelayReceipt* response) override;
+  grpc::ServerUnaryReactor* UpdateHomeServer(grpc::CallbackServerContext* context,
+                                             const v1::UpdateHomeServerRequest* request,
+                                             v1::RelayReceipt* response) override;
+  grpc::ServerUnaryReactor* UpdateFederatedProfile(grpc::CallbackServerContext* context,
+                                                   const v1::UpdateFederatedProfileRequest* request,
+                                                   v1::RelayReceipt* response) override;
+  grpc::ServerBidiReactor<v1::Submission, v1::SubmissionResult>* Submit(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerWriteReactor<v1::StreamResponse>* Subscribe(
+      grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) override;
+  grpc::ServerUnaryReactor* Acknowledge(grpc::CallbackServerContext* context,
+                                        const v1::AcknowledgeRequest* request,
+                                        v1::AcknowledgeResponse* response) override;
+  grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* context,
+                                 const v1::PingRequest* request,
+                                 v1::PongResponse* response) override;
+  grpc::ServerUnaryReactor* GetServerInfo(grpc::CallbackServerContext* context,
+                                          const v1::ServerInfoRequest* request,
+                                          v1::ServerInfoResponse* response) override;
+
+  // Applies the rate limit for `submission`, then hands it to the federation core.
+  void SubmitLimited(federation::Submission submission, federation::DoneFn done);
+
+ private:
+  template <typename Response>
+  grpc::ServerUnaryReactor* SubmitUnary(
+      grpc::CallbackServerContext* context, federation::Submission submission, Response* response,
+      std::function<void(const federation::Accepted&, Response*)> fill);
+
+  federation::Federation* const federation_;
+  Delivery* const delivery_;
+  const Info info_;
+  const config::RateLimits limits_;
+  const Clock* const clock_;
+  RateLimiter message_limiter_;
+  RateLimiter invite_limiter_;
+  RateLimiter ping_limiter_;
+  RateLimiter discovery_limiter_;
+};
+
+}  // namespace fedrelay::relay
+
+#endif  // FEDRELAY_RELAY_FEDERATION_SERVICE_H_

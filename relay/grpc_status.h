@@ -1,0 +1,19 @@
+// The one place an absl::Status becomes a gRPC status (STYLE 1).
+#ifndef FEDRELAY_RELAY_GRPC_STATUS_H_
+#define FEDRELAY_RELAY_GRPC_STATUS_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+
+namespace fedrelay::relay {
+
+// Same canonical code; the message keeps its machine-code prefix
+// ("stale_timestamp: ..."). A rate-limit error also sets the trailing metadata
+// `retry-after-ms` on `context` when one is given.
+grpc::Status ToGrpcStatus(const absl::Status& status,
+                          grpc::CallbackServerContext* context = nullptr);
+
+}  // namespace fedrelay::relay
+
+#endif  // FEDRELAY_RELAY_GRPC_STATUS_H_

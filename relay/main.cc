@@ -1,0 +1,230 @@
+// fedrelayd: the fedrelay daemon. See `fedrelayd --help`.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "base/crypto.h"
+#include "config/config.h"
+#include "relay/relay.h"
+#include "spdlog/spdlog.h"
+#include "store/note.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(fedrelayd - the fedrelay federation relay
+
+Usage:
+  fedrelayd [--config FILE] [--ready-file FILE] [--log-level LEVEL]
+  fedrelayd check-config [--config FILE]
+  fedrelayd keygen --out FILE [--name NAME]
+  fedrelayd --help | --help-config | --version
+
+Run (default):
+  --config FILE      YAML configuration (see config/fedrelay.example.yaml and
+                     `fedrelayd --help-config`). Without it the embedded default
+                     runs: RocksDB under ./var/data, key ./var/relay.key (created
+                     on first start), gRPC on 127.0.0.1:7443, HTTP on
+                     127.0.0.1:7480, and two example peers with well-known demo keys.
+  --ready-file FILE  once both listeners are bound, write
+                     {"grpc_port":N,"http_port":M,"pid":P} to FILE (useful with port 0).
+  --log-level LEVEL  trace, debug, info (default), warn, error.
+  SIGINT or SIGTERM shut the relay down cleanly: listeners close, in-flight
+  submissions are answered, a final checkpoint is published.
+
+check-config:
+  Loads and validates the configuration, prints a summary, exits 0 when valid.
+
+keygen:
+  --out FILE   create an Ed25519 key file (mode 0600; never overwrites).
+  --name NAME  note signer name for the verifier key (default relay.example/log;
+               use your relay.origin).
+  Prints the public key (hex) and the C2SP note verifier key.
+
+Exit status: 0 on clean shutdown, 1 on a configuration or start-up error, 2 on usage errors.
+)";
+
+int Usage(const std::string& message) {
+  std::cerr << "fedrelayd: " << message << "\n(see fedrelayd --help)\n";
+  return 2;
+}
+
+// Minimal flag parsing: "--name value" or "--name=value".
+class Args {
+ public:
+  Args(int argc, char** argv) : args_(argv + 1, argv + argc) {}
+
+  bool Flag(const std::string& name) {
+    for (auto it = args_.begin(); it != args_.end(); ++it) {
+      if (*it == name) {
+        args_.erase(it);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Returns false (and sets error_) when the flag is present without a value.
+  bool Value(const std::string& name, std::string* out) {
+    for (auto it = args_.begin(); it != args_.end(); ++it) {
+      if (*it == name) {
+        if (it + 1 == args_.end()) {
+          error_ = name + " needs a value";
+          return false;
+        }
+        *out = *(it + 1);
+        args_.erase(it, it + 2);
+        return true;
+      }
+      if (it->rfind(name + "=", 0) == 0) {
+        *out = it->substr(name.size() + 1);
+        args_.erase(it);
+        return true;
+      }
+    }
+    return true;
+  }
+
+  bool Command(const std::string& name) {
+    if (!args_.empty() && args_.front() == name) {
+      args_.erase(args_.begin());
+      return true;
+    }
+    return false;
+  }
+
+  const std::string& error() const { return error_; }
+  std::string Leftover() const { return args_.empty() ? "" : args_.front(); }
+
+ private:
+  std::vector<std::string> args_;
+  std::string error_;
+};
+
+absl::StatusOr<fedrelay::config::Config> LoadConfig(const std::string& path) {
+  if (path.empty()) {
+    return fedrelay::config::ParseConfig(fedrelay::config::EmbeddedDefaultYaml(),
+                                         "<embedded default>");
+  }
+  return fedrelay::config::LoadConfigFile(path);
+}
+
+int Keygen(Args& args) {
+  std::string out, name = "relay.example/log";
+  if (!args.Value("--out", &out) || !args.Value("--name", &name)) return Usage(args.error());
+  if (!args.Leftover().empty()) return Usage("unexpected argument " + args.Leftover());
+  if (out.empty()) return Usage("keygen needs --out FILE");
+  if (auto status = fedrelay::InitCrypto(); !status.ok()) {
+    std::cerr << "fedrelayd: " << status.message() << "\n";
+    return 1;
+  }
+  const auto key = fedrelay::Ed25519PrivateKey::Generate();
+  if (auto status = fedrelay::WriteKeyFile(out, key); !status.ok()) {
+    std::cerr << "fedrelayd: " << status.message() << "\n";
+    return 1;
+  }
+  std::cout << "key file:     " << out << " (mode 0600)\n"
+            << "public key:   " << key.PublicKeyHex() << "\n"
+            << "verifier key: " << fedrelay::store::FormatVerifierKey(name, key.PublicKey()) << "\n";
+  return 0;
+}
+
+int CheckConfig(Args& args) {
+  std::string path;
+  if (!args.Value("--config", &path)) return Usage(args.error());
+  if (!args.Leftover().empty()) return Usage("unexpected argument " + args.Leftover());
+  auto config = LoadConfig(path);
+  if (!config.ok()) {
+    std::cerr << "fedrelayd: " << config.status().message() << "\n";
+    return 1;
+  }
+  std::cout << "config " << config->source << " is valid\n"
+            << "  server_id " << config->server_id << ", origin " << config->origin << "\n"
+            << "  data_dir  " << config->data_dir << "\n"
+            << "  key_file  " << config->key_file << "\n"
+            << "  gRPC " << config->grpc_listen << ", HTTP " << config->http_listen << "\n"
+            << "  peers     " << config->peers.size() << "\n";
+  return 0;
+}
+
+bool WriteReadyFile(const std::string& path, int grpc_port, int http_port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "{\"grpc_port\":" << grpc_port << ",\"http_port\":" << http_port
+        << ",\"pid\":" << getpid() << "}\n";
+    if (!out.flush()) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+int Run(Args& args) {
+  std::string config_path, ready_file, log_level = "info";
+  if (!args.Value("--config", &config_path) || !args.Value("--ready-file", &ready_file) ||
+      !args.Value("--log-level", &log_level)) {
+    return Usage(args.error());
+  }
+  if (!args.Leftover().empty()) return Usage("unexpected argument " + args.Leftover());
+  const auto level = spdlog::level::from_str(log_level);
+  if (level == spdlog::level::off && log_level != "off") return Usage("unknown --log-level " + log_level);
+  spdlog::set_level(level);
+
+  // Block the shutdown signals before any thread starts so that only the
+  // sigwait below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto config = LoadConfig(config_path);
+  if (!config.ok()) {
+    spdlog::error("{}", config.status().message());
+    return 1;
+  }
+  spdlog::info("fedrelayd {} starting with config {}", FEDRELAY_VERSION, config->source);
+  auto relay = fedrelay::relay::Relay::Start(*config);
+  if (!relay.ok()) {
+    spdlog::error("start-up failed: {}", relay.status().message());
+    return 1;
+  }
+  if (!ready_file.empty() && !WriteReadyFile(ready_file, (*relay)->grpc_port(), (*relay)->http_port())) {
+    spdlog::error("cannot write ready file {}", ready_file);
+    (*relay)->Shutdown();
+    return 1;
+  }
+  int received = 0;
+  sigwait(&signals, &received);
+  spdlog::info("received {}, shutting down", strsignal(received));
+  (*relay)->Shutdown();
+  spdlog::info("shutdown complete");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args(argc, argv);
+  if (args.Flag("--help") || args.Flag("-h")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (args.Flag("--version")) {
+    std::cout << "fedrelayd " << FEDRELAY_VERSION << "\n";
+    return 0;
+  }
+  if (args.Flag("--help-config")) {
+    std::cout << fedrelay::config::DescribeKeys();
+    return 0;
+  }
+  if (args.Command("keygen")) return Keygen(args);
+  if (args.Command("check-config")) return CheckConfig(args);
+  return Run(args);
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Configures and builds fedrelay with Ninja (Release; ccache when present).
+#   tools/scripts/build.sh [--sanitize] [--werror] [ninja targets...]
+# Build trees: build/ (Release), build-asan/ (--sanitize: ASan + UBSan).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+sanitize=OFF
+werror=OFF
+targets=()
+for arg in "$@"; do
+  case "$arg" in
+    --sanitize) sanitize=ON ;;
+    --werror) werror=ON ;;
+    -h|--help) sed -n '2,4p' "$0"; exit 0 ;;
+    *) targets+=("$arg") ;;
+  esac
+done
+
+tools/scripts/deps.sh
+dir=build
+[ "$sanitize" = ON ] && dir=build-asan
+if [ ! -f "$dir/build.ninja" ] || [ "$(grep -c "FEDRELAY_WERROR:BOOL=$werror" "$dir/CMakeCache.txt" 2>/dev/null)" = 0 ]; then
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DFEDRELAY_SANITIZE="$sanitize" -DFEDRELAY_WERROR="$werror" >/dev/null
+fi
+# Two cores are the norm here; more jobs only thrash memory on gRPC sources.
+jobs=$(nproc)
+echo "fedrelay: building in $dir (${targets[*]:-all targets}) with $jobs jobs" >&2
+cmake --build "$dir" -j "$jobs" ${targets[@]+--target "${targets[@]}"}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds everything and runs the whole test suite: first the Release build
+# (warnings as errors), then the same suite under AddressSanitizer and
+# UndefinedBehaviorSanitizer. Installs missing packages first.
+#   tools/scripts/test.sh [--no-sanitize] [ctest -R pattern]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+sanitize=1
+pattern=()
+for arg in "$@"; do
+  case "$arg" in
+    --no-sanitize) sanitize=0 ;;
+    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    *) pattern=(-R "$arg") ;;
+  esac
+done
+
+run_suite() {
+  local dir=$1
+  ctest --test-dir "$dir" --output-on-failure -j "$(nproc)" --timeout 600 ${pattern[@]+"${pattern[@]}"}
+}
+
+start=$(date +%s)
+tools/scripts/build.sh --werror
+echo "== Release suite"
+run_suite build
+if [ "$sanitize" = 1 ]; then
+  tools/scripts/build.sh --sanitize --werror
+  echo "== ASan+UBSan suite"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_suite build-asan
+fi
+echo "fedrelay: tests finished in $(( $(date +%s) - start ))s" >&2

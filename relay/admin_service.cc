@@ -1,0 +1,120 @@
+#include "relay/admin_service.h"
+
+#include "relay/grpc_status.h"
+#include "spdlog/spdlog.h"
+
+namespace fedrelay::relay {
+namespace {
+
+// Operator actions block on a durable append; they are rare, so the reactor
+// simply finishes once the federation core answers.
+grpc::ServerUnaryReactor* FinishWithReceipt(grpc::CallbackServerContext* context,
+                                            absl::StatusOr<federation::Accepted> result,
+                                            v1::RelayReceipt* response, absl::string_view what) {
+  auto* reactor = context->DefaultReactor();
+  if (result.ok()) {
+    *response = result->receipt;
+    spdlog::info("operator: {} (event {})", what, result->receipt.event_id());
+  } else {
+    spdlog::warn("operator: {} refused: {}", what, result.status().message());
+  }
+  reactor->Finish(ToGrpcStatus(result.status(), context));
+  return reactor;
+}
+
+std::vector<std::string> ToVector(const google::protobuf::RepeatedPtrField<std::string>& field) {
+  return {field.begin(), field.end()};
+}
+
+}  // namespace
+
+std::string AdminSocketPath(const std::string& data_dir) { return data_dir + "/admin.sock"; }
+
+AdminService::AdminService(federation::Federation* federation, const store::LogStore* store,
+                           std::string verifier_key, std::string relay_pubkey_hex)
+    : federation_(federation),
+      store_(store),
+      verifier_key_(std::move(verifier_key)),
+      relay_pubkey_hex_(std::move(relay_pubkey_hex)) {}
+
+grpc::ServerUnaryReactor* AdminService::Status(grpc::CallbackServerContext* context,
+                                               const v1::AdminStatusRequest*,
+                                               v1::AdminStatusResponse* response) {
+  response->set_log_size(store_->Size());
+  if (auto checkpoint = store_->LatestCheckpoint()) {
+    response->set_checkpoint_size(checkpoint->tree_size);
+    response->set_checkpoint_note(checkpoint->note);
+  }
+  response->set_relay_pubkey(relay_pubkey_hex_);
+  response->set_verifier_key(verifier_key_);
+  response->set_peers(federation_->Peers().size());
+  response->set_equivocations(federation_->Equivocations().size());
+  auto* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminService::ListPeers(grpc::CallbackServerContext* context,
+                                                  const v1::ListPeersRequest*,
+                                                  v1::ListPeersResponse* response) {
+  for (const auto& peer : federation_->Peers()) {
+    auto* out = response->add_peers();
+    out->set_server_id(peer.server_id);
+    out->set_pubkey(peer.pubkey_hex);
+    for (const auto& guild : peer.may_ban) out->add_may_ban(guild);
+  }
+  auto* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminService::AddPeer(grpc::CallbackServerContext* context,
+                                                const v1::AddPeerRequest* request,
+                                                v1::RelayReceipt* response) {
+  const auto& peer = request->peer();
+  return FinishWithReceipt(
+      context,
+      federation_->AddPeer({peer.server_id(), peer.pubkey(), ToVector(peer.may_ban())}),
+      response, "peer add " + peer.server_id());
+}
+
+grpc::ServerUnaryReactor* AdminService::RemovePeer(grpc::CallbackServerContext* context,
+                                                   const v1::RemovePeerRequest* request,
+                                                   v1::RelayReceipt* response) {
+  return FinishWithReceipt(context, federation_->RemovePeer(request->server_id()), response,
+                           "peer remove " + request->server_id());
+}
+
+grpc::ServerUnaryReactor* AdminService::RotatePeerKey(grpc::CallbackServerContext* context,
+                                                      const v1::RotatePeerKeyRequest* request,
+                                                      v1::RelayReceipt* response) {
+  return FinishWithReceipt(
+      context, federation_->RotatePeerKey(request->server_id(), request->new_pubkey()), response,
+      "peer rotate " + request->server_id());
+}
+
+grpc::ServerUnaryReactor* AdminService::SetPeerMayBan(grpc::CallbackServerContext* context,
+                                                      const v1::SetPeerMayBanRequest* request,
+                                                      v1::RelayReceipt* response) {
+  return FinishWithReceipt(
+      context, federation_->SetPeerMayBan(request->server_id(), ToVector(request->may_ban())),
+      response, "peer may-ban " + request->server_id());
+}
+
+grpc::ServerUnaryReactor* AdminService::ListEquivocations(
+    grpc::CallbackServerContext* context, const v1::ListEquivocationsRequest*,
+    v1::ListEquivocationsResponse* response) {
+  for (const auto& seen : federation_->Equivocations()) {
+    auto* out = response->add_equivocations();
+    out->set_user_id(seen.user_id);
+    out->set_timestamp(seen.timestamp);
+    out->set_logged_target(seen.logged_target);
+    out->set_rejected_target(seen.rejected_target);
+    out->set_seen_at_ms(seen.seen_at_ms);
+  }
+  auto* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace fedrelay::relay

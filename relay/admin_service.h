@@ -1,0 +1,53 @@
+// Operator commands for fedrelay-ctl, served on <data_dir>/admin.sock only.
+// Peer changes go through the federation core, so each is a relay-signed log entry.
+#ifndef FEDRELAY_RELAY_ADMIN_SERVICE_H_
+#define FEDRELAY_RELAY_ADMIN_SERVICE_H_
+
+#include <string>
+
+#include "federation/federation.h"
+#include "fedrelay/v1/admin.grpc.pb.h"
+#include "store/log_store.h"
+
+namespace fedrelay::relay {
+
+// Where fedrelayd listens for fedrelay-ctl.
+std::string AdminSocketPath(const std::string& data_dir);
+
+class AdminService final : public v1::Admin::CallbackService {
+ public:
+  AdminService(federation::Federation* federation, const store::LogStore* store,
+               std::string verifier_key, std::string relay_pubkey_hex);
+
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* context,
+                                   const v1::AdminStatusRequest* request,
+                                   v1::AdminStatusResponse* response) override;
+  grpc::ServerUnaryReactor* ListPeers(grpc::CallbackServerContext* context,
+                                      const v1::ListPeersRequest* request,
+                                      v1::ListPeersResponse* response) override;
+  grpc::ServerUnaryReactor* AddPeer(grpc::CallbackServerContext* context,
+                                    const v1::AddPeerRequest* request,
+                                    v1::RelayReceipt* response) override;
+  grpc::ServerUnaryReactor* RemovePeer(grpc::CallbackServerContext* context,
+                                       const v1::RemovePeerRequest* request,
+                                       v1::RelayReceipt* response) override;
+  grpc::ServerUnaryReactor* RotatePeerKey(grpc::CallbackServerContext* context,
+                                          const v1::RotatePeerKeyRequest* request,
+                                          v1::RelayReceipt* response) override;
+  grpc::ServerUnaryReactor* SetPeerMayBan(grpc::CallbackServerContext* context,
+                                          const v1::SetPeerMayBanRequest* request,
+                                          v1::RelayReceipt* response) override;
+  grpc::ServerUnaryReactor* ListEquivocations(grpc::CallbackServerContext* context,
+                                              const v1::ListEquivocationsRequest* request,
+                                              v1::ListEquivocationsResponse* response) override;
+
+ private:
+  federation::Federation* const federation_;
+  const store::LogStore* const store_;
+  const std::string verifier_key_;
+  const std::string relay_pubkey_hex_;
+};
+
+}  // namespace fedrelay::relay
+
+#endif  // FEDRELAY_RELAY_ADMIN_SERVICE_H_

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 
@@ -223,49 +224,28 @@ Histogram& MetricsRegistry::GetHistogram(absl::string_view name, absl::string_vi
   return *child.histogram;
 }
 
-MetricsRegistry::CallbackHandle MetricsRegistry::AddCallbackGauge(absl::string_view name,
-                                                                  absl::string_view help,
-                                                                  const MetricLabels& labels,
-                                                                  std::function<double()> fn) {
-  MetricLabels normalized = Normalize(labels, /*histogram=*/false);
-  std::lock_guard<std::mutex> lock(mu_);
-  Family::Child& child = FamilyFor(name, help, Type::kGauge, nullptr).children[normalized];
-  if (child.gauge != nullptr) Die(absl::StrCat("gauge \"", name, "\" already has a value for these labels"));
-  child.callback = std::move(fn);
-  return CallbackHandle(this, std::string(name), std::move(normalized));
+void MetricsRegistry::AddCallbackGauge(absl::string_view name, absl::string_view help,
+                                       std::function<double()> fn) {
+  AddCallbackGauge(name, help, {}, std::move(fn));
 }
 
-void MetricsRegistry::RemoveCallback(const std::string& name, const MetricLabels& labels) {
+void MetricsRegistry::AddCallbackGauge(absl::string_view name, absl::string_view help,
+                                       const MetricLabels& labels, std::function<double()> fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Family::Child& child =
+      FamilyFor(name, help, Type::kGauge, nullptr).children[Normalize(labels, /*histogram=*/false)];
+  if (child.gauge != nullptr) Die(absl::StrCat("gauge \"", name, "\" already has a value for these labels"));
+  child.callback = std::move(fn);
+}
+
+void MetricsRegistry::RemoveCallbacks(absl::string_view name) {
   std::lock_guard<std::mutex> lock(mu_);
   auto family = families_.find(name);
   if (family == families_.end()) return;
-  auto child = family->second->children.find(labels);
-  if (child != family->second->children.end() && child->second.callback) {
-    family->second->children.erase(child);
+  auto& children = family->second->children;
+  for (auto child = children.begin(); child != children.end();) {
+    child = child->second.callback ? children.erase(child) : std::next(child);
   }
-}
-
-MetricsRegistry::CallbackHandle::CallbackHandle(CallbackHandle&& other) noexcept
-    : registry_(std::exchange(other.registry_, nullptr)),
-      name_(std::move(other.name_)),
-      labels_(std::move(other.labels_)) {}
-
-MetricsRegistry::CallbackHandle& MetricsRegistry::CallbackHandle::operator=(
-    CallbackHandle&& other) noexcept {
-  if (this != &other) {
-    Reset();
-    registry_ = std::exchange(other.registry_, nullptr);
-    name_ = std::move(other.name_);
-    labels_ = std::move(other.labels_);
-  }
-  return *this;
-}
-
-MetricsRegistry::CallbackHandle::~CallbackHandle() { Reset(); }
-
-void MetricsRegistry::CallbackHandle::Reset() {
-  if (registry_ != nullptr) registry_->RemoveCallback(name_, labels_);
-  registry_ = nullptr;
 }
 
 std::string MetricsRegistry::RenderText() const {

@@ -96,30 +96,16 @@ class MetricsRegistry {
   Histogram& GetHistogram(absl::string_view name, absl::string_view help,
                           const std::vector<double>& upper_bounds, const MetricLabels& labels = {});
 
-  // A gauge whose value is computed by `fn` at render time (e.g. the log size).
-  // `fn` runs under the registry lock: it must be cheap and must not use the
-  // registry. The gauge exists until the returned handle is destroyed (or
-  // Reset), so keep the handle beside the object the callback reads; the
-  // handle must not outlive the registry.
-  class CallbackHandle {
-   public:
-    CallbackHandle() = default;
-    CallbackHandle(CallbackHandle&& other) noexcept;
-    CallbackHandle& operator=(CallbackHandle&& other) noexcept;
-    ~CallbackHandle();
-    void Reset();
-
-   private:
-    friend class MetricsRegistry;
-    CallbackHandle(MetricsRegistry* registry, std::string name, MetricLabels labels)
-        : registry_(registry), name_(std::move(name)), labels_(std::move(labels)) {}
-    MetricsRegistry* registry_ = nullptr;
-    std::string name_;
-    MetricLabels labels_;
-  };
-  // Replaces an earlier callback for the same name and labels.
-  [[nodiscard]] CallbackHandle AddCallbackGauge(absl::string_view name, absl::string_view help,
-                                                const MetricLabels& labels, std::function<double()> fn);
+  // A gauge whose value is computed by `fn` at render time (e.g. the log size),
+  // replacing an earlier callback for the same name and labels. `fn` runs under
+  // the registry lock: it must be cheap and must not use the registry. Whoever
+  // registers a callback that captures an object removes it (RemoveCallbacks)
+  // before that object goes away.
+  void AddCallbackGauge(absl::string_view name, absl::string_view help, std::function<double()> fn);
+  void AddCallbackGauge(absl::string_view name, absl::string_view help, const MetricLabels& labels,
+                        std::function<double()> fn);
+  // Drops every callback child of family `name` (plain gauges stay).
+  void RemoveCallbacks(absl::string_view name);
 
   // Every family in name order, children in label order, as Prometheus text 0.0.4.
   std::string RenderText() const;
@@ -130,7 +116,6 @@ class MetricsRegistry {
 
   Family& FamilyFor(absl::string_view name, absl::string_view help, Type type,
                     const std::vector<double>* upper_bounds);
-  void RemoveCallback(const std::string& name, const MetricLabels& labels);
 
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<Family>, std::less<>> families_;

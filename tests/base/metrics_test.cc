@@ -26,8 +26,8 @@ TEST(MetricsTest, RendersSmallRegistryExactly) {
   latency.Observe(2);
   latency.Observe(8);
   uint64_t log_size = 41;
-  auto handle = registry.AddCallbackGauge("fedrelay_log_size", "Leaves in the log.", {},
-                                          [&log_size] { return static_cast<double>(log_size); });
+  registry.AddCallbackGauge("fedrelay_log_size", "Leaves in the log.",
+                            [&log_size] { return static_cast<double>(log_size); });
   log_size = 42;
 
   EXPECT_EQ(registry.RenderText(),
@@ -83,15 +83,17 @@ TEST(MetricsTest, GaugeAddAndSpecialValues) {
   EXPECT_EQ(FormatMetricValue(0.1), "0.1");
 }
 
-TEST(MetricsTest, CallbackGaugeGoesAwayWithItsHandle) {
+TEST(MetricsTest, CallbackGaugesAreReplacedAndRemoved) {
   MetricsRegistry registry;
-  {
-    auto handle = registry.AddCallbackGauge("size", "h", {{"store", "main"}}, [] { return 7.0; });
-    EXPECT_EQ(registry.RenderText(), "# HELP size h\n# TYPE size gauge\nsize{store=\"main\"} 7\n");
-    MetricsRegistry::CallbackHandle moved = std::move(handle);
-    EXPECT_NE(registry.RenderText(), "");
-  }
-  EXPECT_EQ(registry.RenderText(), "");
+  registry.AddCallbackGauge("size", "h", {{"store", "main"}}, [] { return 7.0; });
+  registry.AddCallbackGauge("size", "h", {{"store", "aux"}}, [] { return 1.0; });
+  registry.AddCallbackGauge("size", "h", {{"store", "main"}}, [] { return 8.0; });
+  EXPECT_EQ(registry.RenderText(),
+            "# HELP size h\n# TYPE size gauge\nsize{store=\"aux\"} 1\nsize{store=\"main\"} 8\n");
+  registry.GetGauge("size", "h", {{"store", "plain"}}).Set(3);
+  registry.RemoveCallbacks("size");
+  EXPECT_EQ(registry.RenderText(), "# HELP size h\n# TYPE size gauge\nsize{store=\"plain\"} 3\n");
+  registry.RemoveCallbacks("no_such_metric");
 }
 
 TEST(MetricsTest, ConcurrentIncrementsAreNotLost) {

@@ -11,12 +11,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/crypto.h"
+#include "base/flags.h"
 #include "config/config.h"
 #include "relay/relay.h"
 #include "spdlog/spdlog.h"
 #include "store/note.h"
 
 namespace {
+
+using fedrelay::Args;
 
 constexpr char kUsage[] = R"(fedrelayd - the fedrelay federation relay
 
@@ -54,58 +57,6 @@ int Usage(const std::string& message) {
   std::cerr << "fedrelayd: " << message << "\n(see fedrelayd --help)\n";
   return 2;
 }
-
-// Minimal flag parsing: "--name value" or "--name=value".
-class Args {
- public:
-  Args(int argc, char** argv) : args_(argv + 1, argv + argc) {}
-
-  bool Flag(const std::string& name) {
-    for (auto it = args_.begin(); it != args_.end(); ++it) {
-      if (*it == name) {
-        args_.erase(it);
-        return true;
-      }
-    }
-    return false;
-  }
-
-  // Returns false (and sets error_) when the flag is present without a value.
-  bool Value(const std::string& name, std::string* out) {
-    for (auto it = args_.begin(); it != args_.end(); ++it) {
-      if (*it == name) {
-        if (it + 1 == args_.end()) {
-          error_ = name + " needs a value";
-          return false;
-        }
-        *out = *(it + 1);
-        args_.erase(it, it + 2);
-        return true;
-      }
-      if (it->rfind(name + "=", 0) == 0) {
-        *out = it->substr(name.size() + 1);
-        args_.erase(it);
-        return true;
-      }
-    }
-    return true;
-  }
-
-  bool Command(const std::string& name) {
-    if (!args_.empty() && args_.front() == name) {
-      args_.erase(args_.begin());
-      return true;
-    }
-    return false;
-  }
-
-  const std::string& error() const { return error_; }
-  std::string Leftover() const { return args_.empty() ? "" : args_.front(); }
-
- private:
-  std::vector<std::string> args_;
-  std::string error_;
-};
 
 absl::StatusOr<fedrelay::config::Config> LoadConfig(const std::string& path) {
   if (path.empty()) {

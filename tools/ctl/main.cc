@@ -1,0 +1,228 @@
+// fedrelay-ctl: the operator's tool. See `fedrelay-ctl --help`.
+#include <grpcpp/grpcpp.h>
+
+#include <filesystem>
+#include <iostream>
+#include <string>
+
+#include "base/crypto.h"
+#include "base/flags.h"
+#include "config/config.h"
+#include "fedrelay/v1/admin.grpc.pb.h"
+#include "relay/admin_service.h"
+#include "store/note.h"
+
+namespace {
+
+using fedrelay::Args;
+
+constexpr char kUsage[] = R"(fedrelay-ctl - operate a running fedrelayd
+
+Usage: fedrelay-ctl [--config FILE | --data-dir DIR | --socket PATH] COMMAND ...
+
+Which relay: the admin socket <data_dir>/admin.sock of a running fedrelayd
+(mode 0600: run as the relay's user). --config reads data_dir from the relay's
+config; --data-dir names it; the default is the embedded default's var/data.
+
+Commands talking to the relay:
+  status                               log size, latest checkpoint, peers, verifier key
+  peer list                            pinned peers and what they may ban
+  peer add SERVER_ID --pubkey HEX [--may-ban GUILD|*]...
+  peer remove SERVER_ID
+  peer rotate SERVER_ID --pubkey HEX   pin a new key for a peer
+  peer may-ban SERVER_ID [--may-ban GUILD|*]...   (none = may not ban)
+  equivocations                        migrations signed for two targets at one timestamp
+  Every peer change is a relay-signed entry in the log; the receipt is printed.
+
+Offline commands:
+  keygen --out FILE [--name NAME]      create a 0600 Ed25519 key file, print its keys
+  vkey --key FILE [--name NAME]        print the C2SP note verifier key of a key file
+  demo-keys --out DIR                  write the example peers' well-known demo keys
+                                       (alpha.example.key, beta.example.key) for the
+                                       README tour; existing files are kept. Demo only.
+
+Exit status: 0 success, 1 the relay refused or failed, 2 usage error.
+)";
+
+int Usage(const std::string& message) {
+  std::cerr << "fedrelay-ctl: " << message << "\n(see fedrelay-ctl --help)\n";
+  return 2;
+}
+
+int Fail(const std::string& message) {
+  std::cerr << "fedrelay-ctl: " << message << "\n";
+  return 1;
+}
+
+int FailRpc(const grpc::Status& status, const std::string& socket) {
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    return Fail("cannot reach fedrelayd at " + socket + " (is it running? " + status.error_message() + ")");
+  }
+  return Fail(status.error_message());
+}
+
+void PrintReceipt(const fedrelay::v1::RelayReceipt& receipt) {
+  std::cout << "logged as event " << receipt.event_id() << "\n";
+}
+
+std::string DemoSeedName(const std::string& server_id) {
+  return "server-" + server_id.substr(0, server_id.find('.'));
+}
+
+int DemoKeys(Args& args) {
+  std::string out;
+  if (!args.Value("--out", &out)) return Usage(args.error());
+  if (out.empty()) return Usage("demo-keys needs --out DIR");
+  std::error_code ec;
+  std::filesystem::create_directories(out, ec);
+  if (ec) return Fail("cannot create " + out + ": " + ec.message());
+  for (const std::string server_id : {"alpha.example", "beta.example"}) {
+    const std::string path = out + "/" + server_id + ".key";
+    if (std::filesystem::exists(path)) continue;
+    auto key = fedrelay::Ed25519PrivateKey::FromSeed(
+        fedrelay::Sha256("fedrelay test key " + DemoSeedName(server_id)));
+    if (!key.ok()) return Fail(std::string(key.status().message()));
+    if (auto status = fedrelay::WriteKeyFile(path, *key); !status.ok()) {
+      return Fail(std::string(status.message()));
+    }
+    std::cout << "wrote demo key " << path << " (" << server_id << ", public key "
+              << key->PublicKeyHex() << ")\n";
+  }
+  return 0;
+}
+
+int Keygen(Args& args) {
+  std::string out, name = "relay.example/log";
+  if (!args.Value("--out", &out) || !args.Value("--name", &name)) return Usage(args.error());
+  if (out.empty()) return Usage("keygen needs --out FILE");
+  const auto key = fedrelay::Ed25519PrivateKey::Generate();
+  if (auto status = fedrelay::WriteKeyFile(out, key); !status.ok()) return Fail(std::string(status.message()));
+  std::cout << "key file:     " << out << " (mode 0600)\n"
+            << "public key:   " << key.PublicKeyHex() << "\n"
+            << "verifier key: " << fedrelay::store::FormatVerifierKey(name, key.PublicKey()) << "\n";
+  return 0;
+}
+
+int Vkey(Args& args) {
+  std::string path, name = "relay.example/log";
+  if (!args.Value("--key", &path) || !args.Value("--name", &name)) return Usage(args.error());
+  if (path.empty()) return Usage("vkey needs --key FILE");
+  auto key = fedrelay::ReadKeyFile(path);
+  if (!key.ok()) return Fail(std::string(key.status().message()));
+  std::cout << fedrelay::store::FormatVerifierKey(name, key->PublicKey()) << "\n";
+  return 0;
+}
+
+int Peer(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& socket) {
+  const std::string verb = args.Positional();
+  grpc::ClientContext context;
+  fedrelay::v1::RelayReceipt receipt;
+  grpc::Status status;
+  if (verb == "list") {
+    if (!args.Leftover().empty()) return Usage("unexpected argument " + args.Leftover());
+    fedrelay::v1::ListPeersResponse response;
+    status = admin.ListPeers(&context, {}, &response);
+    if (!status.ok()) return FailRpc(status, socket);
+    for (const auto& peer : response.peers()) {
+      std::cout << peer.server_id() << "  " << peer.pubkey() << "  may_ban=[";
+      for (int i = 0; i < peer.may_ban_size(); ++i) std::cout << (i ? "," : "") << peer.may_ban(i);
+      std::cout << "]\n";
+    }
+    return 0;
+  }
+  const std::string server_id = args.Positional();
+  if (server_id.empty()) return Usage("peer " + verb + " needs SERVER_ID");
+  std::string pubkey;
+  std::vector<std::string> may_ban;
+  if (!args.Value("--pubkey", &pubkey) || !args.Values("--may-ban", &may_ban)) return Usage(args.error());
+  if (!args.Leftover().empty()) return Usage("unexpected argument " + args.Leftover());
+  if (verb == "add") {
+    if (pubkey.empty()) return Usage("peer add needs --pubkey HEX");
+    fedrelay::v1::AddPeerRequest request;
+    request.mutable_peer()->set_server_id(server_id);
+    request.mutable_peer()->set_pubkey(pubkey);
+    for (const auto& guild : may_ban) request.mutable_peer()->add_may_ban(guild);
+    status = admin.AddPeer(&context, request, &receipt);
+  } else if (verb == "remove") {
+    fedrelay::v1::RemovePeerRequest request;
+    request.set_server_id(server_id);
+    status = admin.RemovePeer(&context, request, &receipt);
+  } else if (verb == "rotate") {
+    if (pubkey.empty()) return Usage("peer rotate needs --pubkey HEX");
+    fedrelay::v1::RotatePeerKeyRequest request;
+    request.set_server_id(server_id);
+    request.set_new_pubkey(pubkey);
+    status = admin.RotatePeerKey(&context, request, &receipt);
+  } else if (verb == "may-ban") {
+    fedrelay::v1::SetPeerMayBanRequest request;
+    request.set_server_id(server_id);
+    for (const auto& guild : may_ban) request.add_may_ban(guild);
+    status = admin.SetPeerMayBan(&context, request, &receipt);
+  } else {
+    return Usage("unknown peer command '" + verb + "'");
+  }
+  if (!status.ok()) return FailRpc(status, socket);
+  PrintReceipt(receipt);
+  return 0;
+}
+
+int Status(fedrelay::v1::Admin::Stub& admin, const std::string& socket) {
+  grpc::ClientContext context;
+  fedrelay::v1::AdminStatusResponse response;
+  if (auto status = admin.Status(&context, {}, &response); !status.ok()) return FailRpc(status, socket);
+  std::cout << "log size:        " << response.log_size() << "\n"
+            << "checkpoint size: " << response.checkpoint_size() << "\n"
+            << "peers:           " << response.peers() << "\n"
+            << "equivocations:   " << response.equivocations() << "\n"
+            << "relay key:       " << response.relay_pubkey() << "\n"
+            << "verifier key:    " << response.verifier_key() << "\n"
+            << "checkpoint:\n" << response.checkpoint_note();
+  return 0;
+}
+
+int Equivocations(fedrelay::v1::Admin::Stub& admin, const std::string& socket) {
+  grpc::ClientContext context;
+  fedrelay::v1::ListEquivocationsResponse response;
+  if (auto status = admin.ListEquivocations(&context, {}, &response); !status.ok()) {
+    return FailRpc(status, socket);
+  }
+  if (response.equivocations().empty()) std::cout << "no equivocations seen\n";
+  for (const auto& seen : response.equivocations()) {
+    std::cout << "user " << seen.user_id() << " at " << seen.timestamp() << ": logged "
+              << seen.logged_target() << ", refused " << seen.rejected_target() << " (seen at "
+              << seen.seen_at_ms() << ")\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args(argc, argv);
+  if (args.Flag("--help") || args.Flag("-h") || argc == 1) {
+    std::cout << kUsage;
+    return argc == 1 ? 2 : 0;
+  }
+  if (!fedrelay::InitCrypto().ok()) return Fail("libsodium failed to initialize");
+  std::string config_path, data_dir = "var/data", socket;
+  if (!args.Value("--config", &config_path) || !args.Value("--data-dir", &data_dir) ||
+      !args.Value("--socket", &socket)) {
+    return Usage(args.error());
+  }
+  if (args.Command("demo-keys")) return DemoKeys(args);
+  if (args.Command("keygen")) return Keygen(args);
+  if (args.Command("vkey")) return Vkey(args);
+
+  if (!config_path.empty()) {
+    auto config = fedrelay::config::LoadConfigFile(config_path);
+    if (!config.ok()) return Fail(std::string(config.status().message()));
+    data_dir = config->data_dir;
+  }
+  if (socket.empty()) socket = fedrelay::relay::AdminSocketPath(data_dir);
+  auto channel = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
+  auto admin = fedrelay::v1::Admin::NewStub(channel);
+  if (args.Command("status")) return Status(*admin, socket);
+  if (args.Command("peer")) return Peer(args, *admin, socket);
+  if (args.Command("equivocations")) return Equivocations(*admin, socket);
+  return Usage(args.Leftover().empty() ? "missing command" : "unknown command '" + args.Leftover() + "'");
+}

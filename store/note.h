@@ -34,6 +34,10 @@ struct NoteVerifier {
   std::string public_key;  // raw 32 bytes
 };
 
+// Key names are non-empty UTF-8 without whitespace, control characters or '+'
+// (the verifier-key separator); notes signed under any other name cannot be opened.
+bool IsValidNoteName(absl::string_view name);
+
 std::string NoteKeyHash(absl::string_view name, absl::string_view public_key);
 std::string FormatVerifierKey(absl::string_view name, absl::string_view public_key);
 absl::StatusOr<NoteVerifier> ParseVerifierKey(absl::string_view vkey);

@@ -14,9 +14,9 @@ grpc::ServerUnaryReactor* FinishWithReceipt(grpc::CallbackServerContext* context
   auto* reactor = context->DefaultReactor();
   if (result.ok()) {
     *response = result->receipt;
-    spdlog::info("operator: {} (event {})", what, result->receipt.event_id());
+    spdlog::info("operator: {} (event {})", std::string(what), result->receipt.event_id());
   } else {
-    spdlog::warn("operator: {} refused: {}", what, result.status().message());
+    spdlog::warn("operator: {} refused: {}", std::string(what), std::string(result.status().message()));
   }
   reactor->Finish(ToGrpcStatus(result.status(), context));
   return reactor;

@@ -137,13 +137,13 @@ int Run(Args& args) {
 
   auto config = LoadConfig(config_path);
   if (!config.ok()) {
-    spdlog::error("{}", config.status().message());
+    spdlog::error("{}", std::string(config.status().message()));
     return 1;
   }
   spdlog::info("fedrelayd {} starting with config {}", FEDRELAY_VERSION, config->source);
   auto relay = fedrelay::relay::Relay::Start(*config);
   if (!relay.ok()) {
-    spdlog::error("start-up failed: {}", relay.status().message());
+    spdlog::error("start-up failed: {}", std::string(relay.status().message()));
     return 1;
   }
   if (!ready_file.empty() && !WriteReadyFile(ready_file, (*relay)->grpc_port(), (*relay)->http_port())) {

@@ -104,7 +104,7 @@ class RelayImpl final : public Relay {
     if (checkpointer_) {
       checkpointer_->Stop();
       if (auto last = checkpointer_->PublishNow(); !last.ok()) {
-        spdlog::error("final checkpoint failed: {}", last.status().message());
+        spdlog::error("final checkpoint failed: {}", last.status().ToString());
       }
     }
     MetricsRegistry::Default().RemoveCallbacks("fedrelay_log_size");

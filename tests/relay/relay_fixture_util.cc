@@ -1,0 +1,179 @@
+#include "relay/relay_fixture_util.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "base/encoding.h"
+#include "nlohmann/json.hpp"
+
+namespace fedrelay::testing {
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+
+Ed25519PrivateKey TestKey(const std::string& name) {
+  return *Ed25519PrivateKey::FromSeed(Sha256("fedrelay test key " + name));
+}
+
+std::string BinaryPath(const std::string& relative) {
+  return std::string(FEDRELAY_BINARY_DIR) + "/" + relative;
+}
+
+HttpResult HttpRequest(int port, const std::string& method, const std::string& target,
+                       const std::string& body, const std::map<std::string, std::string>& headers) {
+  HttpResult result;
+  try {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket socket(io);
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
+    http::request<http::string_body> request(http::string_to_verb(method), target, 11);
+    request.set(http::field::host, "127.0.0.1");
+    for (const auto& [name, value] : headers) request.set(name, value);
+    request.body() = body;
+    request.prepare_payload();
+    http::write(socket, request);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> response;
+    http::read(socket, buffer, response);
+    result.status = response.result_int();
+    result.body = response.body();
+    for (const auto& field : response) {
+      result.headers[absl::AsciiStrToLower(std::string(field.name_string()))] =
+          std::string(field.value());
+    }
+  } catch (const std::exception&) {
+    result.status = 0;
+  }
+  return result;
+}
+
+absl::StatusOr<std::unique_ptr<RelayProcess>> RelayProcess::Start(const Options& options) {
+  std::unique_ptr<RelayProcess> relay(new RelayProcess());
+  char pattern[] = "/tmp/fedrelay-test-XXXXXX";
+  if (mkdtemp(pattern) == nullptr) return absl::InternalError("mkdtemp failed");
+  relay->dir_ = pattern;
+  relay->data_dir_ = relay->dir_ + "/data";
+  relay->config_path_ = relay->dir_ + "/fedrelay.yaml";
+  relay->ready_path_ = relay->dir_ + "/ready.json";
+  relay->log_path_ = relay->dir_ + "/fedrelayd.log";
+  if (auto status = WriteKeyFile(relay->dir_ + "/relay.key", TestKey("relay")); !status.ok()) {
+    return status;
+  }
+  std::ofstream config(relay->config_path_);
+  config << "relay:\n"
+         << "  server_id: relay.example\n"
+         << "  origin: relay.example/log\n"
+         << "  key_file: relay.key\n"
+         << "  data_dir: data\n"
+         << "listen:\n"
+         << "  grpc: 127.0.0.1:0\n"
+         << "  http: 127.0.0.1:0\n"
+         << "federation:\n"
+         << "  max_clock_skew_ms: " << options.max_clock_skew_ms << "\n"
+         << "peers:\n"
+         << "  - server_id: alpha.example\n"
+         << "    pubkey: " << TestKey("server-alpha").PublicKeyHex() << "\n"
+         << "    may_ban: [\"*\"]\n"
+         << "  - server_id: beta.example\n"
+         << "    pubkey: " << TestKey("server-beta").PublicKeyHex() << "\n"
+         << "    may_ban: [\"g1\"]\n"
+         << "log:\n"
+         << "  checkpoint_interval_ms: " << options.checkpoint_interval_ms << "\n";
+  if (!options.rate_limits_yaml.empty()) config << "rate_limits:\n" << options.rate_limits_yaml;
+  config << options.extra_yaml;
+  config.close();
+  if (auto status = relay->Launch(); !status.ok()) return status;
+  return relay;
+}
+
+absl::Status RelayProcess::Launch() {
+  std::filesystem::remove(ready_path_);
+  const std::string binary = BinaryPath("relay/fedrelayd");
+  pid_ = fork();
+  if (pid_ < 0) return absl::InternalError("fork failed");
+  if (pid_ == 0) {
+    const int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execl(binary.c_str(), binary.c_str(), "--config", config_path_.c_str(), "--ready-file",
+          ready_path_.c_str(), "--log-level", "info", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return absl::InternalError(absl::StrCat("fedrelayd exited during start-up:\n", log_text()));
+    }
+    std::ifstream ready(ready_path_);
+    if (ready) {
+      auto json = nlohmann::json::parse(ready, nullptr, /*allow_exceptions=*/false);
+      if (!json.is_discarded()) {
+        grpc_port_ = json.value("grpc_port", 0);
+        http_port_ = json.value("http_port", 0);
+        return absl::OkStatus();
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Kill();
+  return absl::DeadlineExceededError(absl::StrCat("fedrelayd did not become ready:\n", log_text()));
+}
+
+int RelayProcess::Stop() {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void RelayProcess::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+absl::Status RelayProcess::Restart() {
+  Stop();
+  return Launch();
+}
+
+RelayProcess::~RelayProcess() {
+  Stop();
+  std::error_code ec;
+  if (!dir_.empty() && getenv("FEDRELAY_KEEP_TEST_DIRS") == nullptr) {
+    std::filesystem::remove_all(dir_, ec);
+  }
+}
+
+std::string RelayProcess::log_text() const {
+  std::ifstream in(log_path_);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+std::shared_ptr<grpc::Channel> RelayProcess::Channel() const {
+  return grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port_),
+                             grpc::InsecureChannelCredentials());
+}
+
+}  // namespace fedrelay::testing

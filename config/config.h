@@ -1,10 +1,11 @@
 // The relay's configuration: one YAML file, described key by key in one table
 // (config.cc, kKeys) that the loader, `fedrelayd --help-config` and
-// docs/operator-guide.md all follow.
+// docs/configuration.md all follow.
 //
 // The loader rejects unknown keys, wrong types and bad values with an
 // INVALID_ARGUMENT naming the file, line and key, e.g.
 //   "fedrelay.yaml:12: federation.max_clock_skew_ms: must be a whole number of milliseconds >= 1000"
+// Nothing here throws. All functions are thread-safe (no shared mutable state).
 #ifndef FEDRELAY_CONFIG_CONFIG_H_
 #define FEDRELAY_CONFIG_CONFIG_H_
 

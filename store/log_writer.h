@@ -32,12 +32,14 @@ class LogWriter {
  public:
   // Called on the writer thread with the index the item gets if it is
   // accepted. Returns the leaf bytes (and may add side writes to `side`), or an
-  // error: the item is then rejected with that error and takes no index.
+  // error: the item is then rejected with that error, takes no index, and the
+  // side writes it added are dropped.
   using PrepareFn = std::function<absl::StatusOr<std::string>(uint64_t leaf_index, WriteSet& side)>;
   // Called once per item after its batch is durable (or failed, or it was rejected).
   using DoneFn = std::function<void(absl::StatusOr<AppendedLeaf>)>;
 
-  // Lets the layer above keep in-memory state in step with the batch.
+  // Lets the layer above keep in-memory state in step with the batch. The
+  // writer's observer may be null.
   class BatchObserver {
    public:
     virtual ~BatchObserver() = default;

@@ -1,0 +1,368 @@
+#include "store/log_writer.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "store/log_store_test_util.h"
+#include "store/merkle.h"
+
+namespace fedrelay::store {
+namespace {
+
+using ::fedrelay::store::testing::AllStoreFactories;
+using ::fedrelay::store::testing::StoreFactory;
+using ::fedrelay::store::testing::TempDir;
+
+// Wraps a real store; Append fails with UNAVAILABLE while `fail` is set.
+class FailingStore : public LogStore {
+ public:
+  explicit FailingStore(LogStore* inner) : inner_(inner) {}
+  std::atomic<bool> fail{false};
+  std::atomic<int> append_calls{0};
+
+  uint64_t Size() const override { return inner_->Size(); }
+  absl::StatusOr<std::vector<std::string>> Append(const std::vector<std::string>& leaves,
+                                                  const WriteSet& side) override {
+    ++append_calls;
+    if (fail) return absl::UnavailableError("disk on fire");
+    return inner_->Append(leaves, side);
+  }
+  absl::StatusOr<std::string> GetLeaf(uint64_t index) const override {
+    return inner_->GetLeaf(index);
+  }
+  absl::Status ScanLeaves(uint64_t begin, uint64_t end,
+                          const std::function<bool(uint64_t, absl::string_view)>& fn) const override {
+    return inner_->ScanLeaves(begin, end, fn);
+  }
+  const SubtreeHashReader& Nodes() const override { return inner_->Nodes(); }
+  absl::StatusOr<std::string> ReadTile(int level, uint64_t index, int width) const override {
+    return inner_->ReadTile(level, index, width);
+  }
+  absl::StatusOr<std::string> ReadEntryBundle(uint64_t index, int width) const override {
+    return inner_->ReadEntryBundle(index, width);
+  }
+  absl::Status SaveCheckpoint(const StoredCheckpoint& checkpoint) override {
+    return inner_->SaveCheckpoint(checkpoint);
+  }
+  std::optional<StoredCheckpoint> LatestCheckpoint() const override {
+    return inner_->LatestCheckpoint();
+  }
+  absl::StatusOr<std::optional<std::string>> Get(Table table,
+                                                 absl::string_view key) const override {
+    return inner_->Get(table, key);
+  }
+  absl::Status Scan(Table table, absl::string_view prefix,
+                    const std::function<bool(absl::string_view, absl::string_view)>& fn)
+      const override {
+    return inner_->Scan(table, prefix, fn);
+  }
+  absl::Status Write(const WriteSet& writes) override { return inner_->Write(writes); }
+  absl::Status VerifyIntegrity(
+      const std::function<void(uint64_t, uint64_t)>& progress) const override {
+    return inner_->VerifyIntegrity(progress);
+  }
+
+ private:
+  LogStore* const inner_;
+};
+
+// Records what the writer tells the layer above, and in which order relative
+// to the items' done callbacks (all on the writer thread).
+class RecordingObserver : public LogWriter::BatchObserver {
+ public:
+  void OnBatchDurable(uint64_t first_index, const std::vector<std::string>& leaves) override {
+    absl::MutexLock lock(&mu);
+    events.push_back(absl::StrCat("durable ", first_index, "+", leaves.size()));
+    durable_leaves += leaves.size();
+    if (first_index != next_durable) contiguous = false;
+    next_durable = first_index + leaves.size();
+  }
+  void OnBatchFailed() override {
+    absl::MutexLock lock(&mu);
+    events.push_back("failed");
+  }
+  void Note(const std::string& event) {
+    absl::MutexLock lock(&mu);
+    events.push_back(event);
+  }
+
+  absl::Mutex mu;
+  std::vector<std::string> events;
+  uint64_t durable_leaves = 0;
+  uint64_t next_durable = 0;
+  bool contiguous = true;
+};
+
+class LogWriterTest : public ::testing::TestWithParam<StoreFactory> {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<LogStore>> store = GetParam().open(dir_.path());
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<LogStore> store_;
+  RecordingObserver observer_;
+};
+
+TEST_P(LogWriterTest, ConcurrentSubmittersGetConsecutiveIndicesInPrepareOrder) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 100;
+  constexpr int kItems = kThreads * kPerThread;
+  LogWriter::Options options;
+  options.max_batch_items = 64;
+  LogWriter writer(store_.get(), &observer_, options);
+
+  // The first item holds the writer in Prepare until everything is queued,
+  // so the rest must be taken in batches.
+  absl::Notification all_submitted;
+  absl::Mutex mu;
+  std::vector<uint64_t> prepared;  // indices in the order Prepare saw them
+  std::vector<std::string> prepared_items;
+  std::vector<std::optional<AppendedLeaf>> results(kItems + 1);
+  std::atomic<int> done_calls{0};
+  auto submit = [&](int item) {
+    writer.Submit(
+        [&, item](uint64_t index, WriteSet& side) -> absl::StatusOr<std::string> {
+          if (item == kItems) all_submitted.WaitForNotification();
+          absl::MutexLock lock(&mu);
+          prepared.push_back(index);
+          prepared_items.push_back(absl::StrCat("item ", item));
+          side.Put(Table::kState, absl::StrCat("item/", item), absl::StrCat(index));
+          return absl::StrCat("item ", item);
+        },
+        [&, item](absl::StatusOr<AppendedLeaf> leaf) {
+          ++done_calls;
+          ASSERT_TRUE(leaf.ok()) << leaf.status();
+          absl::MutexLock lock(&mu);
+          results[item] = *leaf;
+        });
+  };
+  submit(kItems);  // the gate
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) submit(t * kPerThread + i);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  all_submitted.Notify();
+  writer.Stop();
+
+  EXPECT_EQ(done_calls.load(), kItems + 1);
+  ASSERT_EQ(prepared.size(), static_cast<size_t>(kItems + 1));
+  for (size_t i = 0; i < prepared.size(); ++i) EXPECT_EQ(prepared[i], i);
+  ASSERT_EQ(store_->Size(), static_cast<uint64_t>(kItems + 1));
+  for (int item = 0; item <= kItems; ++item) {
+    ASSERT_TRUE(results[item].has_value()) << item;
+    const uint64_t index = results[item]->leaf_index;
+    const std::string bytes = absl::StrCat("item ", item);
+    EXPECT_EQ(prepared_items[index], bytes);
+    EXPECT_EQ(*store_->GetLeaf(index), bytes);
+    EXPECT_EQ(results[item]->leaf_hash, HashLeaf(bytes));
+    EXPECT_EQ(*store_->Get(Table::kState, absl::StrCat("item/", item)),
+              std::optional<std::string>(absl::StrCat(index)));
+  }
+  // One batch for the gate, then batches of at most 64.
+  EXPECT_EQ(writer.items_written(), static_cast<uint64_t>(kItems + 1));
+  EXPECT_LE(writer.batches_written(), 1u + (kItems + 63) / 64);
+  EXPECT_LT(writer.batches_written(), writer.items_written());
+  EXPECT_EQ(observer_.durable_leaves, static_cast<uint64_t>(kItems + 1));
+  EXPECT_TRUE(observer_.contiguous);
+}
+
+TEST_P(LogWriterTest, ObserverHearsOfTheBatchBeforeItsItemsAreAnswered) {
+  LogWriter writer(store_.get(), &observer_);
+  // The first item is alone in its batch: the writer is inside its Prepare
+  // while the others are submitted.
+  absl::Notification in_prepare;
+  absl::Notification gate;
+  writer.Submit(
+      [&](uint64_t, WriteSet&) -> absl::StatusOr<std::string> {
+        in_prepare.Notify();
+        gate.WaitForNotification();
+        return "a";
+      },
+      [&](absl::StatusOr<AppendedLeaf> leaf) { observer_.Note(absl::StrCat("done ", leaf->leaf_index)); });
+  in_prepare.WaitForNotification();
+  for (int i = 0; i < 2; ++i) {
+    writer.Submit([](uint64_t, WriteSet&) -> absl::StatusOr<std::string> { return "b"; },
+                  [&](absl::StatusOr<AppendedLeaf> leaf) {
+                    observer_.Note(absl::StrCat("done ", leaf->leaf_index));
+                  });
+  }
+  gate.Notify();
+  writer.Stop();
+  EXPECT_THAT(observer_.events,
+              ::testing::ElementsAre("durable 0+1", "done 0", "durable 1+2", "done 1", "done 2"));
+}
+
+TEST_P(LogWriterTest, RejectedItemsTakeNoIndexAndLeaveNoSideWrites) {
+  LogWriter writer(store_.get(), &observer_);
+  absl::Notification gate;
+  absl::Mutex mu;
+  std::vector<std::pair<int, absl::StatusOr<AppendedLeaf>>> outcomes;
+  for (int item = 0; item < 10; ++item) {
+    writer.Submit(
+        [&, item](uint64_t index, WriteSet& side) -> absl::StatusOr<std::string> {
+          if (item == 0) gate.WaitForNotification();
+          side.Put(Table::kAux, absl::StrCat("side/", item), absl::StrCat(index));
+          if (item % 3 == 1) return absl::FailedPreconditionError(absl::StrCat("no ", item));
+          return absl::StrCat("item ", item);
+        },
+        [&, item](absl::StatusOr<AppendedLeaf> leaf) {
+          absl::MutexLock lock(&mu);
+          outcomes.emplace_back(item, std::move(leaf));
+        });
+  }
+  gate.Notify();
+  writer.Stop();
+
+  ASSERT_EQ(outcomes.size(), 10u);
+  uint64_t next_index = 0;
+  for (int item = 0; item < 10; ++item) {
+    auto it = std::find_if(outcomes.begin(), outcomes.end(),
+                           [&](const auto& outcome) { return outcome.first == item; });
+    ASSERT_NE(it, outcomes.end());
+    if (item % 3 == 1) {
+      EXPECT_EQ(it->second.status().code(), absl::StatusCode::kFailedPrecondition);
+      EXPECT_EQ(it->second.status().message(), absl::StrCat("no ", item));
+      EXPECT_EQ(*store_->Get(Table::kAux, absl::StrCat("side/", item)), std::nullopt);
+    } else {
+      ASSERT_TRUE(it->second.ok()) << it->second.status();
+      EXPECT_EQ(it->second->leaf_index, next_index);
+      EXPECT_EQ(*store_->GetLeaf(next_index), absl::StrCat("item ", item));
+      EXPECT_EQ(*store_->Get(Table::kAux, absl::StrCat("side/", item)),
+                std::optional<std::string>(absl::StrCat(next_index)));
+      ++next_index;
+    }
+  }
+  EXPECT_EQ(store_->Size(), next_index);
+  EXPECT_EQ(writer.items_written(), next_index);
+}
+
+TEST_P(LogWriterTest, BatchOfOnlyRejectedItemsWritesNothing) {
+  FailingStore store(store_.get());
+  LogWriter writer(&store, &observer_);
+  absl::Notification answered;
+  writer.Submit([](uint64_t, WriteSet&) -> absl::StatusOr<std::string> {
+    return absl::InvalidArgumentError("bad");
+  },
+                [&](absl::StatusOr<AppendedLeaf> leaf) {
+                  EXPECT_EQ(leaf.status().code(), absl::StatusCode::kInvalidArgument);
+                  answered.Notify();
+                });
+  writer.Stop();
+  EXPECT_TRUE(answered.HasBeenNotified());
+  EXPECT_EQ(store.append_calls.load(), 0);
+  EXPECT_EQ(writer.batches_written(), 0u);
+  EXPECT_TRUE(observer_.events.empty());
+}
+
+TEST_P(LogWriterTest, FailedAppendFailsEveryItemOfTheBatch) {
+  FailingStore store(store_.get());
+  store.fail = true;
+  LogWriter writer(&store, &observer_);
+  // Item 0 is a batch of its own (the writer is in its Prepare while the
+  // rest are submitted); items 1..4 form the second batch.
+  absl::Notification in_prepare;
+  absl::Notification gate;
+  absl::Mutex mu;
+  std::vector<absl::Status> statuses;
+  for (int item = 0; item < 5; ++item) {
+    if (item == 1) in_prepare.WaitForNotification();
+    writer.Submit(
+        [&, item](uint64_t index, WriteSet& side) -> absl::StatusOr<std::string> {
+          if (item == 0) {
+            in_prepare.Notify();
+            gate.WaitForNotification();
+          }
+          EXPECT_EQ(index, static_cast<uint64_t>(item == 0 ? 0 : item - 1));
+          side.Put(Table::kState, absl::StrCat("k", item), "v");
+          return absl::StrCat("item ", item);
+        },
+        [&](absl::StatusOr<AppendedLeaf> leaf) {
+          absl::MutexLock lock(&mu);
+          statuses.push_back(leaf.status());
+        });
+  }
+  gate.Notify();
+  // Wait until all five are answered before the store recovers.
+  {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(+[](std::vector<absl::Status>* s) { return s->size() == 5; },
+                             &statuses));
+  }
+  ASSERT_EQ(statuses.size(), 5u);
+  for (const absl::Status& status : statuses) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+    EXPECT_EQ(status.message(), "disk on fire");
+  }
+  EXPECT_EQ(store.Size(), 0u);
+  EXPECT_EQ(*store.Get(Table::kState, "k1"), std::nullopt);
+  {
+    absl::MutexLock lock(&observer_.mu);
+    EXPECT_EQ(observer_.events, (std::vector<std::string>{"failed", "failed"}));
+  }
+  EXPECT_EQ(writer.batches_written(), 0u);
+
+  // The failure took no indices: the next item is leaf 0.
+  store.fail = false;
+  absl::Notification answered;
+  writer.Submit([](uint64_t, WriteSet&) -> absl::StatusOr<std::string> { return "after"; },
+                [&](absl::StatusOr<AppendedLeaf> leaf) {
+                  ASSERT_TRUE(leaf.ok()) << leaf.status();
+                  EXPECT_EQ(leaf->leaf_index, 0u);
+                  answered.Notify();
+                });
+  writer.Stop();
+  EXPECT_TRUE(answered.HasBeenNotified());
+  EXPECT_EQ(*store.GetLeaf(0), "after");
+}
+
+TEST_P(LogWriterTest, StopDrainsThenRefuses) {
+  LogWriter writer(store_.get(), nullptr);
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 200; ++i) {
+    writer.Submit([](uint64_t, WriteSet&) -> absl::StatusOr<std::string> { return "x"; },
+                  [&](absl::StatusOr<AppendedLeaf> leaf) {
+                    if (leaf.ok()) ++ok;
+                  });
+  }
+  writer.Stop();
+  EXPECT_EQ(ok.load(), 200);
+  EXPECT_EQ(store_->Size(), 200u);
+
+  bool prepared = false;
+  std::optional<absl::Status> late;
+  writer.Submit(
+      [&](uint64_t, WriteSet&) -> absl::StatusOr<std::string> {
+        prepared = true;
+        return "late";
+      },
+      [&](absl::StatusOr<AppendedLeaf> leaf) { late = leaf.status(); });
+  ASSERT_TRUE(late.has_value());  // answered before Submit returned
+  EXPECT_EQ(late->code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(prepared);
+  EXPECT_EQ(store_->Size(), 200u);
+  writer.Stop();  // idempotent
+}
+
+INSTANTIATE_TEST_SUITE_P(AllStores, LogWriterTest, ::testing::ValuesIn(AllStoreFactories()),
+                         [](const ::testing::TestParamInfo<StoreFactory>& info) {
+                           return info.param.name;
+                         });
+
+}  // namespace
+}  // namespace fedrelay::store

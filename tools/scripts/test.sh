@@ -21,7 +21,6 @@ run_suite() {
   ctest --test-dir "$dir" --output-on-failure -j "$(nproc)" --timeout 600 ${pattern[@]+"${pattern[@]}"}
 }
 
-start=$(date +%s)
 tools/scripts/build.sh --werror
 echo "== Release suite"
 run_suite build
@@ -31,4 +30,3 @@ if [ "$sanitize" = 1 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite build-asan
 fi
-echo "fedrelay: tests finished in $(( $(date +%s) - start ))s" >&2

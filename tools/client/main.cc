@@ -1,0 +1,703 @@
+// fedrelay-client: builds, signs and sends each message kind of SPEC section 4
+// by hand, from command-line arguments and key files, and checks the relay's
+// signed receipt. See `fedrelay-client --help`.
+#include <grpcpp/grpcpp.h>
+#include <google/protobuf/util/json_util.h>
+#include <sodium.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "base/clock.h"
+#include "base/crypto.h"
+#include "base/encoding.h"
+#include "base/errors.h"
+#include "base/flags.h"
+#include "federation/signing.h"
+#include "fedrelay/v1/fedrelay.grpc.pb.h"
+
+namespace {
+
+using fedrelay::Args;
+using fedrelay::Ed25519PrivateKey;
+namespace v1 = fedrelay::v1;
+namespace federation = fedrelay::federation;
+
+constexpr int kExitAccepted = 0;
+constexpr int kExitRefused = 1;
+constexpr int kExitUsage = 2;
+
+// Device certs start this far in the past, so a relay whose clock is a little
+// behind ours does not see a cert that is not yet valid.
+constexpr uint64_t kCertBackdateMs = 60'000;
+
+constexpr char kUsage[] = R"(fedrelay-client - build, sign and send fedrelay messages by hand
+
+Usage: fedrelay-client [--relay HOST:PORT] [--timeout-ms MS] [--relay-pubkey HEX] COMMAND ...
+
+Global options:
+  --relay HOST:PORT     the relay's gRPC address (default 127.0.0.1:7443)
+  --timeout-ms MS       deadline of each call (default 10000)
+  --relay-pubkey HEX    verify receipts under this relay key instead of the key
+                        the relay announces in GetServerInfo
+
+Talking to the relay:
+  ping                  round trip and the relay's clock
+  info                  GetServerInfo: server id, relay key, log origin, limits
+  federate              a server's FederationRequest (a user joins a guild)
+  ban                   a server's BanNotification
+  invite                a user's DMInvite, signed by one of their devices
+  accept | reject       the invite target's answer, signed by one of their devices
+  migrate               a user's UpdateHomeServer, signed by their identity key
+  profile               a user's UpdateFederatedProfile, signed by one of their devices
+
+Offline:
+  pubkey --key FILE     print the hex public key of a key file
+  device-cert           print a signed DeviceCert as JSON
+
+`fedrelay-client COMMAND --help` describes each command. Key files are the
+0600 files of `fedrelay-ctl keygen`; private keys are never printed.
+
+Every accepted message prints the relay's receipt (event id, leaf hash,
+timestamp), after checking its signature under the relay key.
+
+Exit status: 0 accepted, 1 refused by the relay (the machine code is printed,
+e.g. "refused: replayed: ..."), unreachable relay or a receipt that does not
+verify, 2 usage error (including unreadable key files).
+)";
+
+constexpr char kPingHelp[] = R"(Usage: fedrelay-client [--relay HOST:PORT] ping
+
+Sends a Ping and prints the round-trip time and the relay's clock (Unix ms)
+with its offset from ours.
+)";
+
+constexpr char kInfoHelp[] = R"(Usage: fedrelay-client [--relay HOST:PORT] info
+
+Prints GetServerInfo: server id, relay public key, log origin, C2SP verifier
+key, allowed clock skew, version and rate limits.
+)";
+
+constexpr char kPubkeyHelp[] = R"(Usage: fedrelay-client pubkey --key FILE
+
+Prints the lowercase hex Ed25519 public key of a key file (a user's K_id is
+their user id). Offline.
+)";
+
+constexpr char kDeviceCertHelp[] = R"(Usage: fedrelay-client device-cert --user-key KID_FILE --device-key KDEV_FILE
+           --device-id ID [--valid-for-hours 720]
+
+Prints, as JSON, the DeviceCert the user's identity key K_id signs for a device
+key K_dev: the same cert the invite, accept, reject and profile commands attach.
+It is issued a minute in the past (clock skew) and expires after
+--valid-for-hours. Offline.
+)";
+
+constexpr char kFederateHelp[] = R"(Usage: fedrelay-client federate --server-id ID --server-key FILE --user HEX
+           --display-name NAME --guild G [--timestamp MS]
+
+A FederationRequest from server ID (signed with its key FILE, whose public key
+must be the one the relay pins for ID): user HEX (their K_id public key) joins
+guild G. Prints the receipt and the User the relay derived.
+)";
+
+constexpr char kBanHelp[] = R"(Usage: fedrelay-client ban --server-id ID --server-key FILE --user HEX --guild G
+           --reason R (--evidence-file F | --evidence-hash sha256:HEX) [--timestamp MS]
+
+A BanNotification from server ID: user HEX is banned from guild G. The
+evidence hash is SHA-256 of F, or given as "sha256:" + 64 lowercase hex. The
+relay accepts it only from a peer allowed to ban in G (may_ban).
+)";
+
+constexpr char kInviteHelp[] = R"(Usage: fedrelay-client invite --inviter-key KID_FILE --device-key KDEV_FILE
+           --device-id ID --target HEX --guild G --guild-name N --host URL
+           [--invite-id UUID] [--token T] [--timestamp MS] [--valid-for-hours 720]
+
+A DMInvite from the user of KID_FILE (inviter_id = inviter_pubkey = their K_id)
+to user HEX, signed by their device key with a fresh device cert. The invite id
+defaults to a random UUID v4 and the token to 32 random bytes in hex; the
+invite id is printed, the token is not (the target receives it on accept).
+)";
+
+constexpr char kDecisionHelp[] = R"(Usage: fedrelay-client accept|reject --user-key KID_FILE --device-key KDEV_FILE
+           --device-id ID --invite-id UUID [--timestamp MS] [--valid-for-hours 720]
+
+The invite target's decision on invite UUID, signed by their device key with a
+fresh device cert from KID_FILE (which must be the invite's target). accept
+prints the invite's token, host server URL and guild.
+)";
+
+constexpr char kMigrateHelp[] = R"(Usage: fedrelay-client migrate --user-key KID_FILE --to URL [--timestamp MS]
+
+An UpdateHomeServerRequest: the user of KID_FILE moves to homeserver URL,
+signed with their identity key. Timestamps must increase per user.
+)";
+
+constexpr char kProfileHelp[] = R"(Usage: fedrelay-client profile --user-key KID_FILE --device-key KDEV_FILE
+           --device-id ID [--display-name N] [--avatar-url U] [--bio B]
+           [--timestamp MS] [--valid-for-hours 720]
+
+An UpdateFederatedProfileRequest for the user of KID_FILE, signed by their
+device key with a fresh device cert. The update replaces all three fields
+(an omitted field is published empty). Timestamps must increase per user.
+)";
+
+struct Global {
+  std::string relay = "127.0.0.1:7443";
+  uint64_t timeout_ms = 10000;
+  std::string relay_pubkey_hex;  // pinned by --relay-pubkey; else from GetServerInfo
+};
+
+int Usage(const std::string& message) {
+  std::cerr << "fedrelay-client: " << message << "\n(see fedrelay-client --help)\n";
+  return kExitUsage;
+}
+
+int Fail(const std::string& message) {
+  std::cerr << "fedrelay-client: " << message << "\n";
+  return kExitRefused;
+}
+
+uint64_t NowMs() { return fedrelay::SystemClock().NowMs(); }
+
+std::string FormatMs(uint64_t ms) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMillis(static_cast<int64_t>(ms)),
+                          absl::UTCTimeZone());
+}
+
+// Reports a failed call: a typed refusal as "refused: <machine code>: <text>";
+// no connection or a missed deadline as unreachable; anything else verbatim.
+int FailRpc(const grpc::Status& status, const grpc::ClientContext& context, const Global& global) {
+  const absl::Status as_absl(static_cast<absl::StatusCode>(status.error_code()),
+                             status.error_message());
+  const std::string code = fedrelay::MachineCode(as_absl);
+  const bool typed = absl::StartsWith(status.error_message(), absl::StrCat(code, ":"));
+  if (!typed) {
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      return Fail(absl::StrCat("cannot reach the relay at ", global.relay, ": ",
+                               status.error_message()));
+    }
+    return Fail(absl::StrCat("the call failed (gRPC code ", status.error_code(),
+                             "): ", status.error_message()));
+  }
+  std::cerr << "refused: " << code << ": " << fedrelay::HumanMessage(as_absl) << "\n";
+  const auto& trailers = context.GetServerTrailingMetadata();
+  if (auto it = trailers.find("retry-after-ms"); it != trailers.end()) {
+    std::cerr << "retry after: " << std::string(it->second.data(), it->second.size()) << " ms\n";
+  }
+  return kExitRefused;
+}
+
+// The options every command reads through Args; Leftover() names the rest.
+int CheckNoLeftover(const Args& args) {
+  if (!args.error().empty()) return Usage(args.error());
+  if (!args.Leftover().empty()) return Usage("unexpected argument '" + args.Leftover() + "'");
+  return kExitAccepted;
+}
+
+// Reads the key file named by option `flag` into *key; a usage error if the
+// option is missing or the file is unusable.
+int LoadKey(const std::string& path, const std::string& flag,
+            std::optional<Ed25519PrivateKey>* key) {
+  if (path.empty()) return Usage("missing " + flag + " FILE");
+  auto loaded = fedrelay::ReadKeyFile(path);
+  if (!loaded.ok()) return Usage(absl::StrCat(flag, " ", path, ": ", loaded.status().message()));
+  key->emplace(*std::move(loaded));
+  return kExitAccepted;
+}
+
+int Require(const std::string& value, const std::string& flag, const std::string& what) {
+  if (value.empty()) return Usage("missing " + flag + " " + what);
+  return kExitAccepted;
+}
+
+int RequirePubkey(const std::string& hex, const std::string& flag) {
+  if (hex.empty()) return Usage("missing " + flag + " HEX");
+  if (auto parsed = federation::ParsePublicKeyHex(hex, flag); !parsed.ok()) {
+    return Usage(std::string(parsed.status().message()));
+  }
+  return kExitAccepted;
+}
+
+std::string RandomBytes(size_t n) {
+  std::string bytes(n, '\0');
+  randombytes_buf(bytes.data(), bytes.size());
+  return bytes;
+}
+
+std::string RandomUuidV4() {
+  std::string bytes = RandomBytes(16);
+  bytes[6] = static_cast<char>((bytes[6] & 0x0f) | 0x40);  // version 4
+  bytes[8] = static_cast<char>((bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
+  const std::string hex = fedrelay::HexEncode(bytes);
+  return absl::StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-",
+                      hex.substr(16, 4), "-", hex.substr(20));
+}
+
+// The parts of a message signed by a user's device: K_id, K_dev and the cert.
+struct DeviceSigner {
+  std::optional<Ed25519PrivateKey> identity_key;
+  std::optional<Ed25519PrivateKey> device_key;
+  v1::DeviceCert cert;
+};
+
+// Reads --device-key, --device-id and --valid-for-hours, with K_id from
+// `identity_flag`, and signs a cert valid from a minute ago.
+int ReadDeviceSigner(Args& args, const std::string& identity_flag, DeviceSigner* signer) {
+  std::string identity_path, device_path, device_id;
+  uint64_t valid_for_hours = 720;
+  if (!args.Value(identity_flag, &identity_path) || !args.Value("--device-key", &device_path) ||
+      !args.Value("--device-id", &device_id) || !args.Number("--valid-for-hours", &valid_for_hours)) {
+    return Usage(args.error());
+  }
+  if (int rc = LoadKey(identity_path, identity_flag, &signer->identity_key); rc != 0) return rc;
+  if (int rc = LoadKey(device_path, "--device-key", &signer->device_key); rc != 0) return rc;
+  if (int rc = Require(device_id, "--device-id", "ID"); rc != 0) return rc;
+  if (valid_for_hours == 0) return Usage("--valid-for-hours must be at least 1");
+  const uint64_t now = NowMs();
+  signer->cert.set_pubkey(signer->device_key->PublicKeyHex());
+  signer->cert.set_device_id(device_id);
+  signer->cert.set_issued_at(now - kCertBackdateMs);
+  signer->cert.set_expiry(now + valid_for_hours * 3600 * 1000);
+  federation::SignDeviceCert(&signer->cert, *signer->identity_key);
+  return kExitAccepted;
+}
+
+int ReadTimestamp(Args& args, uint64_t* timestamp) {
+  *timestamp = 0;
+  if (!args.Number("--timestamp", timestamp)) return Usage(args.error());
+  if (*timestamp == 0) *timestamp = NowMs();
+  return kExitAccepted;
+}
+
+// ---------------------------------------------------------------------------
+// Talking to the relay.
+
+class Relay {
+ public:
+  explicit Relay(const Global& global)
+      : global_(global),
+        stub_(v1::FederationRelay::NewStub(
+            grpc::CreateChannel(global.relay, grpc::InsecureChannelCredentials()))) {}
+
+  v1::FederationRelay::Stub& stub() { return *stub_; }
+  const Global& global() const { return global_; }
+
+  std::unique_ptr<grpc::ClientContext> NewContext() const {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(std::chrono::system_clock::now() +
+                          std::chrono::milliseconds(global_.timeout_ms));
+    return context;
+  }
+
+  // The relay key receipts must verify under: --relay-pubkey, else the key
+  // the relay announces (fetched before sending, so an unreachable relay is
+  // reported before anything is sent).
+  int LoadRelayKey() {
+    std::string hex = global_.relay_pubkey_hex;
+    if (hex.empty()) {
+      auto context = NewContext();
+      v1::ServerInfoResponse info;
+      if (auto status = stub_->GetServerInfo(context.get(), {}, &info); !status.ok()) {
+        return FailRpc(status, *context, global_);
+      }
+      hex = info.relay_pubkey();
+    }
+    auto key = federation::ParsePublicKeyHex(hex, "relay public key");
+    if (!key.ok()) return Fail(std::string(key.status().message()));
+    relay_key_hex_ = hex;
+    relay_key_ = *std::move(key);
+    return kExitAccepted;
+  }
+
+  // Prints the receipt; a receipt that does not verify is an error.
+  int ReportReceipt(const v1::RelayReceipt& receipt) const {
+    std::cout << "accepted\n"
+              << "event_id:  " << receipt.event_id() << "\n"
+              << "leaf_hash: " << fedrelay::HexEncode(receipt.leaf_hash()) << "\n"
+              << "timestamp: " << receipt.timestamp() << " (" << FormatMs(receipt.timestamp())
+              << ")\n";
+    absl::Status verified =
+        receipt.leaf_hash().size() != fedrelay::kSha256Bytes
+            ? fedrelay::MakeError(fedrelay::ErrorCode::kMalformed, "leaf_hash is not 32 bytes")
+            : federation::CheckRawSignature(receipt.signature(), "receipt signature");
+    if (verified.ok()) {
+      verified = federation::VerifyOrReject(relay_key_, federation::ReceiptSigningBytes(receipt),
+                                            receipt.signature(), "receipt signature");
+    }
+    if (!verified.ok()) {
+      std::cout << "receipt:   DOES NOT VERIFY under relay key " << relay_key_hex_ << "\n";
+      return Fail(absl::StrCat("the relay's receipt does not verify: ", verified.message()));
+    }
+    std::cout << "receipt:   signature verified under relay key " << relay_key_hex_ << "\n";
+    return kExitAccepted;
+  }
+
+  // Sends `request` with `call`, then reports the receipt `receipt_of` finds in
+  // the response and anything `print` adds.
+  template <typename Request, typename Response>
+  int Send(const Request& request,
+           grpc::Status (v1::FederationRelay::Stub::*call)(grpc::ClientContext*, const Request&,
+                                                            Response*),
+           const std::function<const v1::RelayReceipt&(const Response&)>& receipt_of,
+           const std::function<void(const Response&)>& print = nullptr) {
+    if (int rc = LoadRelayKey(); rc != 0) return rc;
+    auto context = NewContext();
+    Response response;
+    if (auto status = (stub_.get()->*call)(context.get(), request, &response); !status.ok()) {
+      return FailRpc(status, *context, global_);
+    }
+    if (int rc = ReportReceipt(receipt_of(response)); rc != 0) return rc;
+    if (print) print(response);
+    return kExitAccepted;
+  }
+
+ private:
+  const Global global_;
+  std::unique_ptr<v1::FederationRelay::Stub> stub_;
+  std::string relay_key_;
+  std::string relay_key_hex_;
+};
+
+const v1::RelayReceipt& ItIsTheReceipt(const v1::RelayReceipt& receipt) { return receipt; }
+
+// ---------------------------------------------------------------------------
+// Commands.
+
+int Ping(Args& args, Relay& relay) {
+  if (int rc = CheckNoLeftover(args); rc != 0) return rc;
+  auto context = relay.NewContext();
+  v1::PingRequest request;
+  request.set_timestamp(NowMs());
+  v1::PongResponse pong;
+  const auto start = absl::Now();
+  if (auto status = relay.stub().Ping(context.get(), request, &pong); !status.ok()) {
+    return FailRpc(status, *context, relay.global());
+  }
+  const absl::Duration rtt = absl::Now() - start;
+  const int64_t offset = static_cast<int64_t>(pong.timestamp()) - static_cast<int64_t>(NowMs());
+  std::cout << "pong from " << relay.global().relay << " in " << absl::FormatDuration(rtt) << "\n"
+            << "relay time: " << pong.timestamp() << " (" << FormatMs(pong.timestamp())
+            << "), offset from ours about " << offset << " ms\n";
+  return kExitAccepted;
+}
+
+int Info(Args& args, Relay& relay) {
+  if (int rc = CheckNoLeftover(args); rc != 0) return rc;
+  auto context = relay.NewContext();
+  v1::ServerInfoResponse info;
+  if (auto status = relay.stub().GetServerInfo(context.get(), {}, &info); !status.ok()) {
+    return FailRpc(status, *context, relay.global());
+  }
+  const v1::ServerSettings& s = info.settings();
+  std::cout << "server id:         " << info.server_id() << "\n"
+            << "canonical address: " << info.canonical_address() << "\n"
+            << "relay key:         " << info.relay_pubkey() << "\n"
+            << "log origin:        " << info.log_origin() << "\n"
+            << "verifier key:      " << info.verifier_key() << "\n"
+            << "max clock skew:    " << info.max_clock_skew_ms() << " ms\n"
+            << "version:           " << info.version() << "\n"
+            << "rate limits:       message " << s.message_rate_limit() << ", invite "
+            << s.invite_rate_limit() << ", ping " << s.ping_rate_limit() << ", discovery "
+            << s.discovery_rate_limit() << ", register " << s.register_rate_limit() << ", login "
+            << s.login_rate_limit() << ", sync mailbox " << s.sync_mailbox_rate_limit() << "\n"
+            << "max upload size:   " << s.max_upload_size() << " bytes\n"
+            << "max message:       " << s.max_message_length() << " bytes\n";
+  return kExitAccepted;
+}
+
+int Pubkey(Args& args) {
+  std::string path;
+  if (!args.Value("--key", &path)) return Usage(args.error());
+  if (int rc = CheckNoLeftover(args); rc != 0) return rc;
+  std::optional<Ed25519PrivateKey> key;
+  if (int rc = LoadKey(path, "--key", &key); rc != 0) return rc;
+  std::cout << key->PublicKeyHex() << "\n";
+  return kExitAccepted;
+}
+
+int DeviceCert(Args& args) {
+  DeviceSigner signer;
+  if (int rc = ReadDeviceSigner(args, "--user-key", &signer); rc != 0) return rc;
+  if (int rc = CheckNoLeftover(args); rc != 0) return rc;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  std::string json;
+  if (auto status = google::protobuf::util::MessageToJsonString(signer.cert, &json, options);
+      !status.ok()) {
+    return Fail(status.ToString());
+  }
+  std::cout << json;
+  std::cerr << "signed by K_id " << signer.identity_key->PublicKeyHex() << ", valid "
+            << FormatMs(signer.cert.issued_at()) << " .. " << FormatMs(signer.cert.expiry())
+            << "\n";
+  return kExitAccepted;
+}
+
+int Federate(Args& args, Relay& relay) {
+  std::string server_id, key_path, user, display_name, guild;
+  if (!args.Value("--server-id", &server_id) || !args.Value("--server-key", &key_path) ||
+      !args.Value("--user", &user) || !args.Value("--display-name", &display_name) ||
+      !args.Value("--guild", &guild)) {
+    return Usage(args.error());
+  }
+  uint64_t timestamp = 0;
+  if (int rc = ReadTimestamp(args, &timestamp); rc != 0) return rc;
+  if (int rc = CheckNoLeftover(args); rc != 0) return rc;
+  if (int rc = Require(server_id, "--server-id", "ID"); rc != 0) return rc;
+  if (int rc = RequirePubkey(user, "--user"); rc != 0) return rc;
+  if (int rc = Require(display_name, "--display-name", "NAME"); rc != 0) return rc;
+  if (int rc = Require(guild, "--guild", "G"); rc != 0) return rc;
+  std::optional<Ed25519PrivateKey> server_key;
+  if (int rc = LoadKey(key_path, "--server-key", &server_key); rc != 0) return rc;
+
+  v1::FederationRequest request;
+  request.set_origin_server_id(server_id);
+  request.set_origin_server_pubkey(server_key->PublicKeyHex());
+  request.set_user_pubkey(user);
+  request.set_user_display_name(display_name);
+  request.set_guild_id(guild);
+  request.set_timestamp(timestamp);
+  federation::SignFederationRequest(&request, *server_key);
+  return relay.Send<v1::FederationRequest, v1::FederationResponse>(
+      request, &v1::FederationRelay::Stub::Federate,
+      [](const v1::FederationResponse& response) -> const v1::RelayReceipt& {
+        return response.receipt();
+      },
+      [](const v1::FederationResponse& response) {
+        std::cout << "message:   " << response.message() << "\n";
+        if (response.has_user()) {
+          std::cout << "user:      " << response.user().id() << " (" << response.user().name()
+                    << ", homeserver " << response.user().homeserver() << ")\n";
+        }
+      });
+}
+
+int Ban(Args& args, Relay& relay) {
+  std::string server_id, key_path, user, guild, reason, evidence_file, evidence_hash;
+  if (!args.Value("--server-id", &server_id) || !args.Value("--server-key", &key_path) ||
+      !args.Value("--user", &user) || !args.Value("--guild", &guild) ||
+      !args.Value("--reason", &reason) || !args.Value("--evidence-file", &evidence_file) ||
+      !args.Value("--evidence-hash", &evidence_hash)) {
+    return Usage(args.error());
+  }
+  uint64_t timestamp = 0;
+  if (int rc = ReadTimestamp(args, &timestamp); rc != 0) return rc;
+  if (int rc = CheckNoLeftover(args); rc != 0) return rc;
+  if (int rc = Require(server_id, "--server-id", "ID"); rc != 0) return rc;
+  if (int rc = RequirePubkey(user, "--user"); rc != 0) return rc;
+  if (int rc = Require(guild, "--guild", "G"); rc != 0) return rc;
+  if (int rc = Require(reason, "--reason", "R"); rc != 0) return rc;
+  if (evidence_file.empty() == evidence_hash.empty()) {
+    return Usage("ban needs exactly one of --evidence-file F and --evidence-hash sha256:HEX");
+  }
+  if (!evidence_file.empty()) {
+    std::ifstream in(evidence_file, std::ios::binary);
+    if (!in) return Usage("cannot read --evidence-file " + evidence_file);
+    std::stringstream contents;
+    contents << in.rdbuf();
+    evidence_hash = "sha256:" + fedrelay::HexEncode(fedrelay::Sha256(contents.str()));
+  } else if (auto parsed = federation::ParseEvidenceHash(evidence_hash); !parsed.ok()) {
+    return Usage(std::string(parsed.status().message()));
+  }
+  std::optional<Ed25519PrivateKey> server_key;
+  if (int rc = LoadKey(key_path, "--server-key", &server_key); rc != 0) return rc;
+
+  v1::BanNotification ban;
+  ban.set_origin_server_id(server_id);
+  ban.set_banned_user_pubkey(user);
+  ban.set_guild_id(guild);
+  ban.set_reason(reason);
+  ban.set_evidence_hash(evidence_hash);
+  ban.set_timestamp(timestamp);
+  federation::SignBanNotification(&ban, *server_key);
+  return relay.Send<v1::BanNotification, v1::RelayReceipt>(
+      ban, &v1::FederationRelay::Stub::PropagateBan, ItIsTheReceipt,
+      [&](const v1::RelayReceipt&) { std::cout << "evidence:  " << evidence_hash << "\n"; });
+}
+
+int Invite(Args& args, Relay& relay) {
+  std::string target, guild, guild_name, host, invite_id, token;
+  if (!args.Value("--target", &target) || !args.Value("--guild", &guild) ||
+      !args.Value("--guild-name", &guild_name) || !args.Value("--host", &host) ||
+      !args.Value("--invite-id", &invite_id) || !args.Value("--token", &token)) {
+    return Usage(args.error());
+  }
+  uint64_t timestamp = 0;
+  if (int rc = ReadTimestamp(args, &timestamp); rc != 0) return rc;
+  DeviceSigner signer;
+  if (int rc = ReadDeviceSigner(args, "--inviter-key", &signer); rc != 0) return rc;
+  if (int rc = CheckNoLeftover(args); rc != 0) return rc;
+  if (int rc = RequirePubkey(target, "--target"); rc != 0) return rc;
+  if (int rc = Require(guild, "--guild", "G"); rc != 0) return rc;
+  if (int rc = Require(host, "--host", "URL"); rc != 0) return rc;
+  if (invite_id.empty()) invite_id = RandomUuidV4();
+  if (token.empty()) token = fedrelay::HexEncode(RandomBytes(32));
+
+  v1::DMInvite invite;
+  invite.set_token(token);
+  invite.set_invite_id(invite_id);
+  invite.set_inviter_id(signer.identity_key->PublicKeyHex());
+  invite.set_inviter_pubkey(signer.identity_key->PublicKeyHex());
+  invite.set_guild_id(guild);
+  invite.set_guild_name(guild_name);
+  invite.set_host_server_url(host);
+  invite.set_timestamp(timestamp);
+  invite.set_status("pending");
+  invite.set_target_user_id(target);
+  *invite.mutable_device_cert() = signer.cert;
+  federation::SignDMInvite(&invite, *signer.device_key);
+  v1::ReceiveDMInviteRequest request;
+  *request.mutable_invite() = std::move(invite);
+  return relay.Send<v1::ReceiveDMInviteRequest, v1::RelayReceipt>(
+      request, &v1::FederationRelay::Stub::ReceiveDMInvite, ItIsTheReceipt,
+      [&](const v1::RelayReceipt&) { std::cout << "invite_id: " << invite_id << "\n"; });
+}
+
+int Decide(Args& args, Relay& relay, bool accept) {
+  std::string invite_id;
+  if (!args.Value("--invite-id", &invite_id)) return Usage(args.error());
+  uint64_t timestamp = 0;
+  if (int rc = ReadTimestamp(args, &timestamp); rc != 0) return rc;
+  DeviceSigner signer;
+  if (int rc = ReadDeviceSigner(args, "--user-key", &signer); rc != 0) return rc;
+  if (int rc = CheckNoLeftover(args); rc != 0) return rc;
+  if (int rc = Require(invite_id, "--invite-id", "UUID"); rc != 0) return rc;
+
+  if (accept) {
+    v1::AcceptDMInviteRequest request;
+    request.set_invite_id(invite_id);
+    request.set_timestamp(timestamp);
+    *request.mutable_device_cert() = signer.cert;
+    federation::SignDMDecision(&request, *signer.device_key);
+    return relay.Send<v1::AcceptDMInviteRequest, v1::AcceptDMInviteResponse>(
+        request, &v1::FederationRelay::Stub::AcceptDMInvite,
+        [](const v1::AcceptDMInviteResponse& response) -> const v1::RelayReceipt& {
+          return response.receipt();
+        },
+        [](const v1::AcceptDMInviteResponse& response) {
+          std::cout << "guild:     " << response.guild_id() << "\n"
+                    << "host:      " << response.host_server_url() << "\n"
+                    << "token:     " << response.token() << "\n";
+        });
+  }
+  v1::RejectDMInviteRequest request;
+  request.set_invite_id(invite_id);
+  request.set_timestamp(timestamp);
+  *request.mutable_device_cert() = signer.cert;
+  federation::SignDMDecision(&request, *signer.device_key);
+  return relay.Send<v1::RejectDMInviteRequest, v1::RelayReceipt>(
+      request, &v1::FederationRelay::Stub::RejectDMInvite, ItIsTheReceipt);
+}
+
+int Migrate(Args& args, Relay& relay) {
+  std::string key_path, to;
+  if (!args.Value("--user-key", &key_path) || !args.Value("--to", &to)) return Usage(args.error());
+  uint64_t timestamp = 0;
+  if (int rc = ReadTimestamp(args, &timestamp); rc != 0) return rc;
+  if (int rc = CheckNoLeftover(args); rc != 0) return rc;
+  if (int rc = Require(to, "--to", "URL"); rc != 0) return rc;
+  std::optional<Ed25519PrivateKey> identity_key;
+  if (int rc = LoadKey(key_path, "--user-key", &identity_key); rc != 0) return rc;
+
+  v1::UpdateHomeServerRequest request;
+  request.set_user_id(identity_key->PublicKeyHex());
+  request.set_new_homeserver(to);
+  request.set_timestamp(timestamp);
+  federation::SignMigration(&request, *identity_key);
+  return relay.Send<v1::UpdateHomeServerRequest, v1::RelayReceipt>(
+      request, &v1::FederationRelay::Stub::UpdateHomeServer, ItIsTheReceipt);
+}
+
+int Profile(Args& args, Relay& relay) {
+  std::string display_name, avatar_url, bio;
+  if (!args.Value("--display-name", &display_name) || !args.Value("--avatar-url", &avatar_url) ||
+      !args.Value("--bio", &bio)) {
+    return Usage(args.error());
+  }
+  uint64_t timestamp = 0;
+  if (int rc = ReadTimestamp(args, &timestamp); rc != 0) return rc;
+  DeviceSigner signer;
+  if (int rc = ReadDeviceSigner(args, "--user-key", &signer); rc != 0) return rc;
+  if (int rc = CheckNoLeftover(args); rc != 0) return rc;
+
+  v1::UpdateFederatedProfileRequest request;
+  request.set_user_id(signer.identity_key->PublicKeyHex());
+  request.set_display_name(display_name);
+  request.set_avatar_url(avatar_url);
+  request.set_bio(bio);
+  *request.mutable_device_cert() = signer.cert;
+  request.set_timestamp(timestamp);
+  federation::SignProfile(&request, *signer.device_key);
+  return relay.Send<v1::UpdateFederatedProfileRequest, v1::RelayReceipt>(
+      request, &v1::FederationRelay::Stub::UpdateFederatedProfile, ItIsTheReceipt);
+}
+
+struct Command {
+  const char* name;
+  const char* help;
+  std::function<int(Args&, Relay&)> run;
+};
+
+const Command kCommands[] = {
+    {"ping", kPingHelp, Ping},
+    {"info", kInfoHelp, Info},
+    {"pubkey", kPubkeyHelp, [](Args& args, Relay&) { return Pubkey(args); }},
+    {"device-cert", kDeviceCertHelp, [](Args& args, Relay&) { return DeviceCert(args); }},
+    {"federate", kFederateHelp, Federate},
+    {"ban", kBanHelp, Ban},
+    {"invite", kInviteHelp, Invite},
+    {"accept", kDecisionHelp, [](Args& args, Relay& relay) { return Decide(args, relay, true); }},
+    {"reject", kDecisionHelp, [](Args& args, Relay& relay) { return Decide(args, relay, false); }},
+    {"migrate", kMigrateHelp, Migrate},
+    {"profile", kProfileHelp, Profile},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args(argc, argv);
+  const bool help = args.Flag("--help") || args.Flag("-h");
+  Global global;
+  if (!args.Value("--relay", &global.relay) || !args.Number("--timeout-ms", &global.timeout_ms) ||
+      !args.Value("--relay-pubkey", &global.relay_pubkey_hex)) {
+    return Usage(args.error());
+  }
+  const std::string name = args.Positional();
+  const Command* command = nullptr;
+  for (const Command& candidate : kCommands) {
+    if (name == candidate.name) command = &candidate;
+  }
+  if (help) {
+    std::cout << (command != nullptr ? command->help : kUsage);
+    return kExitAccepted;
+  }
+  if (name.empty()) {
+    std::cerr << kUsage;
+    return kExitUsage;
+  }
+  if (command == nullptr) return Usage("unknown command '" + name + "'");
+  if (global.timeout_ms == 0) return Usage("--timeout-ms must be at least 1");
+  if (!global.relay_pubkey_hex.empty()) {
+    if (auto key = federation::ParsePublicKeyHex(global.relay_pubkey_hex, "--relay-pubkey");
+        !key.ok()) {
+      return Usage(std::string(key.status().message()));
+    }
+  }
+  if (!fedrelay::InitCrypto().ok()) return Fail("libsodium failed to initialize");
+  Relay relay(global);
+  return command->run(args, relay);
+}

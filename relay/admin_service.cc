@@ -1,5 +1,6 @@
 #include "relay/admin_service.h"
 
+#include "base/errors.h"
 #include "relay/grpc_status.h"
 #include "spdlog/spdlog.h"
 
@@ -22,6 +23,17 @@ grpc::ServerUnaryReactor* FinishWithReceipt(grpc::CallbackServerContext* context
   return reactor;
 }
 
+void FillApiKey(const ApiKeyInfo& info, v1::AdminApiKey* out) {
+  out->set_key_id(info.key_id);
+  out->set_name(info.name);
+  for (const auto& scope : info.scopes) out->add_scopes(scope);
+  out->set_created_at(info.created_at_ms);
+  out->set_revoked(info.revoked);
+  out->set_revoked_at(info.revoked_at_ms);
+}
+
+absl::Status NoApiKeys() { return MakeError(ErrorCode::kUnavailable, "API keys are not enabled"); }
+
 std::vector<std::string> ToVector(const google::protobuf::RepeatedPtrField<std::string>& field) {
   return {field.begin(), field.end()};
 }
@@ -31,11 +43,13 @@ std::vector<std::string> ToVector(const google::protobuf::RepeatedPtrField<std::
 std::string AdminSocketPath(const std::string& data_dir) { return data_dir + "/admin.sock"; }
 
 AdminService::AdminService(federation::Federation* federation, const store::LogStore* store,
-                           std::string verifier_key, std::string relay_pubkey_hex)
+                           std::string verifier_key, std::string relay_pubkey_hex,
+                           ApiKeys* api_keys)
     : federation_(federation),
       store_(store),
       verifier_key_(std::move(verifier_key)),
-      relay_pubkey_hex_(std::move(relay_pubkey_hex)) {}
+      relay_pubkey_hex_(std::move(relay_pubkey_hex)),
+      api_keys_(api_keys) {}
 
 grpc::ServerUnaryReactor* AdminService::Status(grpc::CallbackServerContext* context,
                                                const v1::AdminStatusRequest*,
@@ -114,6 +128,59 @@ grpc::ServerUnaryReactor* AdminService::ListEquivocations(
   }
   auto* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminService::CreateApiKey(grpc::CallbackServerContext* context,
+                                                     const v1::CreateApiKeyRequest* request,
+                                                     v1::CreateApiKeyResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  if (api_keys_ == nullptr) {
+    reactor->Finish(ToGrpcStatus(NoApiKeys()));
+    return reactor;
+  }
+  std::vector<std::string> scopes = ToVector(request->scopes());
+  if (scopes.empty()) scopes.emplace_back(kScopeRestFull);
+  auto created = api_keys_->Create(request->name(), scopes);
+  if (created.ok()) {
+    FillApiKey(created->info, response->mutable_key());
+    response->set_api_key(created->key);  // the only copy; never logged
+    spdlog::info("operator: API key {} created ('{}')", created->info.key_id, created->info.name);
+  }
+  reactor->Finish(ToGrpcStatus(created.status()));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminService::ListApiKeys(grpc::CallbackServerContext* context,
+                                                    const v1::ListApiKeysRequest*,
+                                                    v1::ListApiKeysResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  if (api_keys_ == nullptr) {
+    reactor->Finish(ToGrpcStatus(NoApiKeys()));
+    return reactor;
+  }
+  auto keys = api_keys_->List();
+  if (keys.ok()) {
+    for (const auto& info : *keys) FillApiKey(info, response->add_keys());
+  }
+  reactor->Finish(ToGrpcStatus(keys.status()));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminService::RevokeApiKey(grpc::CallbackServerContext* context,
+                                                     const v1::RevokeApiKeyRequest* request,
+                                                     v1::AdminApiKey* response) {
+  auto* reactor = context->DefaultReactor();
+  if (api_keys_ == nullptr) {
+    reactor->Finish(ToGrpcStatus(NoApiKeys()));
+    return reactor;
+  }
+  auto revoked = api_keys_->Revoke(request->key_id());
+  if (revoked.ok()) {
+    FillApiKey(*revoked, response);
+    spdlog::info("operator: API key {} revoked", revoked->key_id);
+  }
+  reactor->Finish(ToGrpcStatus(revoked.status()));
   return reactor;
 }
 

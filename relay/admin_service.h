@@ -7,6 +7,7 @@
 
 #include "federation/federation.h"
 #include "fedrelay/v1/admin.grpc.pb.h"
+#include "relay/api_keys.h"
 #include "store/log_store.h"
 
 namespace fedrelay::relay {
@@ -16,8 +17,10 @@ std::string AdminSocketPath(const std::string& data_dir);
 
 class AdminService final : public v1::Admin::CallbackService {
  public:
+  // `api_keys` may be null: the API key commands then answer UNAVAILABLE.
   AdminService(federation::Federation* federation, const store::LogStore* store,
-               std::string verifier_key, std::string relay_pubkey_hex);
+               std::string verifier_key, std::string relay_pubkey_hex,
+               ApiKeys* api_keys = nullptr);
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* context,
                                    const v1::AdminStatusRequest* request,
@@ -40,12 +43,22 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* ListEquivocations(grpc::CallbackServerContext* context,
                                               const v1::ListEquivocationsRequest* request,
                                               v1::ListEquivocationsResponse* response) override;
+  grpc::ServerUnaryReactor* CreateApiKey(grpc::CallbackServerContext* context,
+                                         const v1::CreateApiKeyRequest* request,
+                                         v1::CreateApiKeyResponse* response) override;
+  grpc::ServerUnaryReactor* ListApiKeys(grpc::CallbackServerContext* context,
+                                        const v1::ListApiKeysRequest* request,
+                                        v1::ListApiKeysResponse* response) override;
+  grpc::ServerUnaryReactor* RevokeApiKey(grpc::CallbackServerContext* context,
+                                         const v1::RevokeApiKeyRequest* request,
+                                         v1::AdminApiKey* response) override;
 
  private:
   federation::Federation* const federation_;
   const store::LogStore* const store_;
   const std::string verifier_key_;
   const std::string relay_pubkey_hex_;
+  ApiKeys* const api_keys_;
 };
 
 }  // namespace fedrelay::relay

@@ -33,6 +33,10 @@ Commands talking to the relay:
   peer may-ban SERVER_ID [--may-ban GUILD|*]...   (none = may not ban)
   equivocations                        migrations signed for two targets at one timestamp
   Every peer change is a relay-signed entry in the log; the receipt is printed.
+  apikey create --name NAME            issue a downstream API key (scope rest.full);
+                                       the key is printed this once and never again
+  apikey list                          key ids, names, scopes, created/revoked times
+  apikey revoke KEY_ID                 revoke a key; its open streams end at once
 
 Offline commands:
   keygen --out FILE [--name NAME]      create a 0600 Ed25519 key file, print its keys
@@ -195,6 +199,60 @@ int Equivocations(fedrelay::v1::Admin::Stub& admin, const std::string& socket) {
   return 0;
 }
 
+void PrintApiKey(const fedrelay::v1::AdminApiKey& key) {
+  std::cout << key.key_id() << "  " << (key.revoked() ? "revoked" : "active ") << "  scopes=[";
+  for (int i = 0; i < key.scopes_size(); ++i) std::cout << (i ? "," : "") << key.scopes(i);
+  std::cout << "]  created_at=" << key.created_at();
+  if (key.revoked()) std::cout << "  revoked_at=" << key.revoked_at();
+  std::cout << "  name=" << key.name() << "\n";
+}
+
+int ApiKey(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& socket) {
+  const std::string verb = args.Positional();
+  grpc::ClientContext context;
+  if (verb == "create") {
+    std::string name;
+    if (!args.Value("--name", &name)) return Usage(args.error());
+    if (!args.Leftover().empty()) return Usage("unexpected argument " + args.Leftover());
+    if (name.empty()) return Usage("apikey create needs --name NAME");
+    fedrelay::v1::CreateApiKeyRequest request;
+    request.set_name(name);
+    fedrelay::v1::CreateApiKeyResponse response;
+    if (auto status = admin.CreateApiKey(&context, request, &response); !status.ok()) {
+      return FailRpc(status, socket);
+    }
+    std::cout << "key id:  " << response.key().key_id() << "\n"
+              << "name:    " << response.key().name() << "\n"
+              << "api key: " << response.api_key() << "\n"
+              << "This is the only time the key is shown; the relay keeps only its hash.\n";
+    return 0;
+  }
+  if (verb == "list") {
+    if (!args.Leftover().empty()) return Usage("unexpected argument " + args.Leftover());
+    fedrelay::v1::ListApiKeysResponse response;
+    if (auto status = admin.ListApiKeys(&context, {}, &response); !status.ok()) {
+      return FailRpc(status, socket);
+    }
+    if (response.keys().empty()) std::cout << "no API keys\n";
+    for (const auto& key : response.keys()) PrintApiKey(key);
+    return 0;
+  }
+  if (verb == "revoke") {
+    const std::string key_id = args.Positional();
+    if (key_id.empty()) return Usage("apikey revoke needs KEY_ID");
+    if (!args.Leftover().empty()) return Usage("unexpected argument " + args.Leftover());
+    fedrelay::v1::RevokeApiKeyRequest request;
+    request.set_key_id(key_id);
+    fedrelay::v1::AdminApiKey response;
+    if (auto status = admin.RevokeApiKey(&context, request, &response); !status.ok()) {
+      return FailRpc(status, socket);
+    }
+    PrintApiKey(response);
+    return 0;
+  }
+  return Usage(verb.empty() ? "apikey needs create, list or revoke" : "unknown apikey command '" + verb + "'");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -224,5 +282,6 @@ int main(int argc, char** argv) {
   if (args.Command("status")) return Status(*admin, socket);
   if (args.Command("peer")) return Peer(args, *admin, socket);
   if (args.Command("equivocations")) return Equivocations(*admin, socket);
+  if (args.Command("apikey")) return ApiKey(args, *admin, socket);
   return Usage(args.Leftover().empty() ? "missing command" : "unknown command '" + args.Leftover() + "'");
 }

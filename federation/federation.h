@@ -35,6 +35,8 @@
 
 namespace fedrelay::federation {
 
+class DerivedState;  // federation/state.h
+
 // One accepted-or-rejected unit of work, as received.
 using Submission =
     std::variant<v1::FederationRequest, v1::BanNotification, v1::DMInvite, v1::AcceptDMInviteRequest,
@@ -132,7 +134,8 @@ struct ReplayReport {
 absl::StatusOr<ReplayReport> ReplayLog(
     const store::LogStore& store, const std::string& relay_pubkey_hex, const std::string& server_id,
     uint64_t max_clock_skew_ms,
-    const std::function<void(uint64_t done, uint64_t total)>& progress = nullptr);
+    const std::function<void(uint64_t done, uint64_t total)>& progress = nullptr,
+    DerivedState* derived = nullptr);  // if set, receives the re-derived state
 
 }  // namespace fedrelay::federation
 

@@ -1,0 +1,659 @@
+#include "federation/federation.h"
+
+#include <atomic>
+#include <map>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "base/errors.h"
+#include "base/metrics.h"
+#include "base/status_macros.h"
+#include "federation/rules/rules.h"
+#include "federation/signing.h"
+#include "federation/state.h"
+#include "spdlog/spdlog.h"
+#include "store/log_writer.h"
+#include "store/merkle.h"
+
+namespace fedrelay::federation {
+namespace {
+
+// Expired replay records purged per accepted entry: bounded work per item,
+// still far more than the rate at which records are added.
+constexpr size_t kMaxPurgePerEntry = 16;
+
+// Prepare's answer for a byte-identical resubmission: never reaches a caller
+// (Finish answers it with the original outcome).
+constexpr absl::string_view kDuplicateMarker = "fedrelay-internal: byte-identical resubmission";
+
+bool IsDuplicateMarker(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kAlreadyExists && status.message() == kDuplicateMarker;
+}
+
+Counter& RejectionCounter(const absl::Status& status) {
+  return MetricsRegistry::Default().GetCounter("fedrelay_rejections_total",
+                                               "Requests rejected, by machine code.",
+                                               {{"code", MachineCode(status)}});
+}
+
+Counter& AcceptedCounter(absl::string_view kind) {
+  return MetricsRegistry::Default().GetCounter(
+      "fedrelay_accepted_total", "Entries appended to the log, by kind.", {{"kind", std::string(kind)}});
+}
+
+Counter& EquivocationCounter() {
+  return MetricsRegistry::Default().GetCounter(
+      "fedrelay_equivocations_total",
+      "Migrations refused because they name a second target at the same timestamp.");
+}
+
+// One submission on its way through the writer. Prepare and Finish run on
+// the writer thread only, so the fields need no lock.
+struct Item {
+  rules::Verified verified;
+  uint64_t received_at = 0;  // when Validate ran: every rule is judged at this time
+  DoneFn done;
+
+  // Accepted by Prepare.
+  std::shared_ptr<const v1::LogEntry> entry;
+  v1::RelayReceipt receipt;
+  uint64_t invite_event_id = 0;
+
+  // A byte-identical resubmission of an entry of this batch, or of a durable one.
+  std::shared_ptr<Item> duplicate_of;
+  std::optional<ReplayRecord> duplicate_record;
+
+  // The final answer once known, and resubmissions waiting for it.
+  std::optional<absl::StatusOr<Accepted>> outcome;
+  std::vector<std::shared_ptr<Item>> waiters;
+};
+
+// The durable state as seen from caller threads, for Validate's hints.
+class LockedStateView final : public StateView {
+ public:
+  LockedStateView(const DerivedState* state, absl::Mutex* mu) : state_(state), mu_(mu) {}
+  std::optional<PeerRecord> FindPeer(absl::string_view server_id) const override {
+    absl::ReaderMutexLock lock(mu_);
+    return state_->FindPeer(server_id);
+  }
+  bool IsBanned(absl::string_view guild_id, absl::string_view user_id) const override {
+    absl::ReaderMutexLock lock(mu_);
+    return state_->IsBanned(guild_id, user_id);
+  }
+  std::optional<std::string> FindHomeserver(absl::string_view user_id) const override {
+    absl::ReaderMutexLock lock(mu_);
+    return state_->FindHomeserver(user_id);
+  }
+  std::optional<uint64_t> LastProfileTimestamp(absl::string_view user_id) const override {
+    absl::ReaderMutexLock lock(mu_);
+    return state_->LastProfileTimestamp(user_id);
+  }
+  std::optional<MigrationRecord> LastMigration(absl::string_view user_id) const override {
+    absl::ReaderMutexLock lock(mu_);
+    return state_->LastMigration(user_id);
+  }
+  std::optional<InviteRecord> FindInvite(absl::string_view invite_id) const override {
+    absl::ReaderMutexLock lock(mu_);
+    return state_->FindInvite(invite_id);
+  }
+  std::optional<uint64_t> ReplayExpiry(absl::string_view signature_hash) const override {
+    absl::ReaderMutexLock lock(mu_);
+    return state_->ReplayExpiry(signature_hash);
+  }
+
+ private:
+  const DerivedState* const state_;
+  absl::Mutex* const mu_;
+};
+
+PeerInfo ToPeerInfo(const std::string& server_id, const PeerRecord& record) {
+  return PeerInfo{server_id, record.pubkey_hex, record.may_ban};
+}
+
+class FederationImpl final : public Federation, private store::LogWriter::BatchObserver {
+ public:
+  FederationImpl(store::LogStore* store, const Ed25519PrivateKey* relay_key,
+                 FederationOptions options, EventSink* sink, DerivedState state,
+                 std::vector<Equivocation> equivocations)
+      : store_(store),
+        relay_key_(relay_key),
+        relay_public_key_(relay_key->PublicKey()),
+        options_(std::move(options)),
+        sink_(sink),
+        durable_(std::move(state)),
+        equivocations_(std::move(equivocations)),
+        hints_(&durable_, &mu_),
+        overlay_(&durable_) {}
+
+  ~FederationImpl() override { Stop(); }
+
+  void StartWriter() {
+    writer_ = std::make_unique<store::LogWriter>(store_, static_cast<BatchObserver*>(this));
+  }
+  absl::Status ReconcileConfigPeers();
+
+  void Submit(Submission submission, DoneFn done) override;
+  absl::StatusOr<Accepted> AddPeer(const PeerInfo& peer) override;
+  absl::StatusOr<Accepted> RemovePeer(const std::string& server_id) override;
+  absl::StatusOr<Accepted> RotatePeerKey(const std::string& server_id,
+                                         const std::string& new_pubkey_hex) override;
+  absl::StatusOr<Accepted> SetPeerMayBan(const std::string& server_id,
+                                         const std::vector<std::string>& may_ban) override;
+
+  std::vector<PeerInfo> Peers() const override;
+  std::optional<PeerInfo> Peer(const std::string& server_id) const override;
+  std::optional<std::string> HomeserverOf(const std::string& user_id) const override;
+  bool IsBanned(const std::string& guild_id, const std::string& user_id) const override;
+  std::vector<Equivocation> Equivocations() const override;
+
+  void Stop() override;
+
+ private:
+  void Enqueue(std::shared_ptr<Item> item);
+  absl::StatusOr<std::string> Prepare(const std::shared_ptr<Item>& item, uint64_t leaf_index,
+                                      store::WriteSet& side);
+  absl::Status CheckReplay(Item& item, const std::string& signature_hash);
+  void Finish(const std::shared_ptr<Item>& item, absl::StatusOr<store::AppendedLeaf> result);
+  void Complete(Item& item, const absl::StatusOr<Accepted>& outcome);
+  absl::StatusOr<Accepted> AcceptedFromRecord(const ReplayRecord& record);
+  absl::StatusOr<v1::DMInvite> InviteWithToken(uint64_t invite_event_id) const;
+  void RecordEquivocation(Equivocation equivocation);
+
+  void OnBatchDurable(uint64_t first_index, const std::vector<std::string>& leaves) override;
+  void OnBatchFailed() override;
+
+  absl::StatusOr<Accepted> RunOperatorAction(v1::OperatorAction action, PeerSource source);
+
+  store::LogStore* const store_;
+  const Ed25519PrivateKey* const relay_key_;
+  const std::string relay_public_key_;
+  const FederationOptions options_;
+  EventSink* const sink_;
+
+  // durable_ changes only on the writer thread, under mu_; the writer thread
+  // reads it without the lock, every other thread with it.
+  mutable absl::Mutex mu_;
+  DerivedState durable_;
+  std::vector<Equivocation> equivocations_ ABSL_GUARDED_BY(mu_);
+  LockedStateView hints_;
+
+  // The batch being prepared (writer thread only).
+  StateOverlay overlay_;
+  absl::flat_hash_map<std::string, std::shared_ptr<Item>> batch_by_signature_hash_;
+  std::vector<std::shared_ptr<Item>> batch_items_;
+
+  std::atomic<bool> stopped_{false};
+  std::unique_ptr<store::LogWriter> writer_;
+};
+
+// ---------------------------------------------------------------------------
+// Submissions.
+
+void FederationImpl::Submit(Submission submission, DoneFn done) {
+  if (stopped_.load()) {
+    done(MakeError(ErrorCode::kUnavailable, "the relay is shutting down"));
+    return;
+  }
+  rules::Context ctx;
+  ctx.now_ms = options_.clock->NowMs();
+  ctx.max_clock_skew_ms = options_.max_clock_skew_ms;
+  ctx.hints = &hints_;
+  absl::StatusOr<rules::Verified> verified = rules::Validate(submission, ctx);
+  if (!verified.ok()) {
+    RejectionCounter(verified.status()).Increment();
+    done(verified.status());
+    return;
+  }
+  auto item = std::make_shared<Item>();
+  item->verified = *std::move(verified);
+  item->received_at = ctx.now_ms;
+  item->done = std::move(done);
+  Enqueue(std::move(item));
+}
+
+void FederationImpl::Enqueue(std::shared_ptr<Item> item) {
+  writer_->Submit(
+      [this, item](uint64_t leaf_index, store::WriteSet& side) {
+        return Prepare(item, leaf_index, side);
+      },
+      [this, item](absl::StatusOr<store::AppendedLeaf> result) { Finish(item, std::move(result)); });
+}
+
+absl::StatusOr<std::string> FederationImpl::Prepare(const std::shared_ptr<Item>& item,
+                                                    uint64_t leaf_index, store::WriteSet& side) {
+  const rules::Verified& verified = item->verified;
+  std::string signature_hash;
+  if (!verified.signature.empty()) {
+    signature_hash = Sha256(verified.signature);
+    RETURN_IF_ERROR(CheckReplay(*item, signature_hash));
+  }
+
+  const uint64_t event_id = leaf_index + 1;
+  rules::Decision decision;
+  if (absl::Status status = rules::Decide(overlay_, verified, event_id, &decision); !status.ok()) {
+    if (decision.equivocation.has_value()) {
+      decision.equivocation->seen_at_ms = item->received_at;
+      RecordEquivocation(*std::move(decision.equivocation));
+    }
+    return status;
+  }
+
+  auto entry = std::make_shared<v1::LogEntry>(
+      rules::MakeEntry(verified, std::move(decision.events), event_id, item->received_at));
+  std::string leaf = rules::SerializeDeterministic(*entry);
+  // The receipt is signed now so the replay record can hold it; callers see
+  // it only after the batch is durable.
+  item->receipt.set_event_id(event_id);
+  item->receipt.set_leaf_hash(store::HashLeaf(leaf));
+  item->receipt.set_timestamp(item->received_at);
+  SignReceipt(&item->receipt, *relay_key_);
+
+  if (!signature_hash.empty()) {
+    ReplayRecord record;
+    record.expiry_ms = rules::ReplayExpiry(verified, options_.max_clock_skew_ms);
+    record.event_id = event_id;
+    record.body_hash = verified.body_hash;
+    record.receipt = item->receipt;
+    decision.ops.push_back(op::PutReplay{signature_hash, std::move(record)});
+  }
+  decision.ops.push_back(op::SetLogSize{leaf_index + 1});
+  // Purge what even a request validated a whole window ago can no longer hit.
+  const uint64_t now = options_.clock->NowMs();
+  if (now > options_.max_clock_skew_ms) {
+    std::vector<std::string> expired;
+    {
+      absl::MutexLock lock(&mu_);
+      expired = durable_.TakeExpiredReplays(now - options_.max_clock_skew_ms, kMaxPurgePerEntry);
+    }
+    for (std::string& hash : expired) decision.ops.push_back(op::DeleteReplay{std::move(hash)});
+  }
+  for (const StateOp& state_op : decision.ops) {
+    AddWrites(state_op, side);
+    overlay_.Apply(state_op);
+  }
+
+  item->entry = std::move(entry);
+  item->invite_event_id = decision.invite_event_id;
+  if (!signature_hash.empty()) batch_by_signature_hash_[signature_hash] = item;
+  batch_items_.push_back(item);
+  return leaf;
+}
+
+// The same signature within the window is `replayed`, except a byte-identical
+// resubmission, which is answered with the original's outcome (idempotency).
+absl::Status FederationImpl::CheckReplay(Item& item, const std::string& signature_hash) {
+  const auto replayed = [] {
+    return MakeError(ErrorCode::kReplayed, "this signature was already accepted");
+  };
+  if (auto pending = batch_by_signature_hash_.find(signature_hash);
+      pending != batch_by_signature_hash_.end()) {
+    if (pending->second->verified.body_hash != item.verified.body_hash) return replayed();
+    item.duplicate_of = pending->second;
+    return absl::AlreadyExistsError(kDuplicateMarker);
+  }
+  std::optional<uint64_t> expiry = durable_.ReplayExpiry(signature_hash);
+  if (!expiry.has_value() || *expiry < item.received_at) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::optional<std::string> bytes,
+                   store_->Get(store::Table::kReplay, ReplayKey(signature_hash)));
+  if (!bytes.has_value()) {
+    return MakeError(ErrorCode::kInternal, "replay memory and replay table disagree");
+  }
+  ASSIGN_OR_RETURN(ReplayRecord record, ParseReplayRecord(*bytes));
+  if (record.body_hash != item.verified.body_hash) return replayed();
+  item.duplicate_record = std::move(record);
+  return absl::AlreadyExistsError(kDuplicateMarker);
+}
+
+void FederationImpl::Finish(const std::shared_ptr<Item>& item,
+                            absl::StatusOr<store::AppendedLeaf> result) {
+  if (!result.ok() && IsDuplicateMarker(result.status())) {
+    if (item->duplicate_record.has_value()) {
+      Complete(*item, AcceptedFromRecord(*item->duplicate_record));
+      return;
+    }
+    std::shared_ptr<Item> original = std::move(item->duplicate_of);
+    if (original->outcome.has_value()) {
+      Complete(*item, *original->outcome);
+    } else {
+      original->waiters.push_back(item);  // answered in the original's Finish
+    }
+    return;
+  }
+
+  absl::StatusOr<Accepted> outcome;
+  if (result.ok()) {
+    Accepted accepted;
+    accepted.receipt = item->receipt;
+    accepted.entry = item->entry;
+    if (item->entry->has_dm_accept()) {
+      absl::StatusOr<v1::DMInvite> invite = InviteWithToken(item->invite_event_id);
+      if (invite.ok()) {
+        accepted.invite = *std::move(invite);
+      } else {
+        // The decision is durable; only the convenience copy is missing.
+        spdlog::error("event {}: cannot load the accepted invite: {}", item->receipt.event_id(),
+                      invite.status().ToString());
+      }
+    }
+    AcceptedCounter(item->entry->kind()).Increment();
+    outcome = std::move(accepted);
+  } else {
+    RejectionCounter(result.status()).Increment();
+    outcome = result.status();
+  }
+  item->outcome = outcome;
+  Complete(*item, outcome);
+  std::vector<std::shared_ptr<Item>> waiters = std::move(item->waiters);
+  for (const std::shared_ptr<Item>& waiter : waiters) Complete(*waiter, outcome);
+}
+
+void FederationImpl::Complete(Item& item, const absl::StatusOr<Accepted>& outcome) {
+  DoneFn done = std::move(item.done);
+  if (done) done(outcome);
+}
+
+absl::StatusOr<Accepted> FederationImpl::AcceptedFromRecord(const ReplayRecord& record) {
+  Accepted accepted;
+  accepted.receipt = record.receipt;
+  ASSIGN_OR_RETURN(std::string leaf, store_->GetLeaf(record.event_id - 1));
+  auto entry = std::make_shared<v1::LogEntry>();
+  if (!entry->ParseFromString(leaf)) {
+    return MakeError(ErrorCode::kInternal, absl::StrCat("event ", record.event_id, " is unreadable"));
+  }
+  if (entry->has_dm_accept()) {
+    std::optional<InviteRecord> invite = durable_.FindInvite(entry->dm_accept().invite_id());
+    if (invite.has_value()) {
+      ASSIGN_OR_RETURN(accepted.invite, InviteWithToken(invite->event_id));
+    }
+  }
+  accepted.entry = std::move(entry);
+  return accepted;
+}
+
+absl::StatusOr<v1::DMInvite> FederationImpl::InviteWithToken(uint64_t invite_event_id) const {
+  ASSIGN_OR_RETURN(std::string leaf, store_->GetLeaf(invite_event_id - 1));
+  v1::LogEntry entry;
+  if (!entry.ParseFromString(leaf) || !entry.has_dm_invite()) {
+    return MakeError(ErrorCode::kInternal,
+                     absl::StrCat("event ", invite_event_id, " is not a readable DM invite"));
+  }
+  v1::DMInvite invite = std::move(*entry.mutable_dm_invite());
+  ASSIGN_OR_RETURN(std::optional<std::string> token,
+                   store_->Get(store::Table::kAux, InviteTokenKey(invite.invite_id())));
+  if (token.has_value()) invite.set_token(*std::move(token));
+  return invite;
+}
+
+void FederationImpl::RecordEquivocation(Equivocation equivocation) {
+  spdlog::warn(
+      "equivocation: user {} migrated to '{}' at timestamp {} and now claims '{}' for the same "
+      "timestamp; refused",
+      equivocation.user_id, equivocation.logged_target, equivocation.timestamp,
+      equivocation.rejected_target);
+  EquivocationCounter().Increment();
+  uint64_t sequence = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const Equivocation& seen : equivocations_) {
+      if (seen.user_id == equivocation.user_id && seen.timestamp == equivocation.timestamp &&
+          seen.rejected_target == equivocation.rejected_target) {
+        return;  // already flagged
+      }
+    }
+    sequence = equivocations_.size();
+    equivocations_.push_back(equivocation);
+  }
+  store::WriteSet writes;
+  AddEquivocationWrite(sequence, equivocation, writes);
+  if (absl::Status status = store_->Write(writes); !status.ok()) {
+    spdlog::error("cannot persist equivocation record: {}", status.ToString());
+  }
+}
+
+void FederationImpl::OnBatchDurable(uint64_t first_index, const std::vector<std::string>& leaves) {
+  {
+    absl::MutexLock lock(&mu_);
+    for (const StateOp& state_op : overlay_.ops()) durable_.Apply(state_op);
+  }
+  if (batch_items_.size() != leaves.size()) {
+    spdlog::error("batch at index {}: {} leaves but {} prepared items", first_index, leaves.size(),
+                  batch_items_.size());
+  }
+  std::vector<std::shared_ptr<const v1::LogEntry>> entries;
+  entries.reserve(batch_items_.size());
+  for (const std::shared_ptr<Item>& item : batch_items_) entries.push_back(item->entry);
+  overlay_.Clear();
+  batch_by_signature_hash_.clear();
+  batch_items_.clear();
+  if (sink_ != nullptr) sink_->OnDurable(entries);
+}
+
+void FederationImpl::OnBatchFailed() {
+  std::vector<std::string> unpurged;
+  for (const StateOp& state_op : overlay_.ops()) {
+    if (const auto* purge = std::get_if<op::DeleteReplay>(&state_op)) {
+      unpurged.push_back(purge->signature_hash);
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    durable_.RequeueReplays(unpurged);
+  }
+  overlay_.Clear();
+  batch_by_signature_hash_.clear();
+  batch_items_.clear();
+}
+
+// ---------------------------------------------------------------------------
+// Operator actions.
+
+absl::StatusOr<Accepted> FederationImpl::RunOperatorAction(v1::OperatorAction action,
+                                                           PeerSource source) {
+  if (stopped_.load()) return MakeError(ErrorCode::kUnavailable, "the relay is shutting down");
+  const uint64_t now = options_.clock->NowMs();
+  action.set_timestamp(now);
+  SignOperatorAction(&action, *relay_key_);
+  ASSIGN_OR_RETURN(rules::Verified verified, rules::ValidateOperatorAction(action, relay_public_key_));
+  verified.entry.set_kind(rules::KindName(v1::LogEntry::kOperatorAction));
+  verified.peer_source = source;
+
+  auto item = std::make_shared<Item>();
+  item->verified = std::move(verified);
+  item->received_at = now;
+  absl::Notification finished;
+  absl::StatusOr<Accepted> result;
+  item->done = [&](absl::StatusOr<Accepted> outcome) {
+    result = std::move(outcome);
+    finished.Notify();
+  };
+  Enqueue(std::move(item));
+  finished.WaitForNotification();
+  if (result.ok()) {
+    spdlog::info("operator action {} {} logged as event {}", action.action(), action.server_id(),
+                 result->receipt.event_id());
+  }
+  return result;
+}
+
+absl::StatusOr<Accepted> FederationImpl::AddPeer(const PeerInfo& peer) {
+  RETURN_IF_ERROR(rules::RequireNonEmpty(peer.pubkey_hex, "peer pubkey"));
+  v1::OperatorAction action;
+  action.set_action(std::string(rules::kPeerAdd));
+  action.set_server_id(peer.server_id);
+  action.set_pubkey(peer.pubkey_hex);
+  for (const std::string& guild : peer.may_ban) action.add_may_ban(guild);
+  return RunOperatorAction(std::move(action), PeerSource::kCtl);
+}
+
+absl::StatusOr<Accepted> FederationImpl::RemovePeer(const std::string& server_id) {
+  v1::OperatorAction action;
+  action.set_action(std::string(rules::kPeerRemove));
+  action.set_server_id(server_id);
+  return RunOperatorAction(std::move(action), PeerSource::kUnknown);
+}
+
+absl::StatusOr<Accepted> FederationImpl::RotatePeerKey(const std::string& server_id,
+                                                       const std::string& new_pubkey_hex) {
+  v1::OperatorAction action;
+  action.set_action(std::string(rules::kPeerRotate));
+  action.set_server_id(server_id);
+  action.set_pubkey(new_pubkey_hex);
+  return RunOperatorAction(std::move(action), PeerSource::kUnknown);
+}
+
+absl::StatusOr<Accepted> FederationImpl::SetPeerMayBan(const std::string& server_id,
+                                                       const std::vector<std::string>& may_ban) {
+  v1::OperatorAction action;
+  action.set_action(std::string(rules::kPeerMayBan));
+  action.set_server_id(server_id);
+  for (const std::string& guild : may_ban) action.add_may_ban(guild);
+  return RunOperatorAction(std::move(action), PeerSource::kUnknown);
+}
+
+// Runs before Open returns, so nothing else changes the peer table meanwhile.
+absl::Status FederationImpl::ReconcileConfigPeers() {
+  std::map<std::string, PeerInfo> configured;
+  for (const PeerInfo& peer : options_.config_peers) {
+    RETURN_IF_ERROR(rules::RequireNonEmpty(peer.pubkey_hex, "peer pubkey"));
+    RETURN_IF_ERROR(rules::CheckPeerFields(peer.server_id, peer.pubkey_hex, peer.may_ban));
+    if (!configured.emplace(peer.server_id, peer).second) {
+      return MakeError(ErrorCode::kMalformed,
+                       absl::StrCat("peer '", peer.server_id, "' is configured twice"));
+    }
+  }
+  std::map<std::string, PeerRecord> logged;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    logged = durable_.peers();
+  }
+
+  for (const auto& [server_id, peer] : configured) {
+    auto it = logged.find(server_id);
+    if (it == logged.end()) {
+      v1::OperatorAction action;
+      action.set_action(std::string(rules::kPeerAdd));
+      action.set_server_id(server_id);
+      action.set_pubkey(peer.pubkey_hex);
+      for (const std::string& guild : peer.may_ban) action.add_may_ban(guild);
+      RETURN_IF_ERROR(RunOperatorAction(std::move(action), PeerSource::kConfig).status());
+      continue;
+    }
+    bool changed = false;
+    if (it->second.pubkey_hex != peer.pubkey_hex) {
+      v1::OperatorAction action;
+      action.set_action(std::string(rules::kPeerRotate));
+      action.set_server_id(server_id);
+      action.set_pubkey(peer.pubkey_hex);
+      RETURN_IF_ERROR(RunOperatorAction(std::move(action), PeerSource::kConfig).status());
+      changed = true;
+    }
+    if (it->second.may_ban != peer.may_ban) {
+      v1::OperatorAction action;
+      action.set_action(std::string(rules::kPeerMayBan));
+      action.set_server_id(server_id);
+      for (const std::string& guild : peer.may_ban) action.add_may_ban(guild);
+      RETURN_IF_ERROR(RunOperatorAction(std::move(action), PeerSource::kConfig).status());
+      changed = true;
+    }
+    if (!changed && it->second.source != PeerSource::kConfig) {
+      // Same peer, now owned by the config: nothing accepted changes, so no
+      // log entry, only the state's bookkeeping.
+      PeerRecord adopted = it->second;
+      adopted.source = PeerSource::kConfig;
+      const StateOp adopt = op::PutPeer{server_id, std::move(adopted)};
+      store::WriteSet writes;
+      AddWrites(adopt, writes);
+      RETURN_IF_ERROR(store_->Write(writes));
+      absl::MutexLock lock(&mu_);
+      durable_.Apply(adopt);
+    }
+  }
+  for (const auto& [server_id, record] : logged) {
+    if (record.source != PeerSource::kConfig || configured.contains(server_id)) continue;
+    v1::OperatorAction action;
+    action.set_action(std::string(rules::kPeerRemove));
+    action.set_server_id(server_id);
+    RETURN_IF_ERROR(RunOperatorAction(std::move(action), PeerSource::kConfig).status());
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// Queries.
+
+std::vector<PeerInfo> FederationImpl::Peers() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<PeerInfo> peers;
+  for (const auto& [server_id, record] : durable_.peers()) {
+    peers.push_back(ToPeerInfo(server_id, record));
+  }
+  return peers;
+}
+
+std::optional<PeerInfo> FederationImpl::Peer(const std::string& server_id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::optional<PeerRecord> record = durable_.FindPeer(server_id);
+  if (!record.has_value()) return std::nullopt;
+  return ToPeerInfo(server_id, *record);
+}
+
+std::optional<std::string> FederationImpl::HomeserverOf(const std::string& user_id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  return durable_.FindHomeserver(user_id);
+}
+
+bool FederationImpl::IsBanned(const std::string& guild_id, const std::string& user_id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  return durable_.IsBanned(guild_id, user_id);
+}
+
+std::vector<Equivocation> FederationImpl::Equivocations() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return equivocations_;
+}
+
+void FederationImpl::Stop() {
+  stopped_.store(true);
+  if (writer_ != nullptr) writer_->Stop();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Federation>> Federation::Open(store::LogStore* store,
+                                                             const Ed25519PrivateKey* relay_key,
+                                                             FederationOptions options,
+                                                             EventSink* sink) {
+  if (store == nullptr || relay_key == nullptr) {
+    return absl::InvalidArgumentError("Federation::Open needs a store and the relay key");
+  }
+  if (options.clock == nullptr) options.clock = &SystemClock();
+  RETURN_IF_ERROR(InitCrypto());
+  ASSIGN_OR_RETURN(DerivedState state, DerivedState::Load(*store));
+  if (state.log_size() != store->Size()) {
+    return absl::DataLossError(absl::StrCat(
+        "the derived state covers ", state.log_size(), " log entries but the log holds ",
+        store->Size(), "; the state tables do not belong to this log (check it with fedrelay-audit)"));
+  }
+  ASSIGN_OR_RETURN(std::vector<Equivocation> equivocations, LoadEquivocations(*store));
+  auto federation = std::make_unique<FederationImpl>(store, relay_key, std::move(options), sink,
+                                                     std::move(state), std::move(equivocations));
+  federation->StartWriter();
+  RETURN_IF_ERROR(federation->ReconcileConfigPeers());
+  return federation;
+}
+
+absl::StatusOr<Accepted> Federation::SubmitAndWait(Submission submission) {
+  absl::Notification finished;
+  absl::StatusOr<Accepted> result;
+  Submit(std::move(submission), [&](absl::StatusOr<Accepted> outcome) {
+    result = std::move(outcome);
+    finished.Notify();
+  });
+  finished.WaitForNotification();
+  return result;
+}
+
+}  // namespace fedrelay::federation

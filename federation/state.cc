@@ -1,0 +1,513 @@
+#include "federation/state.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/encoding.h"
+#include "base/status_macros.h"
+
+namespace fedrelay::federation {
+namespace {
+
+// Key scheme. kState: "peer/<id>", "ban/<u32be len(guild)><guild><user>",
+// "home/<user>", "prof/<user>", "migr/<user>", "inv/<invite id>",
+// "meta/log_size". kReplay: "sig/<32-byte signature hash>". kAux:
+// "fed/invite_token/<invite id>". Values: the small length-prefixed records below.
+constexpr absl::string_view kPeerPrefix = "peer/";
+constexpr absl::string_view kBanPrefix = "ban/";
+constexpr absl::string_view kHomePrefix = "home/";
+constexpr absl::string_view kProfilePrefix = "prof/";
+constexpr absl::string_view kMigrationPrefix = "migr/";
+constexpr absl::string_view kInvitePrefix = "inv/";
+constexpr absl::string_view kLogSizeKey = "meta/log_size";
+constexpr absl::string_view kReplayPrefix = "sig/";
+constexpr absl::string_view kInviteTokenPrefix = "fed/invite_token/";
+constexpr absl::string_view kEquivocationPrefix = "fed/equivocation/";
+
+std::string BanKey(absl::string_view guild_id, absl::string_view user_id) {
+  std::string key;
+  AppendU32BE(key, static_cast<uint32_t>(guild_id.size()));
+  absl::StrAppend(&key, guild_id, user_id);
+  return key;
+}
+
+// Value records: u64be integers and u32be-length-prefixed strings.
+class RecordWriter {
+ public:
+  RecordWriter& U64(uint64_t value) {
+    AppendU64BE(bytes_, value);
+    return *this;
+  }
+  RecordWriter& Str(absl::string_view value) {
+    AppendU32BE(bytes_, static_cast<uint32_t>(value.size()));
+    bytes_.append(value.data(), value.size());
+    return *this;
+  }
+  std::string Take() { return std::move(bytes_); }
+
+ private:
+  std::string bytes_;
+};
+
+class RecordReader {
+ public:
+  explicit RecordReader(absl::string_view bytes) : rest_(bytes) {}
+  bool U64(uint64_t* value) {
+    if (rest_.size() < 8) return false;
+    *value = 0;
+    for (int i = 0; i < 8; ++i) *value = (*value << 8) | static_cast<uint8_t>(rest_[i]);
+    rest_.remove_prefix(8);
+    return true;
+  }
+  bool Str(std::string* value) {
+    if (rest_.size() < 4) return false;
+    uint32_t length = 0;
+    for (int i = 0; i < 4; ++i) length = (length << 8) | static_cast<uint8_t>(rest_[i]);
+    rest_.remove_prefix(4);
+    if (rest_.size() < length) return false;
+    value->assign(rest_.data(), length);
+    rest_.remove_prefix(length);
+    return true;
+  }
+  bool Done() const { return rest_.empty(); }
+
+ private:
+  absl::string_view rest_;
+};
+
+absl::Status Corrupt(absl::string_view what, absl::string_view key) {
+  return absl::DataLossError(
+      absl::StrCat("derived state: unreadable ", what, " record (key ", HexEncode(key), ")"));
+}
+
+std::string EncodePeer(const PeerRecord& peer) {
+  RecordWriter writer;
+  writer.Str(peer.pubkey_hex).U64(static_cast<uint64_t>(peer.source)).U64(peer.may_ban.size());
+  for (const std::string& guild : peer.may_ban) writer.Str(guild);
+  return writer.Take();
+}
+
+bool DecodePeer(absl::string_view bytes, PeerRecord* peer) {
+  RecordReader reader(bytes);
+  uint64_t source = 0, count = 0;
+  if (!reader.Str(&peer->pubkey_hex) || !reader.U64(&source) || !reader.U64(&count) ||
+      source > static_cast<uint64_t>(PeerSource::kCtl)) {
+    return false;
+  }
+  peer->source = static_cast<PeerSource>(source);
+  peer->may_ban.clear();
+  for (uint64_t i = 0; i < count; ++i) {
+    std::string guild;
+    if (!reader.Str(&guild)) return false;
+    peer->may_ban.push_back(std::move(guild));
+  }
+  return reader.Done();
+}
+
+std::string EncodeInvite(const InviteRecord& invite) {
+  return RecordWriter()
+      .Str(invite.status)
+      .Str(invite.target_user_id)
+      .Str(invite.inviter_id)
+      .Str(invite.guild_id)
+      .Str(invite.host_server_url)
+      .Str(invite.body_hash)
+      .U64(invite.event_id)
+      .Take();
+}
+
+bool DecodeInvite(absl::string_view bytes, InviteRecord* invite) {
+  RecordReader reader(bytes);
+  return reader.Str(&invite->status) && reader.Str(&invite->target_user_id) &&
+         reader.Str(&invite->inviter_id) && reader.Str(&invite->guild_id) &&
+         reader.Str(&invite->host_server_url) && reader.Str(&invite->body_hash) &&
+         reader.U64(&invite->event_id) && reader.Done();
+}
+
+std::string EncodeReplay(const ReplayRecord& record) {
+  std::string receipt;
+  record.receipt.SerializeToString(&receipt);
+  return RecordWriter()
+      .U64(record.expiry_ms)
+      .U64(record.event_id)
+      .Str(record.body_hash)
+      .Str(receipt)
+      .Take();
+}
+
+// Calls `fn(key without prefix, value)` for every key under `prefix`.
+absl::Status ForEach(const store::LogStore& store, store::Table table, absl::string_view prefix,
+                     const std::function<absl::Status(absl::string_view, absl::string_view)>& fn) {
+  absl::Status failure;
+  RETURN_IF_ERROR(store.Scan(table, prefix, [&](absl::string_view key, absl::string_view value) {
+    key.remove_prefix(prefix.size());
+    failure = fn(key, value);
+    return failure.ok();
+  }));
+  return failure;
+}
+
+template <typename Map, typename Key>
+auto FindIn(const Map& map, const Key& key) -> std::optional<typename Map::mapped_type> {
+  auto it = map.find(key);
+  if (it == map.end()) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace
+
+absl::string_view PeerSourceName(PeerSource source) {
+  switch (source) {
+    case PeerSource::kConfig:
+      return "config";
+    case PeerSource::kCtl:
+      return "ctl";
+    case PeerSource::kUnknown:
+      break;
+  }
+  return "log";
+}
+
+std::string InviteTokenKey(absl::string_view invite_id) {
+  return absl::StrCat(kInviteTokenPrefix, invite_id);
+}
+
+std::string ReplayKey(absl::string_view signature_hash) {
+  return absl::StrCat(kReplayPrefix, signature_hash);
+}
+
+absl::StatusOr<ReplayRecord> ParseReplayRecord(absl::string_view bytes) {
+  RecordReader reader(bytes);
+  ReplayRecord record;
+  std::string receipt;
+  if (!reader.U64(&record.expiry_ms) || !reader.U64(&record.event_id) ||
+      !reader.Str(&record.body_hash) || !reader.Str(&receipt) || !reader.Done() ||
+      !record.receipt.ParseFromString(receipt)) {
+    return absl::DataLossError("derived state: unreadable replay record");
+  }
+  return record;
+}
+
+void AddWrites(const StateOp& state_op, store::WriteSet& writes) {
+  using store::Table;
+  std::visit(
+      [&writes](const auto& o) {
+        using T = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<T, op::PutPeer>) {
+          writes.Put(Table::kState, absl::StrCat(kPeerPrefix, o.server_id), EncodePeer(o.record));
+        } else if constexpr (std::is_same_v<T, op::RemovePeer>) {
+          writes.Delete(Table::kState, absl::StrCat(kPeerPrefix, o.server_id));
+        } else if constexpr (std::is_same_v<T, op::AddBan>) {
+          writes.Put(Table::kState, absl::StrCat(kBanPrefix, BanKey(o.guild_id, o.user_id)), "");
+        } else if constexpr (std::is_same_v<T, op::SetHomeserver>) {
+          writes.Put(Table::kState, absl::StrCat(kHomePrefix, o.user_id), o.homeserver);
+        } else if constexpr (std::is_same_v<T, op::SetProfileTimestamp>) {
+          writes.Put(Table::kState, absl::StrCat(kProfilePrefix, o.user_id),
+                     RecordWriter().U64(o.timestamp).Take());
+        } else if constexpr (std::is_same_v<T, op::SetMigration>) {
+          writes.Put(Table::kState, absl::StrCat(kMigrationPrefix, o.user_id),
+                     RecordWriter().U64(o.record.timestamp).Str(o.record.target).Take());
+        } else if constexpr (std::is_same_v<T, op::PutInvite>) {
+          writes.Put(Table::kState, absl::StrCat(kInvitePrefix, o.invite_id), EncodeInvite(o.record));
+        } else if constexpr (std::is_same_v<T, op::PutInviteToken>) {
+          writes.Put(Table::kAux, InviteTokenKey(o.invite_id), o.token);
+        } else if constexpr (std::is_same_v<T, op::PutReplay>) {
+          writes.Put(Table::kReplay, ReplayKey(o.signature_hash), EncodeReplay(o.record));
+        } else if constexpr (std::is_same_v<T, op::DeleteReplay>) {
+          writes.Delete(Table::kReplay, ReplayKey(o.signature_hash));
+        } else if constexpr (std::is_same_v<T, op::SetLogSize>) {
+          writes.Put(Table::kState, kLogSizeKey, RecordWriter().U64(o.size).Take());
+        }
+      },
+      state_op);
+}
+
+void AddEquivocationWrite(uint64_t sequence, const Equivocation& equivocation,
+                          store::WriteSet& writes) {
+  std::string key(kEquivocationPrefix);
+  AppendU64BE(key, sequence);
+  writes.Put(store::Table::kAux, key,
+             RecordWriter()
+                 .Str(equivocation.user_id)
+                 .U64(equivocation.timestamp)
+                 .Str(equivocation.logged_target)
+                 .Str(equivocation.rejected_target)
+                 .U64(equivocation.seen_at_ms)
+                 .Take());
+}
+
+absl::StatusOr<std::vector<Equivocation>> LoadEquivocations(const store::LogStore& store) {
+  std::vector<Equivocation> equivocations;
+  RETURN_IF_ERROR(ForEach(store, store::Table::kAux, kEquivocationPrefix,
+                          [&](absl::string_view key, absl::string_view value) {
+                            RecordReader reader(value);
+                            Equivocation& seen = equivocations.emplace_back();
+                            if (!reader.Str(&seen.user_id) || !reader.U64(&seen.timestamp) ||
+                                !reader.Str(&seen.logged_target) ||
+                                !reader.Str(&seen.rejected_target) ||
+                                !reader.U64(&seen.seen_at_ms) || !reader.Done()) {
+                              return Corrupt("equivocation", key);
+                            }
+                            return absl::OkStatus();
+                          }));
+  return equivocations;
+}
+
+// ---------------------------------------------------------------------------
+// DerivedState
+
+absl::StatusOr<DerivedState> DerivedState::Load(const store::LogStore& store) {
+  using store::Table;
+  DerivedState state;
+  RETURN_IF_ERROR(ForEach(store, Table::kState, kPeerPrefix,
+                          [&state](absl::string_view key, absl::string_view value) {
+                            PeerRecord peer;
+                            if (!DecodePeer(value, &peer)) return Corrupt("peer", key);
+                            state.peers_.emplace(std::string(key), std::move(peer));
+                            return absl::OkStatus();
+                          }));
+  RETURN_IF_ERROR(ForEach(store, Table::kState, kBanPrefix,
+                          [&state](absl::string_view key, absl::string_view) {
+                            state.bans_.emplace(key);
+                            return absl::OkStatus();
+                          }));
+  RETURN_IF_ERROR(ForEach(store, Table::kState, kHomePrefix,
+                          [&state](absl::string_view key, absl::string_view value) {
+                            state.homeservers_.emplace(std::string(key), std::string(value));
+                            return absl::OkStatus();
+                          }));
+  RETURN_IF_ERROR(ForEach(store, Table::kState, kProfilePrefix,
+                          [&state](absl::string_view key, absl::string_view value) {
+                            RecordReader reader(value);
+                            uint64_t timestamp = 0;
+                            if (!reader.U64(&timestamp) || !reader.Done()) {
+                              return Corrupt("profile", key);
+                            }
+                            state.profile_timestamps_.emplace(std::string(key), timestamp);
+                            return absl::OkStatus();
+                          }));
+  RETURN_IF_ERROR(ForEach(store, Table::kState, kMigrationPrefix,
+                          [&state](absl::string_view key, absl::string_view value) {
+                            RecordReader reader(value);
+                            MigrationRecord record;
+                            if (!reader.U64(&record.timestamp) || !reader.Str(&record.target) ||
+                                !reader.Done()) {
+                              return Corrupt("migration", key);
+                            }
+                            state.migrations_.emplace(std::string(key), std::move(record));
+                            return absl::OkStatus();
+                          }));
+  RETURN_IF_ERROR(ForEach(store, Table::kState, kInvitePrefix,
+                          [&state](absl::string_view key, absl::string_view value) {
+                            InviteRecord invite;
+                            if (!DecodeInvite(value, &invite)) return Corrupt("invite", key);
+                            state.invites_.emplace(std::string(key), std::move(invite));
+                            return absl::OkStatus();
+                          }));
+  // Only the expiry (the record's first field) is kept in memory.
+  RETURN_IF_ERROR(ForEach(store, Table::kReplay, kReplayPrefix,
+                          [&state](absl::string_view key, absl::string_view value) {
+                            RecordReader reader(value);
+                            uint64_t expiry = 0;
+                            if (key.size() != 32 || !reader.U64(&expiry)) {
+                              return Corrupt("replay", key);
+                            }
+                            ReplayRecord record;
+                            record.expiry_ms = expiry;
+                            state.Apply(op::PutReplay{std::string(key), std::move(record)});
+                            return absl::OkStatus();
+                          }));
+  ASSIGN_OR_RETURN(std::optional<std::string> size, store.Get(Table::kState, kLogSizeKey));
+  if (size.has_value()) {
+    RecordReader reader(*size);
+    if (!reader.U64(&state.log_size_) || !reader.Done()) return Corrupt("log size", kLogSizeKey);
+  }
+  return state;
+}
+
+void DerivedState::Apply(const StateOp& state_op) {
+  std::visit(
+      [this](const auto& o) {
+        using T = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<T, op::PutPeer>) {
+          peers_[o.server_id] = o.record;
+        } else if constexpr (std::is_same_v<T, op::RemovePeer>) {
+          peers_.erase(o.server_id);
+        } else if constexpr (std::is_same_v<T, op::AddBan>) {
+          bans_.insert(BanKey(o.guild_id, o.user_id));
+        } else if constexpr (std::is_same_v<T, op::SetHomeserver>) {
+          homeservers_[o.user_id] = o.homeserver;
+        } else if constexpr (std::is_same_v<T, op::SetProfileTimestamp>) {
+          profile_timestamps_[o.user_id] = o.timestamp;
+        } else if constexpr (std::is_same_v<T, op::SetMigration>) {
+          migrations_[o.user_id] = o.record;
+        } else if constexpr (std::is_same_v<T, op::PutInvite>) {
+          invites_[o.invite_id] = o.record;
+        } else if constexpr (std::is_same_v<T, op::PutInviteToken>) {
+          // Secret: lives in kAux only.
+        } else if constexpr (std::is_same_v<T, op::PutReplay>) {
+          if (o.signature_hash.size() != 32) return;
+          SignatureHash hash;
+          std::memcpy(hash.data(), o.signature_hash.data(), hash.size());
+          replay_expiry_[hash] = o.record.expiry_ms;
+          replay_queue_.emplace(o.record.expiry_ms, hash);
+        } else if constexpr (std::is_same_v<T, op::DeleteReplay>) {
+          if (o.signature_hash.size() != 32) return;
+          SignatureHash hash;
+          std::memcpy(hash.data(), o.signature_hash.data(), hash.size());
+          replay_expiry_.erase(hash);
+        } else if constexpr (std::is_same_v<T, op::SetLogSize>) {
+          log_size_ = o.size;
+        }
+      },
+      state_op);
+}
+
+std::optional<PeerRecord> DerivedState::FindPeer(absl::string_view server_id) const {
+  auto it = peers_.find(std::string(server_id));
+  if (it == peers_.end()) return std::nullopt;
+  return it->second;
+}
+
+bool DerivedState::IsBanned(absl::string_view guild_id, absl::string_view user_id) const {
+  return bans_.contains(BanKey(guild_id, user_id));
+}
+
+std::optional<std::string> DerivedState::FindHomeserver(absl::string_view user_id) const {
+  return FindIn(homeservers_, user_id);
+}
+
+std::optional<uint64_t> DerivedState::LastProfileTimestamp(absl::string_view user_id) const {
+  return FindIn(profile_timestamps_, user_id);
+}
+
+std::optional<MigrationRecord> DerivedState::LastMigration(absl::string_view user_id) const {
+  return FindIn(migrations_, user_id);
+}
+
+std::optional<InviteRecord> DerivedState::FindInvite(absl::string_view invite_id) const {
+  return FindIn(invites_, invite_id);
+}
+
+std::optional<uint64_t> DerivedState::ReplayExpiry(absl::string_view signature_hash) const {
+  if (signature_hash.size() != 32) return std::nullopt;
+  SignatureHash hash;
+  std::memcpy(hash.data(), signature_hash.data(), hash.size());
+  return FindIn(replay_expiry_, hash);
+}
+
+std::vector<std::string> DerivedState::TakeExpiredReplays(uint64_t now_ms, size_t max) {
+  std::vector<std::string> expired;
+  while (expired.size() < max && !replay_queue_.empty() && replay_queue_.top().first < now_ms) {
+    auto [expiry, hash] = replay_queue_.top();
+    replay_queue_.pop();
+    auto it = replay_expiry_.find(hash);
+    // Skip queue entries whose record is gone or was replaced.
+    if (it != replay_expiry_.end() && it->second == expiry) {
+      expired.emplace_back(hash.data(), hash.size());
+    }
+  }
+  return expired;
+}
+
+void DerivedState::RequeueReplays(const std::vector<std::string>& signature_hashes) {
+  for (const std::string& hash_bytes : signature_hashes) {
+    if (hash_bytes.size() != 32) continue;
+    SignatureHash hash;
+    std::memcpy(hash.data(), hash_bytes.data(), hash.size());
+    auto it = replay_expiry_.find(hash);
+    if (it != replay_expiry_.end()) replay_queue_.emplace(it->second, hash);
+  }
+}
+
+std::string DerivedState::Describe(uint64_t replay_live_at_ms, bool with_peer_source) const {
+  std::vector<std::string> lines;
+  for (const auto& [id, peer] : peers_) {
+    lines.push_back(absl::StrCat("peer ", id, " key=", peer.pubkey_hex,
+                                 " may_ban=", absl::StrJoin(peer.may_ban, ","),
+                                 with_peer_source ? absl::StrCat(" source=", PeerSourceName(peer.source))
+                                                  : ""));
+  }
+  for (const std::string& ban : bans_) lines.push_back(absl::StrCat("ban ", HexEncode(ban)));
+  for (const auto& [user, home] : homeservers_) {
+    lines.push_back(absl::StrCat("homeserver ", user, " ", home));
+  }
+  for (const auto& [user, timestamp] : profile_timestamps_) {
+    lines.push_back(absl::StrCat("profile ", user, " ", timestamp));
+  }
+  for (const auto& [user, migration] : migrations_) {
+    lines.push_back(absl::StrCat("migration ", user, " ", migration.timestamp, " ", migration.target));
+  }
+  for (const auto& [id, invite] : invites_) {
+    lines.push_back(absl::StrCat("invite ", id, " status=", invite.status,
+                                 " target=", invite.target_user_id, " inviter=", invite.inviter_id,
+                                 " guild=", invite.guild_id, " host=", invite.host_server_url,
+                                 " body=", HexEncode(invite.body_hash), " event=", invite.event_id));
+  }
+  for (const auto& [hash, expiry] : replay_expiry_) {
+    if (expiry < replay_live_at_ms) continue;
+    lines.push_back(absl::StrCat("replay ", HexEncode(absl::string_view(hash.data(), hash.size())),
+                                 " ", expiry));
+  }
+  lines.push_back(absl::StrCat("log_size ", log_size_));
+  std::sort(lines.begin(), lines.end());
+  return absl::StrJoin(lines, "\n");
+}
+
+// ---------------------------------------------------------------------------
+// StateOverlay
+
+void StateOverlay::Apply(const StateOp& state_op) {
+  if (const auto* put = std::get_if<op::PutPeer>(&state_op)) {
+    removed_peers_.erase(put->server_id);
+  } else if (const auto* remove = std::get_if<op::RemovePeer>(&state_op)) {
+    removed_peers_.insert(remove->server_id);
+  }
+  changes_.Apply(state_op);
+  ops_.push_back(state_op);
+}
+
+void StateOverlay::Clear() {
+  changes_ = DerivedState();
+  removed_peers_.clear();
+  ops_.clear();
+}
+
+std::optional<PeerRecord> StateOverlay::FindPeer(absl::string_view server_id) const {
+  if (removed_peers_.contains(server_id)) return std::nullopt;
+  if (auto peer = changes_.FindPeer(server_id)) return peer;
+  return base_->FindPeer(server_id);
+}
+
+bool StateOverlay::IsBanned(absl::string_view guild_id, absl::string_view user_id) const {
+  return changes_.IsBanned(guild_id, user_id) || base_->IsBanned(guild_id, user_id);
+}
+
+std::optional<std::string> StateOverlay::FindHomeserver(absl::string_view user_id) const {
+  if (auto home = changes_.FindHomeserver(user_id)) return home;
+  return base_->FindHomeserver(user_id);
+}
+
+std::optional<uint64_t> StateOverlay::LastProfileTimestamp(absl::string_view user_id) const {
+  if (auto timestamp = changes_.LastProfileTimestamp(user_id)) return timestamp;
+  return base_->LastProfileTimestamp(user_id);
+}
+
+std::optional<MigrationRecord> StateOverlay::LastMigration(absl::string_view user_id) const {
+  if (auto migration = changes_.LastMigration(user_id)) return migration;
+  return base_->LastMigration(user_id);
+}
+
+std::optional<InviteRecord> StateOverlay::FindInvite(absl::string_view invite_id) const {
+  if (auto invite = changes_.FindInvite(invite_id)) return invite;
+  return base_->FindInvite(invite_id);
+}
+
+std::optional<uint64_t> StateOverlay::ReplayExpiry(absl::string_view signature_hash) const {
+  if (auto expiry = changes_.ReplayExpiry(signature_hash)) return expiry;
+  return base_->ReplayExpiry(signature_hash);
+}
+
+}  // namespace fedrelay::federation

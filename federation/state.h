@@ -1,0 +1,245 @@
+// The derived federation state: what the accepted log implies for the rules
+// (peers, bans, homeservers, profile and migration order, DM invites) plus the
+// replay memory. It is persisted in the store's kState / kReplay tables by side
+// writes in the same batch as the leaf that caused it, so the persisted state
+// is always exactly the durable log's, and it is loaded at start-up by
+// scanning those tables (O(state), never a log replay).
+//
+// Every change is a StateOp. One op is applied in three places with the same
+// meaning: to a DerivedState (memory), to a StateOverlay (a batch's pending
+// changes) and, through AddWrites, to the store.
+//
+// Thread-safety: none; DerivedState and StateOverlay are plain values. The
+// Federation guards its durable instance with a mutex.
+#ifndef FEDRELAY_FEDERATION_STATE_H_
+#define FEDRELAY_FEDERATION_STATE_H_
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <queue>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "federation/federation.h"
+#include "fedrelay/v1/fedrelay.pb.h"
+#include "store/log_store.h"
+
+namespace fedrelay::federation {
+
+// Where a peer entry came from. Reconciliation at start-up removes config
+// peers that are no longer configured and leaves ctl peers alone. The log does
+// not record the source, so a state re-derived from the log has kUnknown.
+enum class PeerSource : uint8_t { kUnknown = 0, kConfig = 1, kCtl = 2 };
+absl::string_view PeerSourceName(PeerSource source);
+
+struct PeerRecord {
+  std::string pubkey_hex;
+  std::vector<std::string> may_ban;  // "*" or guild ids
+  PeerSource source = PeerSource::kUnknown;
+  bool operator==(const PeerRecord&) const = default;
+};
+
+struct MigrationRecord {
+  uint64_t timestamp = 0;
+  std::string target;
+  bool operator==(const MigrationRecord&) const = default;
+};
+
+inline constexpr absl::string_view kInvitePending = "pending";
+
+struct InviteRecord {
+  std::string status;  // "pending", "accepted", "rejected"
+  std::string target_user_id;
+  std::string inviter_id;
+  std::string guild_id;
+  std::string host_server_url;
+  std::string body_hash;  // SHA-256 of the invite's signing bytes (what its signature covers)
+  uint64_t event_id = 0;  // the entry that logged the invite
+  bool operator==(const InviteRecord&) const = default;
+};
+
+// The replay memory's record of one accepted signature. Memory keeps only the
+// expiry per signature hash; the whole record is read from the store on a hit.
+struct ReplayRecord {
+  uint64_t expiry_ms = 0;  // the signed timestamp + max clock skew: later, freshness rejects it
+  uint64_t event_id = 0;
+  std::string body_hash;   // SHA-256 of the request as received
+  v1::RelayReceipt receipt;
+};
+
+// ---------------------------------------------------------------------------
+// Changes.
+
+namespace op {
+struct PutPeer {
+  std::string server_id;
+  PeerRecord record;
+};
+struct RemovePeer {
+  std::string server_id;
+};
+struct AddBan {
+  std::string guild_id;
+  std::string user_id;
+};
+struct SetHomeserver {
+  std::string user_id;
+  std::string homeserver;
+};
+struct SetProfileTimestamp {
+  std::string user_id;
+  uint64_t timestamp = 0;
+};
+struct SetMigration {
+  std::string user_id;
+  MigrationRecord record;
+};
+struct PutInvite {  // a new invite or its status change
+  std::string invite_id;
+  InviteRecord record;
+};
+// The invite's secret token: written to kAux only, never held in memory.
+struct PutInviteToken {
+  std::string invite_id;
+  std::string token;
+};
+struct PutReplay {
+  std::string signature_hash;  // SHA-256 of the raw signature
+  ReplayRecord record;
+};
+struct DeleteReplay {  // purge of an expired record
+  std::string signature_hash;
+};
+struct SetLogSize {  // number of leaves the state covers
+  uint64_t size = 0;
+};
+}  // namespace op
+
+using StateOp = std::variant<op::PutPeer, op::RemovePeer, op::AddBan, op::SetHomeserver,
+                             op::SetProfileTimestamp, op::SetMigration, op::PutInvite,
+                             op::PutInviteToken, op::PutReplay, op::DeleteReplay, op::SetLogSize>;
+
+// Adds the store writes that persist `op` to `writes`.
+void AddWrites(const StateOp& op, store::WriteSet& writes);
+
+// The kAux key of an invite's token.
+std::string InviteTokenKey(absl::string_view invite_id);
+// The kReplay key of a replay record, and the record's (de)serialization.
+std::string ReplayKey(absl::string_view signature_hash);
+absl::StatusOr<ReplayRecord> ParseReplayRecord(absl::string_view bytes);
+
+// Equivocations flagged to operators: not log entries (they were refused),
+// kept in kAux under a sequence number.
+void AddEquivocationWrite(uint64_t sequence, const Equivocation& equivocation,
+                          store::WriteSet& writes);
+absl::StatusOr<std::vector<Equivocation>> LoadEquivocations(const store::LogStore& store);
+
+// ---------------------------------------------------------------------------
+// Reading.
+
+// The lookups the acceptance rules decide against.
+class StateView {
+ public:
+  virtual ~StateView() = default;
+  virtual std::optional<PeerRecord> FindPeer(absl::string_view server_id) const = 0;
+  virtual bool IsBanned(absl::string_view guild_id, absl::string_view user_id) const = 0;
+  virtual std::optional<std::string> FindHomeserver(absl::string_view user_id) const = 0;
+  virtual std::optional<uint64_t> LastProfileTimestamp(absl::string_view user_id) const = 0;
+  virtual std::optional<MigrationRecord> LastMigration(absl::string_view user_id) const = 0;
+  virtual std::optional<InviteRecord> FindInvite(absl::string_view invite_id) const = 0;
+  // The expiry of the replay record for `signature_hash`, if there is one
+  // (live or not yet purged).
+  virtual std::optional<uint64_t> ReplayExpiry(absl::string_view signature_hash) const = 0;
+};
+
+class DerivedState : public StateView {
+ public:
+  DerivedState() = default;
+
+  // Reads the kState and kReplay tables.
+  static absl::StatusOr<DerivedState> Load(const store::LogStore& store);
+
+  void Apply(const StateOp& op);
+
+  std::optional<PeerRecord> FindPeer(absl::string_view server_id) const override;
+  bool IsBanned(absl::string_view guild_id, absl::string_view user_id) const override;
+  std::optional<std::string> FindHomeserver(absl::string_view user_id) const override;
+  std::optional<uint64_t> LastProfileTimestamp(absl::string_view user_id) const override;
+  std::optional<MigrationRecord> LastMigration(absl::string_view user_id) const override;
+  std::optional<InviteRecord> FindInvite(absl::string_view invite_id) const override;
+  std::optional<uint64_t> ReplayExpiry(absl::string_view signature_hash) const override;
+
+  const std::map<std::string, PeerRecord>& peers() const { return peers_; }
+  uint64_t log_size() const { return log_size_; }
+  size_t ban_count() const { return bans_.size(); }
+  size_t homeserver_count() const { return homeservers_.size(); }
+  size_t profile_count() const { return profile_timestamps_.size(); }
+  size_t invite_count() const { return invites_.size(); }
+  size_t replay_count() const { return replay_expiry_.size(); }
+
+  // Signature hashes whose records expired before `now_ms`, oldest first, at
+  // most `max`, taken off the purge queue (the caller deletes them with
+  // DeleteReplay ops, or hands them back with RequeueReplays if that fails).
+  std::vector<std::string> TakeExpiredReplays(uint64_t now_ms, size_t max);
+  void RequeueReplays(const std::vector<std::string>& signature_hashes);
+
+  // A canonical text of the whole state, one sorted line per fact, so two
+  // derivations compare with ==. Replay records count only if still live at
+  // `replay_live_at_ms`; peer sources only if `with_peer_source`.
+  std::string Describe(uint64_t replay_live_at_ms, bool with_peer_source) const;
+
+ private:
+  using SignatureHash = std::array<char, 32>;
+
+  std::map<std::string, PeerRecord> peers_;
+  absl::flat_hash_set<std::string> bans_;  // BanKey(guild, user)
+  absl::flat_hash_map<std::string, std::string> homeservers_;
+  absl::flat_hash_map<std::string, uint64_t> profile_timestamps_;
+  absl::flat_hash_map<std::string, MigrationRecord> migrations_;
+  absl::flat_hash_map<std::string, InviteRecord> invites_;
+  absl::flat_hash_map<SignatureHash, uint64_t> replay_expiry_;
+  // Purge order: (expiry, signature hash), smallest expiry on top.
+  std::priority_queue<std::pair<uint64_t, SignatureHash>,
+                      std::vector<std::pair<uint64_t, SignatureHash>>, std::greater<>>
+      replay_queue_;
+  uint64_t log_size_ = 0;
+};
+
+// A batch's pending changes on top of the durable state: lookups see the
+// batch's own earlier items first. Dropped when the batch fails.
+class StateOverlay : public StateView {
+ public:
+  explicit StateOverlay(const StateView* base) : base_(base) {}
+
+  void Apply(const StateOp& op);
+  const std::vector<StateOp>& ops() const { return ops_; }
+  bool empty() const { return ops_.empty(); }
+  void Clear();
+
+  std::optional<PeerRecord> FindPeer(absl::string_view server_id) const override;
+  bool IsBanned(absl::string_view guild_id, absl::string_view user_id) const override;
+  std::optional<std::string> FindHomeserver(absl::string_view user_id) const override;
+  std::optional<uint64_t> LastProfileTimestamp(absl::string_view user_id) const override;
+  std::optional<MigrationRecord> LastMigration(absl::string_view user_id) const override;
+  std::optional<InviteRecord> FindInvite(absl::string_view invite_id) const override;
+  std::optional<uint64_t> ReplayExpiry(absl::string_view signature_hash) const override;
+
+ private:
+  const StateView* const base_;
+  DerivedState changes_;
+  absl::flat_hash_set<std::string> removed_peers_;
+  std::vector<StateOp> ops_;
+};
+
+}  // namespace fedrelay::federation
+
+#endif  // FEDRELAY_FEDERATION_STATE_H_

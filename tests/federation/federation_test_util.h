@@ -1,0 +1,112 @@
+// A relay core under test: a real RocksDB LogStore in a temp dir, a FakeClock,
+// the fixed keys of shared/test-vectors/signing.json, and builders for signed
+// requests of every kind.
+#ifndef FEDRELAY_TESTS_FEDERATION_FEDERATION_TEST_UTIL_H_
+#define FEDRELAY_TESTS_FEDERATION_FEDERATION_TEST_UTIL_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "base/clock.h"
+#include "base/crypto.h"
+#include "federation/federation.h"
+#include "fedrelay/v1/fedrelay.pb.h"
+#include "store/log_store.h"
+
+namespace fedrelay::federation::testing {
+
+// Relay time at the start of every test; certs from MakeCert are valid for a
+// day around it.
+inline constexpr uint64_t kStartMs = 1'800'000'000'000;
+inline constexpr uint64_t kSkewMs = 300'000;
+inline constexpr char kAlpha[] = "alpha.example";  // may ban anywhere
+inline constexpr char kBeta[] = "beta.example";    // may ban in guild-b only
+
+// The fixed keys, loaded from signing.json by name.
+struct Keys {
+  Ed25519PrivateKey relay, alpha, beta, alice_id, alice_dev, bob_id, bob_dev;
+};
+const Keys& TestKeys();
+
+// A fresh directory, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Keeps every durable entry the federation hands downstream.
+class RecordingSink : public EventSink {
+ public:
+  void OnDurable(const std::vector<std::shared_ptr<const v1::LogEntry>>& entries) override;
+  std::vector<std::shared_ptr<const v1::LogEntry>> entries() const;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<std::shared_ptr<const v1::LogEntry>> entries_ ABSL_GUARDED_BY(mu_);
+};
+
+// alpha (may_ban "*") and beta (may_ban "guild-b").
+std::vector<PeerInfo> DefaultPeers();
+
+class Harness {
+ public:
+  explicit Harness(std::vector<PeerInfo> config_peers = DefaultPeers());
+  ~Harness();
+
+  // Opens (or reopens) the store and the federation over the same directory.
+  absl::Status Open();
+  void Close();
+
+  store::LogStore& store() { return *store_; }
+  Federation& federation() { return *federation_; }
+  FakeClock& clock() { return clock_; }
+  RecordingSink& sink() { return *sink_; }
+  const std::string& dir() const { return dir_.path(); }
+  std::vector<PeerInfo>& config_peers() { return config_peers_; }
+
+ private:
+  TempDir dir_;
+  FakeClock clock_{kStartMs};
+  std::vector<PeerInfo> config_peers_;
+  std::unique_ptr<RecordingSink> sink_;
+  std::unique_ptr<store::LogStore> store_;
+  std::unique_ptr<Federation> federation_;
+};
+
+// Signed builders. Timestamps default to the harness start time.
+v1::DeviceCert MakeCert(const Ed25519PrivateKey& device, const Ed25519PrivateKey& identity,
+                        uint64_t issued_at = kStartMs - 86'400'000,
+                        uint64_t expiry = kStartMs + 86'400'000);
+v1::FederationRequest MakeJoin(const Ed25519PrivateKey& server, const std::string& server_id,
+                               const Ed25519PrivateKey& user, const std::string& guild_id,
+                               uint64_t timestamp = kStartMs, const std::string& name = "Alice");
+v1::BanNotification MakeBan(const Ed25519PrivateKey& server, const std::string& server_id,
+                            const Ed25519PrivateKey& user, const std::string& guild_id,
+                            uint64_t timestamp = kStartMs);
+// alice (device alice_dev) invites bob.
+v1::DMInvite MakeInvite(const std::string& invite_id, uint64_t timestamp = kStartMs,
+                        const std::string& guild_id = "dm-guild");
+// bob (device bob_dev) decides, unless other keys are given.
+v1::AcceptDMInviteRequest MakeAccept(const std::string& invite_id, uint64_t timestamp = kStartMs);
+v1::RejectDMInviteRequest MakeReject(const std::string& invite_id, uint64_t timestamp = kStartMs);
+v1::UpdateHomeServerRequest MakeMigration(const Ed25519PrivateKey& user, const std::string& target,
+                                          uint64_t timestamp = kStartMs);
+v1::UpdateFederatedProfileRequest MakeProfile(const Ed25519PrivateKey& user_id_key,
+                                              const Ed25519PrivateKey& device,
+                                              const std::string& name,
+                                              uint64_t timestamp = kStartMs);
+
+}  // namespace fedrelay::federation::testing
+
+#endif  // FEDRELAY_TESTS_FEDERATION_FEDERATION_TEST_UTIL_H_

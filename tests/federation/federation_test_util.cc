@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "base/status_macros.h"
 #include "federation/signing.h"
 #include "federation/signing_vectors_util.h"
@@ -35,6 +36,25 @@ TempDir::~TempDir() {
 void RecordingSink::OnDurable(const std::vector<std::shared_ptr<const v1::LogEntry>>& entries) {
   absl::MutexLock lock(&mu_);
   entries_.insert(entries_.end(), entries.begin(), entries.end());
+  if (!hold_next_) return;
+  hold_next_ = false;
+  holding_ = true;
+  mu_.Await(absl::Condition(+[](bool* holding) { return !*holding; }, &holding_));
+}
+
+void RecordingSink::HoldNextBatch() {
+  absl::MutexLock lock(&mu_);
+  hold_next_ = true;
+}
+
+void RecordingSink::WaitUntilHeld() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(+[](bool* holding) { return *holding; }, &holding_));
+}
+
+void RecordingSink::Release() {
+  absl::MutexLock lock(&mu_);
+  holding_ = false;
 }
 
 std::vector<std::shared_ptr<const v1::LogEntry>> RecordingSink::entries() const {
@@ -64,6 +84,41 @@ absl::Status Harness::Open() {
   ASSIGN_OR_RETURN(federation_,
                    Federation::Open(store_.get(), &TestKeys().relay, options, sink_.get()));
   return absl::OkStatus();
+}
+
+std::vector<absl::StatusOr<Accepted>> Harness::SubmitInOneBatch(
+    std::vector<Submission> submissions) {
+  // A gate entry of its own: its OnDurable holds the writer while the rest queue.
+  sink_->HoldNextBatch();
+  absl::Notification gate_done;
+  federation_->Submit(MakeJoin(TestKeys().alpha, kAlpha, TestKeys().bob_id,
+                               absl::StrCat("gate-", ++batches_held_), clock_.NowMs()),
+                      [&](absl::StatusOr<Accepted>) { gate_done.Notify(); });
+  sink_->WaitUntilHeld();
+
+  struct Answers {
+    std::vector<std::optional<absl::StatusOr<Accepted>>> outcomes;
+    size_t count = 0;
+    bool All() const { return count == outcomes.size(); }
+  };
+  absl::Mutex mu;
+  Answers answers;
+  answers.outcomes.resize(submissions.size());
+  for (size_t i = 0; i < submissions.size(); ++i) {
+    federation_->Submit(std::move(submissions[i]), [&, i](absl::StatusOr<Accepted> outcome) {
+      absl::MutexLock lock(&mu);
+      answers.outcomes[i] = std::move(outcome);
+      ++answers.count;
+    });
+  }
+  sink_->Release();
+  gate_done.WaitForNotification();
+  absl::MutexLock lock(&mu);
+  mu.Await(absl::Condition(&answers, &Answers::All));
+  auto& outcomes = answers.outcomes;
+  std::vector<absl::StatusOr<Accepted>> results;
+  for (auto& outcome : outcomes) results.push_back(*std::move(outcome));
+  return results;
 }
 
 void Harness::Close() {

@@ -45,15 +45,24 @@ class TempDir {
   std::string path_;
 };
 
-// Keeps every durable entry the federation hands downstream.
+// Keeps every durable entry the federation hands downstream. It can also hold
+// the writer thread (which calls OnDurable) so that submissions queue up and
+// are then decided together in one batch.
 class RecordingSink : public EventSink {
  public:
   void OnDurable(const std::vector<std::shared_ptr<const v1::LogEntry>>& entries) override;
   std::vector<std::shared_ptr<const v1::LogEntry>> entries() const;
 
+  // The next OnDurable blocks until Release(); WaitUntilHeld() returns once it does.
+  void HoldNextBatch();
+  void WaitUntilHeld();
+  void Release();
+
  private:
   mutable absl::Mutex mu_;
   std::vector<std::shared_ptr<const v1::LogEntry>> entries_ ABSL_GUARDED_BY(mu_);
+  bool hold_next_ ABSL_GUARDED_BY(mu_) = false;
+  bool holding_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // alpha (may_ban "*") and beta (may_ban "guild-b").
@@ -75,6 +84,10 @@ class Harness {
   const std::string& dir() const { return dir_.path(); }
   std::vector<PeerInfo>& config_peers() { return config_peers_; }
 
+  // Submits all of `submissions` while the writer is held, so they are
+  // prepared in one batch, in order; returns their outcomes in that order.
+  std::vector<absl::StatusOr<Accepted>> SubmitInOneBatch(std::vector<Submission> submissions);
+
  private:
   TempDir dir_;
   FakeClock clock_{kStartMs};
@@ -82,6 +95,7 @@ class Harness {
   std::unique_ptr<RecordingSink> sink_;
   std::unique_ptr<store::LogStore> store_;
   std::unique_ptr<Federation> federation_;
+  int batches_held_ = 0;
 };
 
 // Signed builders. Timestamps default to the harness start time.

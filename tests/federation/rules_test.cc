@@ -9,8 +9,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "base/crypto.h"
 #include "base/errors.h"
 #include "federation/federation.h"
@@ -171,26 +169,24 @@ TEST_F(RulesTest, IdenticalResubmissionGetsTheOriginalReceipt) {
   EXPECT_EQ(harness_.store().Size(), size);
 }
 
-TEST_F(RulesTest, IdenticalResubmissionsInFlightTogetherShareOneEntry) {
+TEST_F(RulesTest, IdenticalResubmissionsInOneBatchShareOneEntry) {
   const v1::FederationRequest join =
       MakeJoin(TestKeys().alpha, kAlpha, TestKeys().alice_id, "guild-a");
+  v1::DMInvite invite = MakeInvite("inv-1");
+  v1::DMInvite restated = invite;
+  restated.set_status("pending");
   const uint64_t size = harness_.store().Size();
-  absl::Mutex mu;
-  std::vector<absl::StatusOr<Accepted>> results;
-  for (int i = 0; i < 8; ++i) {
-    harness_.federation().Submit(join, [&](absl::StatusOr<Accepted> result) {
-      absl::MutexLock lock(&mu);
-      results.push_back(std::move(result));
-    });
-  }
-  absl::MutexLock lock(&mu);
-  mu.Await(absl::Condition(+[](std::vector<absl::StatusOr<Accepted>>* r) { return r->size() == 8; },
-                           &results));
-  for (const auto& result : results) {
-    ASSERT_TRUE(result.ok()) << result.status();
-    EXPECT_EQ(result->receipt.SerializeAsString(), results[0]->receipt.SerializeAsString());
-  }
-  EXPECT_EQ(harness_.store().Size(), size + 1);
+  std::vector<absl::StatusOr<Accepted>> results =
+      harness_.SubmitInOneBatch({join, join, invite, restated, join});
+  ASSERT_EQ(results.size(), 5u);
+  for (int i : {0, 1, 2, 4}) ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].status();
+  EXPECT_EQ(results[1]->receipt.SerializeAsString(), results[0]->receipt.SerializeAsString());
+  EXPECT_EQ(results[4]->receipt.SerializeAsString(), results[0]->receipt.SerializeAsString());
+  EXPECT_EQ(results[1]->entry->SerializeAsString(), results[0]->entry->SerializeAsString());
+  ASSERT_FALSE(results[3].ok());
+  EXPECT_EQ(MachineCode(results[3].status()), "replayed");
+  EXPECT_EQ(harness_.store().Size(), size + 3);  // gate, join, invite
+  ExpectValidReceipt(*results[1]);
 }
 
 TEST_F(RulesTest, SameSignatureWithDifferentBytesIsReplayed) {
@@ -229,26 +225,33 @@ TEST_F(RulesTest, BanYieldsBanAndMemberRemovedAndBlocksLaterJoins) {
   MustAccept(MakeJoin(TestKeys().alpha, kAlpha, TestKeys().bob_id, "guild-a"));
 }
 
-TEST_F(RulesTest, BanInTheSameBatchAsAJoinStillApplies) {
-  // Submitted back to back, the two usually share a batch: the join must see
-  // the ban through the batch overlay, or through the durable state if not.
-  absl::Notification ban_done, join_done;
-  absl::StatusOr<Accepted> ban_result, join_result;
-  harness_.federation().Submit(MakeBan(TestKeys().alpha, kAlpha, TestKeys().alice_id, "guild-a"),
-                               [&](absl::StatusOr<Accepted> r) {
-                                 ban_result = std::move(r);
-                                 ban_done.Notify();
-                               });
-  harness_.federation().Submit(MakeJoin(TestKeys().alpha, kAlpha, TestKeys().alice_id, "guild-a"),
-                               [&](absl::StatusOr<Accepted> r) {
-                                 join_result = std::move(r);
-                                 join_done.Notify();
-                               });
-  ban_done.WaitForNotification();
-  join_done.WaitForNotification();
-  EXPECT_TRUE(ban_result.ok()) << ban_result.status();
-  ASSERT_FALSE(join_result.ok());
-  EXPECT_EQ(MachineCode(join_result.status()), "banned");
+TEST_F(RulesTest, LaterItemsOfABatchSeeTheEarlierOnes) {
+  const std::string alice = TestKeys().alice_id.PublicKeyHex();
+  std::vector<absl::StatusOr<Accepted>> results = harness_.SubmitInOneBatch({
+      MakeBan(TestKeys().alpha, kAlpha, TestKeys().alice_id, "guild-a"),
+      MakeJoin(TestKeys().alpha, kAlpha, TestKeys().alice_id, "guild-a"),
+      MakeMigration(TestKeys().alice_id, "a.example", kStartMs),
+      MakeMigration(TestKeys().alice_id, "b.example", kStartMs),
+      MakeMigration(TestKeys().alice_id, "c.example", kStartMs - 1),
+      MakeProfile(TestKeys().alice_id, TestKeys().alice_dev, "A", kStartMs),
+      MakeProfile(TestKeys().alice_id, TestKeys().alice_dev, "B", kStartMs),
+      MakeInvite("inv-1"),
+      MakeAccept("inv-1", kStartMs + 1),
+      MakeReject("inv-1", kStartMs + 2),
+      MakeInvite("inv-1", kStartMs, "other-guild"),
+  });
+  const std::vector<std::string> expected = {
+      "ok",           "banned", "ok", "equivocation",    "stale_migration", "ok",
+      "stale_update", "ok",     "ok", "already_decided", "duplicate_invite"};
+  ASSERT_EQ(results.size(), expected.size());
+  for (size_t i = 0; i < results.size(); ++i) {
+    EXPECT_EQ(results[i].ok() ? "ok" : MachineCode(results[i].status()), expected[i]) << "item " << i;
+  }
+  EXPECT_TRUE(harness_.federation().IsBanned("guild-a", alice));
+  EXPECT_EQ(harness_.federation().HomeserverOf(alice), "a.example");
+  ASSERT_TRUE(results[8].ok());
+  ASSERT_TRUE(results[8]->invite.has_value());
+  EXPECT_EQ(results[8]->invite->token(), MakeInvite("inv-1").token());
 }
 
 TEST_F(RulesTest, BanNeedsMayBanForThatGuild) {
@@ -447,24 +450,6 @@ TEST_F(RulesTest, DecisionOnUnknownInviteOrWithExpiredCertIsRejected) {
       MakeCert(TestKeys().bob_dev, TestKeys().bob_id, kStartMs - 10, kStartMs);
   SignDMDecision(&expired, TestKeys().bob_dev);
   ExpectRejected(expired, "invalid_device_cert");
-}
-
-TEST_F(RulesTest, InviteAndDecisionInOneBatchAreDecidedInOrder) {
-  absl::Notification invite_done, accept_done;
-  absl::StatusOr<Accepted> accept_result;
-  harness_.federation().Submit(MakeInvite("inv-1"), [&](absl::StatusOr<Accepted> r) {
-    EXPECT_TRUE(r.ok()) << r.status();
-    invite_done.Notify();
-  });
-  harness_.federation().Submit(MakeAccept("inv-1", kStartMs + 1), [&](absl::StatusOr<Accepted> r) {
-    accept_result = std::move(r);
-    accept_done.Notify();
-  });
-  invite_done.WaitForNotification();
-  accept_done.WaitForNotification();
-  ASSERT_TRUE(accept_result.ok()) << accept_result.status();
-  ASSERT_TRUE(accept_result->invite.has_value());
-  EXPECT_EQ(accept_result->invite->token(), MakeInvite("inv-1").token());
 }
 
 // --- Operator actions --------------------------------------------------------

@@ -341,7 +341,8 @@ void FederationImpl::Finish(const std::shared_ptr<Item>& item,
     AcceptedCounter(item->entry->kind()).Increment();
     outcome = std::move(accepted);
   } else {
-    RejectionCounter(result.status()).Increment();
+    // Operator refusals (unknown peer, no-op change) are not federation traffic.
+    if (!item->verified.entry.has_operator_action()) RejectionCounter(result.status()).Increment();
     outcome = result.status();
   }
   item->outcome = outcome;

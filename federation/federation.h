@@ -95,6 +95,10 @@ class Federation {
 
   // Validates, decides, logs; `done` runs exactly once, after the entry is
   // durable or with the typed error (base/errors.h). Never blocks on I/O.
+  // A byte-identical resubmission of an accepted request (same signature,
+  // same bytes) within its freshness window gets the original Accepted back
+  // (same receipt and entry) and logs nothing; the same signature with other
+  // bytes is `replayed`. docs/protocol-notes.md lists every such choice.
   virtual void Submit(Submission submission, DoneFn done) = 0;
   // Blocking convenience for tools and tests.
   absl::StatusOr<Accepted> SubmitAndWait(Submission submission);

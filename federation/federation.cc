@@ -147,6 +147,7 @@ class FederationImpl final : public Federation, private store::LogWriter::BatchO
   std::optional<PeerInfo> Peer(const std::string& server_id) const override;
   std::optional<std::string> HomeserverOf(const std::string& user_id) const override;
   bool IsBanned(const std::string& guild_id, const std::string& user_id) const override;
+  std::optional<InviteInfo> Invite(const std::string& invite_id) const override;
   std::vector<Equivocation> Equivocations() const override;
 
   void Stop() override;
@@ -609,6 +610,31 @@ std::optional<std::string> FederationImpl::HomeserverOf(const std::string& user_
 bool FederationImpl::IsBanned(const std::string& guild_id, const std::string& user_id) const {
   absl::ReaderMutexLock lock(&mu_);
   return durable_.IsBanned(guild_id, user_id);
+}
+
+std::optional<InviteInfo> FederationImpl::Invite(const std::string& invite_id) const {
+  std::optional<InviteRecord> record;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    record = durable_.FindInvite(invite_id);
+  }
+  if (!record.has_value()) return std::nullopt;
+  InviteInfo info;
+  info.invite_id = invite_id;
+  info.status = std::move(record->status);
+  info.target_user_id = std::move(record->target_user_id);
+  info.inviter_id = std::move(record->inviter_id);
+  info.guild_id = std::move(record->guild_id);
+  info.host_server_url = std::move(record->host_server_url);
+  info.event_id = record->event_id;
+  absl::StatusOr<std::optional<std::string>> token =
+      store_->Get(store::Table::kAux, InviteTokenKey(invite_id));
+  if (token.ok() && token->has_value()) {
+    info.token = **std::move(token);
+  } else if (!token.ok()) {
+    spdlog::error("cannot read the token of invite {}: {}", invite_id, token.status().ToString());
+  }
+  return info;
 }
 
 std::vector<Equivocation> FederationImpl::Equivocations() const {

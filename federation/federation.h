@@ -57,6 +57,18 @@ struct PeerInfo {
   std::vector<std::string> may_ban;  // "*" or guild ids
 };
 
+// A DM invite as the durable state knows it (visibility, delivery).
+struct InviteInfo {
+  std::string invite_id;
+  std::string status;  // "pending", "accepted", "rejected"
+  std::string target_user_id;
+  std::string inviter_id;
+  std::string guild_id;
+  std::string host_server_url;
+  std::string token;      // secret: for the invite's recipients only, never for logs
+  uint64_t event_id = 0;  // the entry that logged the invite
+};
+
 // An equivocation the relay saw: two migration targets for one user at one timestamp.
 struct Equivocation {
   std::string user_id;
@@ -116,6 +128,8 @@ class Federation {
   virtual std::optional<PeerInfo> Peer(const std::string& server_id) const = 0;
   virtual std::optional<std::string> HomeserverOf(const std::string& user_id) const = 0;
   virtual bool IsBanned(const std::string& guild_id, const std::string& user_id) const = 0;
+  // Reads the token from the store (one point read).
+  virtual std::optional<InviteInfo> Invite(const std::string& invite_id) const = 0;
   virtual std::vector<Equivocation> Equivocations() const = 0;
   // The relay's own log entry kinds and counters for metrics are in base/metrics.
 

@@ -388,8 +388,19 @@ TEST_F(RulesTest, InviteIsLoggedWithoutItsTokenAndAcceptReturnsIt) {
                              invite.signature(), "invite")
                   .ok());
 
+  std::optional<InviteInfo> info = harness_.federation().Invite("inv-1");
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->status, "pending");
+  EXPECT_EQ(info->target_user_id, TestKeys().bob_id.PublicKeyHex());
+  EXPECT_EQ(info->inviter_id, TestKeys().alice_id.PublicKeyHex());
+  EXPECT_EQ(info->guild_id, invite.guild_id());
+  EXPECT_EQ(info->token, invite.token());
+  EXPECT_EQ(info->event_id, logged.receipt.event_id());
+  EXPECT_FALSE(harness_.federation().Invite("inv-unknown").has_value());
+
   Accepted accepted = MustAccept(MakeAccept("inv-1", kStartMs + 1));
   ExpectValidReceipt(accepted);
+  EXPECT_EQ(harness_.federation().Invite("inv-1")->status, "accepted");
   ASSERT_EQ(accepted.entry->events_size(), 1);
   EXPECT_EQ(accepted.entry->events(0).dm_invite_status().invite_id(), "inv-1");
   EXPECT_EQ(accepted.entry->events(0).dm_invite_status().status(), "accepted");

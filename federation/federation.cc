@@ -166,7 +166,13 @@ class FederationImpl final : public Federation, private store::LogWriter::BatchO
   void OnBatchDurable(uint64_t first_index, const std::vector<std::string>& leaves) override;
   void OnBatchFailed() override;
 
-  absl::StatusOr<Accepted> RunOperatorAction(v1::OperatorAction action, PeerSource source);
+  // Signs and logs an OperatorAction; `pubkey_hex` and `may_ban` only where
+  // the action has them.
+  absl::StatusOr<Accepted> RunOperatorAction(absl::string_view action_name,
+                                             const std::string& server_id,
+                                             const std::string& pubkey_hex,
+                                             const std::vector<std::string>& may_ban,
+                                             PeerSource source);
 
   store::LogStore* const store_;
   const Ed25519PrivateKey* const relay_key_;
@@ -452,14 +458,21 @@ void FederationImpl::OnBatchFailed() {
 // ---------------------------------------------------------------------------
 // Operator actions.
 
-absl::StatusOr<Accepted> FederationImpl::RunOperatorAction(v1::OperatorAction action,
+absl::StatusOr<Accepted> FederationImpl::RunOperatorAction(absl::string_view action_name,
+                                                           const std::string& server_id,
+                                                           const std::string& pubkey_hex,
+                                                           const std::vector<std::string>& may_ban,
                                                            PeerSource source) {
   if (stopped_.load()) return MakeError(ErrorCode::kUnavailable, "the relay is shutting down");
   const uint64_t now = options_.clock->NowMs();
+  v1::OperatorAction action;
+  action.set_action(std::string(action_name));
+  action.set_server_id(server_id);
+  action.set_pubkey(pubkey_hex);
+  for (const std::string& guild : may_ban) action.add_may_ban(guild);
   action.set_timestamp(now);
   SignOperatorAction(&action, *relay_key_);
   ASSIGN_OR_RETURN(rules::Verified verified, rules::ValidateOperatorAction(action, relay_public_key_));
-  verified.entry.set_kind(rules::KindName(v1::LogEntry::kOperatorAction));
   verified.peer_source = source;
 
   auto item = std::make_shared<Item>();
@@ -481,38 +494,22 @@ absl::StatusOr<Accepted> FederationImpl::RunOperatorAction(v1::OperatorAction ac
 }
 
 absl::StatusOr<Accepted> FederationImpl::AddPeer(const PeerInfo& peer) {
-  RETURN_IF_ERROR(rules::RequireNonEmpty(peer.pubkey_hex, "peer pubkey"));
-  v1::OperatorAction action;
-  action.set_action(std::string(rules::kPeerAdd));
-  action.set_server_id(peer.server_id);
-  action.set_pubkey(peer.pubkey_hex);
-  for (const std::string& guild : peer.may_ban) action.add_may_ban(guild);
-  return RunOperatorAction(std::move(action), PeerSource::kCtl);
+  return RunOperatorAction(rules::kPeerAdd, peer.server_id, peer.pubkey_hex, peer.may_ban,
+                           PeerSource::kCtl);
 }
 
 absl::StatusOr<Accepted> FederationImpl::RemovePeer(const std::string& server_id) {
-  v1::OperatorAction action;
-  action.set_action(std::string(rules::kPeerRemove));
-  action.set_server_id(server_id);
-  return RunOperatorAction(std::move(action), PeerSource::kUnknown);
+  return RunOperatorAction(rules::kPeerRemove, server_id, "", {}, PeerSource::kUnknown);
 }
 
 absl::StatusOr<Accepted> FederationImpl::RotatePeerKey(const std::string& server_id,
                                                        const std::string& new_pubkey_hex) {
-  v1::OperatorAction action;
-  action.set_action(std::string(rules::kPeerRotate));
-  action.set_server_id(server_id);
-  action.set_pubkey(new_pubkey_hex);
-  return RunOperatorAction(std::move(action), PeerSource::kUnknown);
+  return RunOperatorAction(rules::kPeerRotate, server_id, new_pubkey_hex, {}, PeerSource::kUnknown);
 }
 
 absl::StatusOr<Accepted> FederationImpl::SetPeerMayBan(const std::string& server_id,
                                                        const std::vector<std::string>& may_ban) {
-  v1::OperatorAction action;
-  action.set_action(std::string(rules::kPeerMayBan));
-  action.set_server_id(server_id);
-  for (const std::string& guild : may_ban) action.add_may_ban(guild);
-  return RunOperatorAction(std::move(action), PeerSource::kUnknown);
+  return RunOperatorAction(rules::kPeerMayBan, server_id, "", may_ban, PeerSource::kUnknown);
 }
 
 // Runs before Open returns, so nothing else changes the peer table meanwhile.
@@ -535,29 +532,22 @@ absl::Status FederationImpl::ReconcileConfigPeers() {
   for (const auto& [server_id, peer] : configured) {
     auto it = logged.find(server_id);
     if (it == logged.end()) {
-      v1::OperatorAction action;
-      action.set_action(std::string(rules::kPeerAdd));
-      action.set_server_id(server_id);
-      action.set_pubkey(peer.pubkey_hex);
-      for (const std::string& guild : peer.may_ban) action.add_may_ban(guild);
-      RETURN_IF_ERROR(RunOperatorAction(std::move(action), PeerSource::kConfig).status());
+      RETURN_IF_ERROR(RunOperatorAction(rules::kPeerAdd, server_id, peer.pubkey_hex, peer.may_ban,
+                                        PeerSource::kConfig)
+                          .status());
       continue;
     }
     bool changed = false;
     if (it->second.pubkey_hex != peer.pubkey_hex) {
-      v1::OperatorAction action;
-      action.set_action(std::string(rules::kPeerRotate));
-      action.set_server_id(server_id);
-      action.set_pubkey(peer.pubkey_hex);
-      RETURN_IF_ERROR(RunOperatorAction(std::move(action), PeerSource::kConfig).status());
+      RETURN_IF_ERROR(
+          RunOperatorAction(rules::kPeerRotate, server_id, peer.pubkey_hex, {}, PeerSource::kConfig)
+              .status());
       changed = true;
     }
     if (it->second.may_ban != peer.may_ban) {
-      v1::OperatorAction action;
-      action.set_action(std::string(rules::kPeerMayBan));
-      action.set_server_id(server_id);
-      for (const std::string& guild : peer.may_ban) action.add_may_ban(guild);
-      RETURN_IF_ERROR(RunOperatorAction(std::move(action), PeerSource::kConfig).status());
+      RETURN_IF_ERROR(
+          RunOperatorAction(rules::kPeerMayBan, server_id, "", peer.may_ban, PeerSource::kConfig)
+              .status());
       changed = true;
     }
     if (!changed && it->second.source != PeerSource::kConfig) {
@@ -575,10 +565,8 @@ absl::Status FederationImpl::ReconcileConfigPeers() {
   }
   for (const auto& [server_id, record] : logged) {
     if (record.source != PeerSource::kConfig || configured.contains(server_id)) continue;
-    v1::OperatorAction action;
-    action.set_action(std::string(rules::kPeerRemove));
-    action.set_server_id(server_id);
-    RETURN_IF_ERROR(RunOperatorAction(std::move(action), PeerSource::kConfig).status());
+    RETURN_IF_ERROR(
+        RunOperatorAction(rules::kPeerRemove, server_id, "", {}, PeerSource::kConfig).status());
   }
   return absl::OkStatus();
 }

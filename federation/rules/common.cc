@@ -52,48 +52,27 @@ absl::StatusOr<Verified> Validate(const Submission& submission, const Context& c
 
 absl::StatusOr<Verified> ValidateLogged(const v1::LogEntry& entry, absl::string_view relay_public_key,
                                         const Context& ctx) {
-  absl::StatusOr<Verified> verified;
-  const google::protobuf::MessageLite* request = nullptr;
   switch (entry.request_case()) {
     case v1::LogEntry::kFederationRequest:
-      verified = ValidateFederationRequest(entry.federation_request(), ctx);
-      request = &entry.federation_request();
-      break;
+      return Validate(entry.federation_request(), ctx);
     case v1::LogEntry::kBan:
-      verified = ValidateBan(entry.ban(), ctx);
-      request = &entry.ban();
-      break;
+      return Validate(entry.ban(), ctx);
     case v1::LogEntry::kDmInvite:
-      verified = ValidateDMInvite(entry.dm_invite(), ctx);
-      request = &entry.dm_invite();
-      break;
+      return Validate(entry.dm_invite(), ctx);
     case v1::LogEntry::kDmAccept:
-      verified = ValidateDMAccept(entry.dm_accept(), ctx);
-      request = &entry.dm_accept();
-      break;
+      return Validate(entry.dm_accept(), ctx);
     case v1::LogEntry::kDmReject:
-      verified = ValidateDMReject(entry.dm_reject(), ctx);
-      request = &entry.dm_reject();
-      break;
+      return Validate(entry.dm_reject(), ctx);
     case v1::LogEntry::kMigration:
-      verified = ValidateMigration(entry.migration(), ctx);
-      request = &entry.migration();
-      break;
+      return Validate(entry.migration(), ctx);
     case v1::LogEntry::kProfile:
-      verified = ValidateProfile(entry.profile(), ctx);
-      request = &entry.profile();
-      break;
+      return Validate(entry.profile(), ctx);
     case v1::LogEntry::kOperatorAction:
-      verified = ValidateOperatorAction(entry.operator_action(), relay_public_key);
-      request = &entry.operator_action();
-      break;
+      return ValidateOperatorAction(entry.operator_action(), relay_public_key);
     case v1::LogEntry::REQUEST_NOT_SET:
-      return MakeError(ErrorCode::kMalformed, "log entry carries no request");
+      break;
   }
-  if (!verified.ok()) return verified;
-  verified->entry.set_kind(KindName(verified->entry.request_case()));
-  verified->body_hash = BodyHash(verified->entry.kind(), *request);
-  return verified;
+  return MakeError(ErrorCode::kMalformed, "log entry carries no request");
 }
 
 absl::Status Decide(const StateView& state, const Verified& verified, uint64_t event_id,

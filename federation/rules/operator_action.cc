@@ -38,6 +38,7 @@ absl::StatusOr<Verified> ValidateOperatorAction(const v1::OperatorAction& action
                                  action.signature(), "operator action signature"));
   Verified verified;
   *verified.entry.mutable_operator_action() = action;
+  verified.entry.set_kind(KindName(v1::LogEntry::kOperatorAction));
   verified.timestamp = action.timestamp();
   return verified;
 }

@@ -114,7 +114,7 @@ inline constexpr absl::string_view kPeerRotate = "peer_rotate";
 inline constexpr absl::string_view kPeerMayBan = "peer_may_ban";
 
 // Operator actions are signed by the relay key (raw `relay_public_key`) and
-// are not subject to freshness: they are the relay's own.
+// are not subject to freshness: they are the relay's own. Sets the entry kind.
 absl::StatusOr<Verified> ValidateOperatorAction(const v1::OperatorAction& action,
                                                 absl::string_view relay_public_key);
 absl::Status DecideOperatorAction(const StateView& state, const Verified& verified,

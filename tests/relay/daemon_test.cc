@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "base/clock.h"
 #include "base/crypto.h"
 #include "base/encoding.h"
 #include "fedrelay/v1/fedrelay.grpc.pb.h"

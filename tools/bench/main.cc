@@ -1,0 +1,256 @@
+// fedrelay-bench: speed of the relay's hot paths, each reported as a ratio to
+// a baseline measured in the same run (so the numbers mean the same on any
+// machine). See `fedrelay-bench --help`; Google Benchmark flags pass through.
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "base/crypto.h"
+#include "base/encoding.h"
+#include "federation/federation.h"
+#include "federation/signing.h"
+#include "store/log_store.h"
+
+namespace {
+
+using namespace fedrelay;  // NOLINT: a benchmark binary
+
+constexpr char kUsage[] = R"(fedrelay-bench - measure fedrelay's hot paths against baselines
+
+Usage: fedrelay-bench [--log-entries N] [--ingest-batch N] [--dir DIR] [benchmark flags]
+
+  --log-entries N   size of the large log for the open benchmark (default 1000000)
+  --ingest-batch N  submissions in flight per ingest iteration (default 512)
+  --dir DIR         scratch directory (default: a new one under /tmp, removed at exit)
+  --benchmark_filter=REGEX and the other Google Benchmark flags work as usual.
+
+Reported ratios (lower is better):
+  ingest/verify     wall time per accepted, durable (fsynced) FederationRequest divided
+                    by one Ed25519 verification: how close ingest is to "signature
+                    checking is the only bottleneck" (1.0 = exactly one verify's cost).
+  open-1M/open-1    opening a large log and serving a root, an inclusion proof and a
+                    leaf, divided by the same on a one-entry log: start-up must not grow
+                    with the log (target: under 2, and well under a second absolute).
+)";
+
+std::string g_dir;
+uint64_t g_log_entries = 1000000;
+int g_ingest_batch = 512;
+
+Ed25519PrivateKey TestKey(const std::string& name) {
+  return *Ed25519PrivateKey::FromSeed(Sha256("fedrelay test key " + name));
+}
+
+// --- Baseline: one strict Ed25519 verification.
+void BM_Verify(benchmark::State& state) {
+  const auto key = TestKey("server-alpha");
+  const std::string message(200, 'm');
+  const std::string signature = key.Sign(message);
+  const std::string public_key = key.PublicKey();
+  for (auto _ : state) benchmark::DoNotOptimize(Ed25519Verify(public_key, message, signature));
+  state.SetItemsProcessed(state.iterations());
+}
+
+class NullSink final : public federation::EventSink {
+ public:
+  void OnDurable(const std::vector<std::shared_ptr<const v1::LogEntry>>&) override {}
+};
+
+// --- Ingest: signed FederationRequests through the real federation core into
+// a synced RocksDB log, a batch in flight at a time.
+void BM_Ingest(benchmark::State& state) {
+  const std::string dir = g_dir + "/ingest";
+  std::filesystem::remove_all(dir);
+  auto store = store::LogStore::Open(dir);
+  if (!store.ok()) {
+    state.SkipWithError(std::string(store.status().message()).c_str());
+    return;
+  }
+  const auto relay_key = TestKey("relay");
+  const auto alpha = TestKey("server-alpha");
+  federation::FederationOptions options;
+  options.server_id = "relay.example";
+  options.config_peers = {{"alpha.example", alpha.PublicKeyHex(), {"*"}}};
+  NullSink sink;
+  auto federation = federation::Federation::Open(store->get(), &relay_key, options, &sink);
+  if (!federation.ok()) {
+    state.SkipWithError(std::string(federation.status().message()).c_str());
+    return;
+  }
+  uint64_t serial = 0;
+  const int batch = g_ingest_batch;
+  for (auto _ : state) {
+    state.PauseTiming();
+    std::vector<v1::FederationRequest> requests(batch);
+    for (auto& request : requests) {
+      request.set_origin_server_id("alpha.example");
+      request.set_origin_server_pubkey(alpha.PublicKeyHex());
+      request.set_user_pubkey(HexEncode(Sha256(absl::StrCat("user ", serial++))));
+      request.set_user_display_name("bench user");
+      request.set_guild_id("g1");
+      request.set_timestamp(SystemClock().NowMs());
+      federation::SignFederationRequest(&request, alpha);
+    }
+    state.ResumeTiming();
+    std::mutex mu;
+    std::condition_variable cv;
+    int remaining = batch;
+    std::atomic<int> failures{0};
+    for (auto& request : requests) {
+      (*federation)->Submit(std::move(request), [&](absl::StatusOr<federation::Accepted> result) {
+        if (!result.ok()) failures.fetch_add(1);
+        std::lock_guard<std::mutex> lock(mu);
+        if (--remaining == 0) cv.notify_one();
+      });
+    }
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return remaining == 0; });
+    if (failures.load() != 0) {
+      state.SkipWithError("some submissions were refused");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * batch);
+  (*federation)->Stop();
+}
+
+// --- Open + serve on a log of `entries` leaves (built once, outside timing).
+absl::Status BuildLog(const std::string& dir, uint64_t entries) {
+  if (std::filesystem::exists(dir + "/.complete")) return absl::OkStatus();
+  std::filesystem::remove_all(dir);
+  store::LogStoreOptions options;
+  options.sync = false;
+  auto store = store::LogStore::Open(dir, options);
+  if (!store.ok()) return store.status();
+  const std::string filler(180, 'x');
+  std::vector<std::string> leaves;
+  for (uint64_t i = 0; i < entries;) {
+    leaves.clear();
+    for (int j = 0; j < 8192 && i < entries; ++j, ++i) leaves.push_back(absl::StrCat("leaf ", i, filler));
+    auto appended = (*store)->Append(leaves, {});
+    if (!appended.ok()) return appended.status();
+    if (entries >= 100000 && i % 100000 < 8192) std::cerr << "building log: " << i << "/" << entries << "\n";
+  }
+  std::ofstream(dir + "/.complete") << entries;
+  return absl::OkStatus();
+}
+
+void BM_OpenAndServe(benchmark::State& state) {
+  const uint64_t entries = static_cast<uint64_t>(state.range(0));
+  const std::string dir = absl::StrCat(g_dir, "/log-", entries);
+  if (auto built = BuildLog(dir, entries); !built.ok()) {
+    state.SkipWithError(std::string(built.message()).c_str());
+    return;
+  }
+  uint64_t probe = 0;
+  for (auto _ : state) {
+    auto store = store::LogStore::Open(dir);
+    if (!store.ok()) {
+      state.SkipWithError(std::string(store.status().message()).c_str());
+      return;
+    }
+    const uint64_t size = (*store)->Size();
+    benchmark::DoNotOptimize((*store)->RootHash(size));
+    probe = (probe * 6364136223846793005ULL + 1442695040888963407ULL);
+    benchmark::DoNotOptimize((*store)->InclusionProof(probe % size, size));
+    benchmark::DoNotOptimize((*store)->GetLeaf(probe % size));
+  }
+}
+
+// Collects results so the ratios can be printed after the normal report.
+class RatioReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const auto& run : runs) {
+      if (run.error_occurred || run.run_type != Run::RT_Iteration) continue;
+      const double per_item = run.counters.count("items_per_second")
+                                  ? 1.0 / run.counters.at("items_per_second").value
+                                  : run.GetAdjustedRealTime();
+      seconds_[run.benchmark_name()] = per_item;
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+
+  void PrintRatios() const {
+    std::cout << "\nratios (same run, lower is better):\n";
+    Ratio("ingest/verify", "BM_Ingest/real_time", "BM_Verify");
+    Ratio("open-" + std::to_string(g_log_entries) + "/open-1",
+          absl::StrCat("BM_OpenAndServe/", g_log_entries, "/real_time"), "BM_OpenAndServe/1/real_time");
+  }
+
+ private:
+  void Ratio(const std::string& label, const std::string& numerator, const std::string& denominator) const {
+    auto n = seconds_.find(numerator);
+    auto d = seconds_.find(denominator);
+    if (n == seconds_.end() || d == seconds_.end() || d->second <= 0) {
+      std::cout << "  " << label << ": not measured in this run\n";
+      return;
+    }
+    std::cout << "  " << label << ": " << n->second / d->second << "\n";
+  }
+  std::map<std::string, double> seconds_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<char*> passthrough = {argv[0]};
+  std::string dir;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](const std::string& name, std::string* out) {
+      if (arg == name && i + 1 < argc) {
+        *out = argv[++i];
+        return true;
+      }
+      if (arg.rfind(name + "=", 0) == 0) {
+        *out = arg.substr(name.size() + 1);
+        return true;
+      }
+      return false;
+    };
+    std::string text;
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else if (value("--log-entries", &text)) {
+      g_log_entries = std::stoull(text);
+    } else if (value("--ingest-batch", &text)) {
+      g_ingest_batch = std::stoi(text);
+    } else if (value("--dir", &dir)) {
+    } else {
+      passthrough.push_back(argv[i]);
+    }
+  }
+  if (!InitCrypto().ok()) return 1;
+  const bool own_dir = dir.empty();
+  g_dir = own_dir ? absl::StrCat("/tmp/fedrelay-bench-", getpid()) : dir;
+  std::filesystem::create_directories(g_dir);
+
+  benchmark::RegisterBenchmark("BM_Verify", BM_Verify);
+  benchmark::RegisterBenchmark("BM_Ingest", BM_Ingest)->UseRealTime()->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_OpenAndServe", BM_OpenAndServe)
+      ->Arg(1)
+      ->Arg(static_cast<int64_t>(g_log_entries))
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
+
+  int bench_argc = static_cast<int>(passthrough.size());
+  benchmark::Initialize(&bench_argc, passthrough.data());
+  RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  reporter.PrintRatios();
+  benchmark::Shutdown();
+  if (own_dir) std::filesystem::remove_all(g_dir);
+  return 0;
+}

@@ -99,8 +99,10 @@ class LogStore {
   // u16be(length) || leaf bytes.
   virtual absl::StatusOr<std::string> ReadEntryBundle(uint64_t index, int width) const = 0;
 
-  // Persists a signed checkpoint. FAILED_PRECONDITION if it is older than
-  // (tree_size below) the latest stored one or larger than Size().
+  // Persists a signed checkpoint (always synced). FAILED_PRECONDITION if it is
+  // older than (tree_size below) the latest stored one or larger than Size();
+  // DATA_LOSS if it has the latest one's size but another root; INVALID_ARGUMENT
+  // if its root is not the log's root at tree_size. Re-saving the latest is OK.
   virtual absl::Status SaveCheckpoint(const StoredCheckpoint& checkpoint) = 0;
   virtual std::optional<StoredCheckpoint> LatestCheckpoint() const = 0;
 

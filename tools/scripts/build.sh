@@ -18,6 +18,8 @@ for arg in "$@"; do
 done
 
 tools/scripts/deps.sh
+# Let ccache share results between clones of the repository (CI builds a fresh clone).
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 dir=build
 [ "$sanitize" = ON ] && dir=build-asan
 if [ ! -f "$dir/build.ninja" ] || [ "$(grep -c "FEDRELAY_WERROR:BOOL=$werror" "$dir/CMakeCache.txt" 2>/dev/null)" = 0 ]; then

@@ -84,9 +84,10 @@ class WebSocketConnection {
 };
 
 // The protocol of one WebSocket connection. The server calls these on the
-// connection's own strand: never concurrently, in order, OnOpen first and
-// OnClose exactly once last (also on Stop()). The server drops the handler
-// after OnClose, so a handler may keep the connection's shared_ptr.
+// connection's own strand: never concurrently, in order, OnOpen after the
+// handshake and then OnClose exactly once, last (also on Stop()). A handler
+// whose handshake fails gets neither. The server drops the handler after
+// OnClose, so a handler may keep the connection's shared_ptr.
 class WebSocketHandler {
  public:
   virtual ~WebSocketHandler() = default;

@@ -15,6 +15,7 @@
 #include "base/status_macros.h"
 #include "federation/federation.h"
 #include "relay/admin_service.h"
+#include "relay/api_keys.h"
 #include "relay/audit_service.h"
 #include "relay/delivery.h"
 #include "relay/federation_service.h"
@@ -27,12 +28,6 @@
 
 namespace fedrelay::relay {
 namespace {
-
-// Until delivery is wired, durable entries go nowhere downstream.
-class NullSink final : public federation::EventSink {
- public:
-  void OnDurable(const std::vector<std::shared_ptr<const v1::LogEntry>>&) override {}
-};
 
 std::vector<federation::PeerInfo> PeersFromConfig(const config::Config& config) {
   std::vector<federation::PeerInfo> peers;
@@ -66,13 +61,21 @@ class RelayImpl final : public Relay {
     ASSIGN_OR_RETURN(store_, store::LogStore::Open(config_.data_dir));
     spdlog::info("log opened at {} with {} entries", config_.data_dir, store_->Size());
 
-    sink_ = std::make_unique<NullSink>();
+    api_keys_ = std::make_unique<ApiKeys>(store_.get());
+    DeliveryOptions delivery_options;
+    delivery_options.store = store_.get();
+    delivery_options.api_keys = api_keys_.get();
+    delivery_options.server_id = config_.server_id;
+    delivery_options.max_clock_skew_ms = config_.max_clock_skew_ms;
+    delivery_ = Delivery::Create(delivery_options);
+
     federation::FederationOptions options;
     options.server_id = config_.server_id;
     options.max_clock_skew_ms = config_.max_clock_skew_ms;
     options.config_peers = PeersFromConfig(config_);
     ASSIGN_OR_RETURN(federation_,
-                     federation::Federation::Open(store_.get(), key_.get(), options, sink_.get()));
+                     federation::Federation::Open(store_.get(), key_.get(), options, delivery_.get()));
+    delivery_->Start(federation_.get());
 
     store::Checkpointer::Options checkpoint_options;
     checkpoint_options.origin = config_.origin;
@@ -98,6 +101,7 @@ class RelayImpl final : public Relay {
     if (shut_down_) return;
     shut_down_ = true;
     if (http_) http_->Stop();
+    if (delivery_) delivery_->Shutdown();
     if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     if (admin_server_) admin_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
     if (federation_) federation_->Stop();
@@ -113,7 +117,7 @@ class RelayImpl final : public Relay {
  private:
   absl::Status StartGrpc() {
     federation_service_ = std::make_unique<FederationService>(
-        federation_.get(), /*delivery=*/nullptr,
+        federation_.get(), delivery_.get(),
         FederationService::Info{config_.server_id, key_->PublicKeyHex(), config_.origin,
                                 verifier_key_, config_.max_clock_skew_ms},
         config_.rate_limits);
@@ -132,7 +136,7 @@ class RelayImpl final : public Relay {
     // Operator commands (fedrelay-ctl) arrive on a unix socket in the data
     // directory: filesystem permissions are the credential.
     admin_service_ = std::make_unique<AdminService>(federation_.get(), store_.get(), verifier_key_,
-                                                    key_->PublicKeyHex());
+                                                    key_->PublicKeyHex(), api_keys_.get());
     const std::string socket_path = AdminSocketPath(config_.data_dir);
     std::filesystem::remove(socket_path);
     grpc::ServerBuilder admin_builder;
@@ -181,7 +185,8 @@ class RelayImpl final : public Relay {
   std::unique_ptr<Ed25519PrivateKey> key_;
   std::string verifier_key_;
   std::unique_ptr<store::LogStore> store_;
-  std::unique_ptr<federation::EventSink> sink_;
+  std::unique_ptr<ApiKeys> api_keys_;
+  std::unique_ptr<Delivery> delivery_;  // the federation core's sink: outlives it
   std::unique_ptr<federation::Federation> federation_;
   std::unique_ptr<store::Checkpointer> checkpointer_;
   std::unique_ptr<FederationService> federation_service_;

@@ -1,0 +1,738 @@
+// The Delivery implementation. One SubscriberStream per Subscribe call:
+//
+//   writer thread (OnDurable)          work pool (Turn)                 gRPC (OnWriteDone)
+//   -------------------------          ----------------                 ------------------
+//   append shared entries to each      take the next entry: live queue  next pending event, or
+//   live stream's bounded queue;       or a chunk read from the log;    schedule a turn
+//   overflow -> stream falls back      select what the subscriber may
+//   to the log; schedule a turn        see; start ONE write
+//
+// Each stream has at most one write outstanding and at most one turn queued
+// or running, so per-stream state outside `mu_` (next_id_, pending_,
+// catch_up_, current_) is only ever touched by one thread at a time.
+//
+// Ordering and gaps: a stream delivers the entry with id next_id_, then
+// next_id_ + 1, ...; whatever arrives out of that order is dropped and read
+// back from the log instead (the log holds every entry the core has reported
+// durable). A stream switches from the log to the live queue under the fan-out
+// lock, and only once it has read past the last entry the core has handed out,
+// so no entry can fall between the two.
+//
+// Lock order: DeliveryCore::fanout_mu_ -> SubscriberStream::mu_. The work pool's
+// and the stats' locks are taken with no other lock held.
+#include "relay/delivery.h"
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "base/errors.h"
+#include "base/metrics.h"
+#include "base/status_macros.h"
+#include "relay/downstream_auth.h"
+#include "relay/grpc_status.h"
+#include "relay/visibility.h"
+#include "spdlog/spdlog.h"
+
+namespace fedrelay::relay {
+namespace {
+
+// A catch-up read takes at most this many entries (or bytes) from the log.
+constexpr uint64_t kCatchUpChunkEntries = 64;
+constexpr size_t kCatchUpChunkBytes = 1 << 20;
+// Entries one turn may look at before it yields the thread to other streams.
+constexpr int kEntriesPerTurn = 256;
+
+constexpr char kLagEventsMetric[] = "fedrelay_subscriber_lag_events";
+constexpr char kLagSecondsMetric[] = "fedrelay_subscriber_lag_seconds";
+
+class DeliveryCore;
+class SubscriberStream;
+
+// Strict decimal (digits only, fits in 64 bits).
+std::optional<uint64_t> ParseEventId(absl::string_view text) {
+  if (text.empty() || text.size() > 20) return std::nullopt;
+  if (!std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  uint64_t value = 0;
+  if (!absl::SimpleAtoi(text, &value)) return std::nullopt;
+  return value;
+}
+
+// Runs stream turns on a few threads.
+class WorkPool {
+ public:
+  explicit WorkPool(int threads) {
+    for (int i = 0; i < std::max(1, threads); ++i) threads_.emplace_back([this] { Run(); });
+  }
+  ~WorkPool() { Stop(); }
+
+  // Dropped once stopped.
+  void Post(std::shared_ptr<SubscriberStream> stream) {
+    absl::MutexLock lock(&mu_);
+    if (stopped_) return;
+    queue_.push_back(std::move(stream));
+  }
+
+  // Finishes the turn in progress on each thread and drops the queued ones.
+  // Must not run on a pool thread.
+  void Stop() {
+    std::deque<std::shared_ptr<SubscriberStream>> dropped;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopped_) return;
+      stopped_ = true;
+      dropped.swap(queue_);
+    }
+    for (std::thread& thread : threads_) thread.join();
+  }
+
+ private:
+  void Run();
+  bool HasWorkOrStopped() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopped_ || !queue_.empty();
+  }
+
+  absl::Mutex mu_;
+  std::deque<std::shared_ptr<SubscriberStream>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+// Delivery progress of one subscriber identity, kept while the process runs
+// (identities are bounded by peers + API keys) so the lag metrics also show
+// a subscriber that went away.
+struct IdentityStats {
+  std::atomic<uint64_t> position{0};     // every event up to this id has been written to it
+  std::atomic<uint64_t> working_on_received_at_ms{0};  // received_at of the entry in flight
+  Counter* delivered = nullptr;
+  Counter* acks = nullptr;
+  Counter* catch_ups = nullptr;
+  Gauge* acked = nullptr;
+};
+
+// Durable per-identity cursors in Table::kCursors (decimal event id), with a
+// write-through cache. Advance is serialized per identity.
+class CursorBook {
+ public:
+  explicit CursorBook(store::LogStore* store) : store_(store) {}
+
+  absl::StatusOr<uint64_t> Get(const std::string& identity) {
+    std::shared_ptr<Slot> slot = SlotFor(identity);
+    absl::MutexLock lock(&slot->mu);
+    return LoadLocked(identity, *slot);
+  }
+
+  // Moves the cursor to `event_id` unless it is already there or beyond;
+  // returns the cursor afterwards. The write is durable before this returns.
+  absl::StatusOr<uint64_t> Advance(const std::string& identity, uint64_t event_id) {
+    std::shared_ptr<Slot> slot = SlotFor(identity);
+    absl::MutexLock lock(&slot->mu);
+    ASSIGN_OR_RETURN(const uint64_t current, LoadLocked(identity, *slot));
+    if (event_id <= current) return current;
+    store::WriteSet writes;
+    writes.Put(store::Table::kCursors, identity, absl::StrCat(event_id));
+    RETURN_IF_ERROR(store_->Write(writes));
+    slot->value = event_id;
+    return event_id;
+  }
+
+ private:
+  struct Slot {
+    absl::Mutex mu;
+    std::optional<uint64_t> value ABSL_GUARDED_BY(mu);
+  };
+
+  std::shared_ptr<Slot> SlotFor(const std::string& identity) {
+    absl::MutexLock lock(&mu_);
+    std::shared_ptr<Slot>& slot = slots_[identity];
+    if (slot == nullptr) slot = std::make_shared<Slot>();
+    return slot;
+  }
+
+  absl::StatusOr<uint64_t> LoadLocked(const std::string& identity, Slot& slot)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(slot.mu) {
+    if (slot.value.has_value()) return *slot.value;
+    ASSIGN_OR_RETURN(std::optional<std::string> stored, store_->Get(store::Table::kCursors, identity));
+    uint64_t value = 0;
+    if (stored.has_value()) {
+      std::optional<uint64_t> parsed = ParseEventId(*stored);
+      if (!parsed.has_value()) {
+        return MakeError(ErrorCode::kInternal, absl::StrCat("stored cursor of ", identity, " is corrupt"));
+      }
+      value = *parsed;
+    }
+    slot.value = value;
+    return value;
+  }
+
+  store::LogStore* const store_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);
+};
+
+// Everything the streams share. Held by shared_ptr so a stream that outlives
+// the Delivery object (gRPC finishes it later) never dangles.
+class DeliveryCore : public std::enable_shared_from_this<DeliveryCore> {
+ public:
+  explicit DeliveryCore(const DeliveryOptions& options)
+      : options_(options),
+        pool_(options.threads),
+        cursors_(options.store),
+        last_fanned_(options.store->Size()),
+        head_(std::make_shared<std::atomic<uint64_t>>(options.store->Size())),
+        subscribers_gauge_(MetricsRegistry::Default().GetGauge(
+            "fedrelay_subscribers", "Open downstream Subscribe streams.")) {}
+
+  void Start(const federation::Federation* federation);
+  void Shutdown();
+
+  void OnDurable(const std::vector<std::shared_ptr<const v1::LogEntry>>& entries);
+  grpc::ServerWriteReactor<v1::StreamResponse>* Subscribe(grpc::CallbackServerContext* context,
+                                                          const v1::SubscribeRequest& request);
+  grpc::ServerUnaryReactor* Acknowledge(grpc::CallbackServerContext* context,
+                                        const v1::AcknowledgeRequest& request,
+                                        v1::AcknowledgeResponse* response);
+
+  size_t subscriber_count() const {
+    absl::MutexLock lock(&fanout_mu_);
+    return subscribers_.size();
+  }
+
+  // For streams.
+  const DeliveryOptions& options() const { return options_; }
+  const Visibility& visibility() const { return *visibility_; }
+  WorkPool& pool() { return pool_; }
+  Gauge& subscribers_gauge() { return subscribers_gauge_; }
+  void Register(const std::shared_ptr<SubscriberStream>& stream);
+  void Unregister(SubscriberStream* stream);
+  // Makes `stream` live if it has read past everything handed out so far.
+  bool TryGoLive(SubscriberStream& stream);
+
+ private:
+  absl::StatusOr<uint64_t> StartPosition(const Principal& principal,
+                                         const v1::SubscribeRequest& request);
+  std::shared_ptr<IdentityStats> StatsFor(const std::string& identity);
+  // Ends the streams `match` selects, with `status`.
+  void EndStreams(const std::function<bool(const Principal&)>& match, const grpc::Status& status);
+
+  const DeliveryOptions options_;
+  WorkPool pool_;
+  CursorBook cursors_;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stopped_{false};
+  std::unique_ptr<DownstreamAuthenticator> auth_;  // set by Start
+  std::unique_ptr<Visibility> visibility_;          // set by Start
+
+  mutable absl::Mutex fanout_mu_;
+  uint64_t last_fanned_ ABSL_GUARDED_BY(fanout_mu_);  // last event id handed to the streams
+  absl::flat_hash_map<SubscriberStream*, std::shared_ptr<SubscriberStream>> subscribers_
+      ABSL_GUARDED_BY(fanout_mu_);
+
+  const std::shared_ptr<std::atomic<uint64_t>> head_;  // = last_fanned_, for the metrics
+  Gauge& subscribers_gauge_;
+  absl::Mutex stats_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<IdentityStats>> stats_ ABSL_GUARDED_BY(stats_mu_);
+
+  friend class SubscriberStream;
+};
+
+// One Subscribe call.
+class SubscriberStream final : public grpc::ServerWriteReactor<v1::StreamResponse>,
+                               public std::enable_shared_from_this<SubscriberStream> {
+ public:
+  SubscriberStream(std::shared_ptr<DeliveryCore> core, Principal principal, EventFilter filter,
+                   uint64_t start_after, std::shared_ptr<IdentityStats> stats)
+      : core_(std::move(core)),
+        principal_(std::move(principal)),
+        filter_(std::move(filter)),
+        stats_(std::move(stats)),
+        next_id_(start_after + 1) {
+    stats_->position.store(start_after);
+    stats_->working_on_received_at_ms.store(0);
+  }
+
+  // Sends the initial metadata (so the client knows it is subscribed), joins
+  // the fan-out and schedules the first turn, which starts reading the log.
+  void Begin(grpc::CallbackServerContext* context, uint64_t start_after) {
+    self_ = shared_from_this();
+    context->AddInitialMetadata("x-fedrelay-subscriber", principal_.identity);
+    context->AddInitialMetadata("x-fedrelay-start-after", absl::StrCat(start_after));
+    StartSendInitialMetadata();
+    core_->subscribers_gauge().Add(1);
+    {
+      absl::MutexLock lock(&mu_);
+      scheduled_ = true;
+    }
+    core_->Register(self_);
+    core_->pool().Post(self_);
+  }
+
+  const Principal& principal() const { return principal_; }
+
+  // Writer thread, under the fan-out lock. True when the caller must post a turn.
+  bool Offer(const std::vector<std::shared_ptr<const v1::LogEntry>>& entries, size_t capacity) {
+    absl::MutexLock lock(&mu_);
+    if (finished_ || !live_) return false;
+    if (queue_.size() + entries.size() > capacity) {
+      // Too far behind to keep in memory: continue from the log.
+      live_ = false;
+      queue_.clear();
+      stats_->catch_ups->Increment();
+    } else {
+      queue_.insert(queue_.end(), entries.begin(), entries.end());
+    }
+    if (scheduled_ || writing_) return false;
+    scheduled_ = true;
+    return true;
+  }
+
+  // Under the fan-out lock: switch to the live queue if nothing handed out so
+  // far lies beyond what this stream has read.
+  bool GoLiveIfCaughtUp(uint64_t last_fanned) {
+    if (next_id_ <= last_fanned) return false;
+    absl::MutexLock lock(&mu_);
+    live_ = true;
+    queue_.clear();
+    return true;
+  }
+
+  // A pool thread, exclusively (scheduled_ is set).
+  void Turn() {
+    for (int budget = kEntriesPerTurn;;) {
+      if (!pending_.empty()) {
+        absl::MutexLock lock(&mu_);
+        scheduled_ = false;
+        if (!finished_) StartNextWriteLocked();
+        return;
+      }
+      if (budget-- == 0) {
+        core_->pool().Post(shared_from_this());  // still scheduled_: yield to other streams
+        return;
+      }
+      std::shared_ptr<const v1::LogEntry> entry;
+      {
+        absl::MutexLock lock(&mu_);
+        if (finished_) {
+          scheduled_ = false;
+          return;
+        }
+        if (live_) {
+          if (queue_.empty()) {
+            scheduled_ = false;  // idle until Offer
+            return;
+          }
+          entry = std::move(queue_.front());
+          queue_.pop_front();
+          if (entry->event_id() > next_id_) {
+            // The queue skipped ahead of this stream: read the rest from the log.
+            live_ = false;
+            queue_.clear();
+            entry.reset();
+          }
+        }
+      }
+      if (entry == nullptr) {
+        if (catch_up_.empty()) {
+          if (absl::Status status = ReadChunk(); !status.ok()) {
+            spdlog::error("subscriber {}: cannot read the log at event {}: {}", principal_.identity,
+                          next_id_, status.ToString());
+            End(grpc::Status(grpc::StatusCode::INTERNAL, "internal: cannot read the log"));
+            absl::MutexLock lock(&mu_);
+            scheduled_ = false;
+            return;
+          }
+          if (catch_up_.empty()) {
+            core_->TryGoLive(*this);
+            continue;
+          }
+        }
+        entry = std::move(catch_up_.front());
+        catch_up_.pop_front();
+      }
+      if (entry->event_id() < next_id_) continue;  // sent already
+      Consume(entry);
+    }
+  }
+
+  // Finishes the call with `status` (idempotent).
+  void End(const grpc::Status& status) {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    finished_ = true;
+    queue_.clear();
+    Finish(status);
+  }
+
+  void OnWriteDone(bool ok) override {
+    bool post = false;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      OutgoingWrite done = std::move(current_);
+      current_ = {};
+      if (!ok) {
+        if (!finished_) {
+          finished_ = true;
+          queue_.clear();
+          Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled: the stream broke"));
+        }
+        return;
+      }
+      stats_->delivered->Increment();
+      if (done.last_of_entry) {
+        stats_->position.store(done.event.entry->event_id());
+      }
+      if (finished_) return;
+      if (!pending_.empty()) {
+        StartNextWriteLocked();
+        return;
+      }
+      if (!live_ || !queue_.empty()) {
+        scheduled_ = true;
+        post = true;
+      }
+    }
+    if (post) core_->pool().Post(shared_from_this());
+  }
+
+  void OnCancel() override {
+    End(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled: the subscriber went away"));
+  }
+
+  void OnDone() override {
+    std::shared_ptr<SubscriberStream> self = std::move(self_);
+    core_->Unregister(this);
+    core_->subscribers_gauge().Add(-1);
+    spdlog::info("subscriber {} disconnected at event {}", principal_.identity,
+                 stats_->position.load());
+    // `self` may be the last reference: this object goes away on return.
+  }
+
+ private:
+  struct OutgoingWrite {
+    OutgoingEvent event;
+    bool last_of_entry = false;
+  };
+
+  // Reads the next chunk of the log into catch_up_.
+  absl::Status ReadChunk() {
+    const uint64_t begin = next_id_ - 1;  // leaf index of event next_id_
+    size_t bytes = 0;
+    absl::Status parse_status;
+    RETURN_IF_ERROR(core_->options().store->ScanLeaves(
+        begin, begin + kCatchUpChunkEntries, [&](uint64_t index, absl::string_view leaf) {
+          auto entry = std::make_shared<v1::LogEntry>();
+          if (!entry->ParseFromArray(leaf.data(), static_cast<int>(leaf.size())) ||
+              entry->event_id() != index + 1) {
+            parse_status = absl::DataLossError(absl::StrCat("leaf ", index, " is not a LogEntry"));
+            return false;
+          }
+          bytes += leaf.size();
+          catch_up_.push_back(std::move(entry));
+          return bytes < kCatchUpChunkBytes;
+        }));
+    return parse_status;
+  }
+
+  void Consume(const std::shared_ptr<const v1::LogEntry>& entry) {
+    std::vector<OutgoingEvent> selected;
+    core_->visibility().Select(principal_, filter_, entry, &selected);
+    next_id_ = entry->event_id() + 1;
+    if (selected.empty()) {
+      stats_->position.store(entry->event_id());
+      return;
+    }
+    stats_->working_on_received_at_ms.store(entry->received_at());
+    for (OutgoingEvent& event : selected) pending_.push_back({std::move(event), false});
+    pending_.back().last_of_entry = true;
+  }
+
+  void StartNextWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    current_ = std::move(pending_.front());
+    pending_.pop_front();
+    writing_ = true;
+    StartWrite(&current_.event.event());
+  }
+
+  const std::shared_ptr<DeliveryCore> core_;
+  const Principal principal_;
+  const EventFilter filter_;
+  const std::shared_ptr<IdentityStats> stats_;
+  std::shared_ptr<SubscriberStream> self_;  // gRPC's reference, dropped in OnDone
+
+  absl::Mutex mu_;
+  bool live_ ABSL_GUARDED_BY(mu_) = false;  // starts by reading the log
+  std::deque<std::shared_ptr<const v1::LogEntry>> queue_ ABSL_GUARDED_BY(mu_);
+  bool scheduled_ ABSL_GUARDED_BY(mu_) = false;  // a turn is queued or running
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Owned by whoever holds the turn (see the file comment).
+  uint64_t next_id_;
+  std::deque<OutgoingWrite> pending_;
+  std::deque<std::shared_ptr<const v1::LogEntry>> catch_up_;
+  OutgoingWrite current_;
+};
+
+void WorkPool::Run() {
+  for (;;) {
+    std::shared_ptr<SubscriberStream> stream;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(this, &WorkPool::HasWorkOrStopped));
+      if (stopped_) return;
+      stream = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    stream->Turn();
+  }
+}
+
+// A reactor that only reports an error.
+class RefusedStream final : public grpc::ServerWriteReactor<v1::StreamResponse> {
+ public:
+  explicit RefusedStream(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+void DeliveryCore::Start(const federation::Federation* federation) {
+  auth_ = std::make_unique<DownstreamAuthenticator>(
+      federation, options_.api_keys,
+      DownstreamAuthenticator::Options{options_.server_id, options_.max_clock_skew_ms,
+                                       options_.clock});
+  visibility_ = std::make_unique<Visibility>(federation);
+  if (options_.api_keys != nullptr) {
+    std::weak_ptr<DeliveryCore> weak = weak_from_this();
+    options_.api_keys->AddRevocationListener([weak](const std::string& key_id) {
+      if (auto core = weak.lock()) {
+        core->EndStreams([&](const Principal& p) { return p.key_id == key_id; },
+                         grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                      "unauthenticated: the API key was revoked"));
+      }
+    });
+  }
+  started_.store(true);
+}
+
+void DeliveryCore::Shutdown() {
+  if (stopped_.exchange(true)) return;
+  EndStreams([](const Principal&) { return true; },
+             grpc::Status(grpc::StatusCode::UNAVAILABLE, "unavailable: the relay is shutting down"));
+  pool_.Stop();
+  MetricsRegistry::Default().RemoveCallbacks(kLagEventsMetric);
+  MetricsRegistry::Default().RemoveCallbacks(kLagSecondsMetric);
+}
+
+void DeliveryCore::EndStreams(const std::function<bool(const Principal&)>& match,
+                              const grpc::Status& status) {
+  std::vector<std::shared_ptr<SubscriberStream>> streams;
+  {
+    absl::MutexLock lock(&fanout_mu_);
+    for (const auto& [raw, stream] : subscribers_) {
+      if (match(stream->principal())) streams.push_back(stream);
+    }
+  }
+  for (const auto& stream : streams) stream->End(status);
+}
+
+void DeliveryCore::OnDurable(const std::vector<std::shared_ptr<const v1::LogEntry>>& entries) {
+  if (entries.empty()) return;
+  std::vector<std::string> removed_peers;
+  for (const auto& entry : entries) {
+    if (entry->has_operator_action() && entry->operator_action().action() == "peer_remove") {
+      removed_peers.push_back(entry->operator_action().server_id());
+    }
+  }
+  std::vector<std::shared_ptr<SubscriberStream>> to_post;
+  {
+    absl::MutexLock lock(&fanout_mu_);
+    last_fanned_ = entries.back()->event_id();
+    head_->store(last_fanned_);
+    for (const auto& [raw, stream] : subscribers_) {
+      if (stream->Offer(entries, options_.queue_capacity)) to_post.push_back(stream);
+    }
+  }
+  for (auto& stream : to_post) pool_.Post(std::move(stream));
+  // A removed peer's open streams were authorized by a key that is no longer pinned.
+  for (const std::string& server_id : removed_peers) {
+    EndStreams([&](const Principal& p) { return p.is_peer() && p.peer_server_id == server_id; },
+               grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                            "unauthenticated: the peer was removed"));
+  }
+}
+
+bool DeliveryCore::TryGoLive(SubscriberStream& stream) {
+  absl::MutexLock lock(&fanout_mu_);
+  return stream.GoLiveIfCaughtUp(last_fanned_);
+}
+
+void DeliveryCore::Register(const std::shared_ptr<SubscriberStream>& stream) {
+  absl::MutexLock lock(&fanout_mu_);
+  subscribers_[stream.get()] = stream;
+}
+
+void DeliveryCore::Unregister(SubscriberStream* stream) {
+  std::shared_ptr<SubscriberStream> removed;  // released after the lock
+  absl::MutexLock lock(&fanout_mu_);
+  if (auto it = subscribers_.find(stream); it != subscribers_.end()) {
+    removed = std::move(it->second);
+    subscribers_.erase(it);
+  }
+}
+
+std::shared_ptr<IdentityStats> DeliveryCore::StatsFor(const std::string& identity) {
+  absl::MutexLock lock(&stats_mu_);
+  std::shared_ptr<IdentityStats>& stats = stats_[identity];
+  if (stats != nullptr) return stats;
+  stats = std::make_shared<IdentityStats>();
+  MetricsRegistry& registry = MetricsRegistry::Default();
+  const MetricLabels labels = {{"subscriber", identity}};
+  stats->delivered = &registry.GetCounter("fedrelay_delivered_events_total",
+                                          "Events written to downstream subscribers.", labels);
+  stats->acks = &registry.GetCounter("fedrelay_acks_total", "Acknowledge calls accepted.", labels);
+  stats->catch_ups = &registry.GetCounter(
+      "fedrelay_subscriber_catchups_total",
+      "Times a live stream overflowed its queue and continued from the log on disk.", labels);
+  stats->acked = &registry.GetGauge("fedrelay_subscriber_acked_event_id",
+                                    "The subscriber's durable (acknowledged) cursor.", labels);
+  std::shared_ptr<const std::atomic<uint64_t>> head = head_;
+  std::shared_ptr<const IdentityStats> view = stats;
+  const Clock* clock = options_.clock;
+  registry.AddCallbackGauge(kLagEventsMetric,
+                            "Events durable in the log but not yet written to the subscriber.",
+                            labels, [head, view]() {
+                              const uint64_t h = head->load(), p = view->position.load();
+                              return h > p ? static_cast<double>(h - p) : 0.0;
+                            });
+  registry.AddCallbackGauge(
+      kLagSecondsMetric,
+      "Age of the event the subscriber is being sent, while it is behind (0 when caught up).",
+      labels, [head, view, clock]() {
+        if (view->position.load() >= head->load()) return 0.0;
+        const uint64_t since = view->working_on_received_at_ms.load();
+        const uint64_t now = clock->NowMs();
+        return since == 0 || now < since ? 0.0 : static_cast<double>(now - since) / 1000.0;
+      });
+  return stats;
+}
+
+absl::StatusOr<uint64_t> DeliveryCore::StartPosition(const Principal& principal,
+                                                     const v1::SubscribeRequest& request) {
+  const std::string& resume = request.resume_from_event_id();
+  // Every subscriber is identified, so "empty" always means its acked cursor
+  // (0, the start of the log, when it never acknowledged anything).
+  if (resume.empty()) return cursors_.Get(principal.identity);
+  const std::optional<uint64_t> after = ParseEventId(resume);
+  if (!after.has_value()) {
+    return MakeError(ErrorCode::kInvalidCursor,
+                     "resume_from_event_id must be a decimal event id, \"0\" or empty");
+  }
+  const uint64_t size = options_.store->Size();
+  if (*after > size) {
+    return MakeError(ErrorCode::kInvalidCursor,
+                     absl::StrCat("resume_from_event_id ", *after, " is beyond the log (", size,
+                                  " events)"));
+  }
+  return *after;
+}
+
+grpc::ServerWriteReactor<v1::StreamResponse>* DeliveryCore::Subscribe(
+    grpc::CallbackServerContext* context, const v1::SubscribeRequest& request) {
+  if (!started_.load() || stopped_.load()) {
+    return new RefusedStream(
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, "unavailable: delivery is not running"));
+  }
+  absl::StatusOr<Principal> principal =
+      auth_->Authenticate(DownstreamCredentials::FromGrpc(*context), kSubscribeMethod);
+  if (!principal.ok()) return new RefusedStream(ToGrpcStatus(principal.status()));
+  absl::StatusOr<EventFilter> filter = EventFilter::FromRequest(request);
+  if (!filter.ok()) return new RefusedStream(ToGrpcStatus(filter.status()));
+  absl::StatusOr<uint64_t> start_after = StartPosition(*principal, request);
+  if (!start_after.ok()) return new RefusedStream(ToGrpcStatus(start_after.status()));
+
+  spdlog::info("subscriber {} connected: after event {}{}{}", principal->identity, *start_after,
+               request.guild_ids().empty()
+                   ? ""
+                   : absl::StrCat(", guilds [", absl::StrJoin(request.guild_ids(), ","), "]"),
+               request.kinds().empty()
+                   ? ""
+                   : absl::StrCat(", kinds [", absl::StrJoin(request.kinds(), ","), "]"));
+  std::shared_ptr<IdentityStats> stats = StatsFor(principal->identity);
+  auto stream = std::make_shared<SubscriberStream>(shared_from_this(), *std::move(principal),
+                                                   *std::move(filter), *start_after, std::move(stats));
+  stream->Begin(context, *start_after);
+  return stream.get();
+}
+
+grpc::ServerUnaryReactor* DeliveryCore::Acknowledge(grpc::CallbackServerContext* context,
+                                                    const v1::AcknowledgeRequest& request,
+                                                    v1::AcknowledgeResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  auto run = [&]() -> absl::Status {
+    if (!started_.load() || stopped_.load()) {
+      return MakeError(ErrorCode::kUnavailable, "delivery is not running");
+    }
+    ASSIGN_OR_RETURN(Principal principal,
+                     auth_->Authenticate(DownstreamCredentials::FromGrpc(*context),
+                                         kAcknowledgeMethod));
+    const uint64_t size = options_.store->Size();
+    if (request.event_id() > size) {
+      return MakeError(ErrorCode::kInvalidCursor, absl::StrCat("event ", request.event_id(),
+                                                               " is beyond the log (", size,
+                                                               " events)"));
+    }
+    ASSIGN_OR_RETURN(const uint64_t cursor, cursors_.Advance(principal.identity, request.event_id()));
+    response->set_event_id(cursor);
+    std::shared_ptr<IdentityStats> stats = StatsFor(principal.identity);
+    stats->acks->Increment();
+    stats->acked->Set(static_cast<double>(cursor));
+    return absl::OkStatus();
+  };
+  reactor->Finish(ToGrpcStatus(run(), context));
+  return reactor;
+}
+
+// The owner handed out by Delivery::Create.
+class DeliveryImpl final : public Delivery {
+ public:
+  explicit DeliveryImpl(const DeliveryOptions& options)
+      : core_(std::make_shared<DeliveryCore>(options)) {}
+  ~DeliveryImpl() override { core_->Shutdown(); }
+
+  void Start(const federation::Federation* federation) override { core_->Start(federation); }
+  void OnDurable(const std::vector<std::shared_ptr<const v1::LogEntry>>& entries) override {
+    core_->OnDurable(entries);
+  }
+  grpc::ServerWriteReactor<v1::StreamResponse>* Subscribe(
+      grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) override {
+    return core_->Subscribe(context, *request);
+  }
+  grpc::ServerUnaryReactor* Acknowledge(grpc::CallbackServerContext* context,
+                                        const v1::AcknowledgeRequest* request,
+                                        v1::AcknowledgeResponse* response) override {
+    return core_->Acknowledge(context, *request, response);
+  }
+  void Shutdown() override { core_->Shutdown(); }
+  size_t subscriber_count() const override { return core_->subscriber_count(); }
+
+ private:
+  const std::shared_ptr<DeliveryCore> core_;
+};
+
+}  // namespace
+
+std::unique_ptr<Delivery> Delivery::Create(const DeliveryOptions& options) {
+  return std::make_unique<DeliveryImpl>(options);
+}
+
+}  // namespace fedrelay::relay

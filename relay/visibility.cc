@@ -1,0 +1,145 @@
+#include "relay/visibility.h"
+
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "base/errors.h"
+
+namespace fedrelay::relay {
+namespace {
+
+const google::protobuf::OneofDescriptor& EventOneof() {
+  static const google::protobuf::OneofDescriptor* const oneof =
+      v1::StreamResponse::descriptor()->FindOneofByName("event");
+  return *oneof;
+}
+
+}  // namespace
+
+absl::string_view EventKind(const v1::StreamResponse& event) {
+  if (event.event_case() == v1::StreamResponse::EVENT_NOT_SET) return "";
+  const google::protobuf::FieldDescriptor* field =
+      v1::StreamResponse::descriptor()->FindFieldByNumber(event.event_case());
+  return field == nullptr ? absl::string_view() : absl::string_view(field->name());
+}
+
+bool IsEventKind(absl::string_view kind) {
+  const google::protobuf::OneofDescriptor& oneof = EventOneof();
+  for (int i = 0; i < oneof.field_count(); ++i) {
+    if (oneof.field(i)->name() == kind) return true;
+  }
+  return false;
+}
+
+std::string HomeserverHost(absl::string_view homeserver) {
+  absl::string_view rest = homeserver;
+  if (const size_t scheme = rest.find("://"); scheme != absl::string_view::npos) {
+    rest.remove_prefix(scheme + 3);
+  }
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (const size_t at = rest.rfind('@'); at != absl::string_view::npos) rest.remove_prefix(at + 1);
+  if (!rest.empty() && rest.front() == '[') {
+    // An IPv6 literal keeps its brackets; only a port after them goes.
+    rest = rest.substr(0, rest.find(']') == absl::string_view::npos ? rest.size() : rest.find(']') + 1);
+  } else if (const size_t colon = rest.find(':'); colon != absl::string_view::npos) {
+    rest = rest.substr(0, colon);
+  }
+  while (!rest.empty() && rest.back() == '.') rest.remove_suffix(1);
+  return absl::AsciiStrToLower(rest);
+}
+
+absl::StatusOr<EventFilter> EventFilter::Make(const std::vector<std::string>& guild_ids,
+                                              const std::vector<std::string>& kinds) {
+  EventFilter filter;
+  for (const std::string& guild : guild_ids) {
+    if (guild.empty()) return MakeError(ErrorCode::kMalformed, "guild_ids contains an empty id");
+    filter.guild_ids_.insert(guild);
+  }
+  for (const std::string& kind : kinds) {
+    if (!IsEventKind(kind)) {
+      return MakeError(ErrorCode::kMalformed,
+                       absl::StrCat("unknown kind '", kind,
+                                    "' (kinds are StreamResponse event field names, e.g. "
+                                    "member_joined, ban, dm_invite)"));
+    }
+    filter.kinds_.insert(kind);
+  }
+  return filter;
+}
+
+absl::StatusOr<EventFilter> EventFilter::FromRequest(const v1::SubscribeRequest& request) {
+  return Make({request.guild_ids().begin(), request.guild_ids().end()},
+              {request.kinds().begin(), request.kinds().end()});
+}
+
+bool EventFilter::Matches(absl::string_view kind, const std::optional<std::string>& guild) const {
+  if (!kinds_.empty() && !kinds_.contains(kind)) return false;
+  if (!guild_ids_.empty() && guild.has_value() && !guild_ids_.contains(*guild)) return false;
+  return true;
+}
+
+bool Visibility::IsHomeserverOf(absl::string_view peer_host, const std::string& user_id) const {
+  if (user_id.empty()) return false;
+  const std::optional<std::string> homeserver = federation_->HomeserverOf(user_id);
+  return homeserver.has_value() && HomeserverHost(*homeserver) == peer_host;
+}
+
+void Visibility::Select(const Principal& principal, const EventFilter& filter,
+                        const std::shared_ptr<const v1::LogEntry>& entry,
+                        std::vector<OutgoingEvent>* out) const {
+  for (const v1::StreamResponse& event : entry->events()) {
+    std::optional<std::string> guild;
+    std::optional<federation::InviteInfo> invite;
+    std::string target, inviter;
+    const bool is_invite_event = event.has_dm_invite() || event.has_dm_invite_status();
+    switch (event.event_case()) {
+      case v1::StreamResponse::kMemberJoined:
+        guild = event.member_joined().guild_id();
+        break;
+      case v1::StreamResponse::kMemberRemoved:
+        guild = event.member_removed().guild_id();
+        break;
+      case v1::StreamResponse::kBan:
+        guild = event.ban().guild_id();
+        break;
+      case v1::StreamResponse::kDmInvite:
+        guild = event.dm_invite().guild_id();
+        target = event.dm_invite().target_user_id();
+        inviter = event.dm_invite().inviter_id();
+        break;
+      case v1::StreamResponse::kDmInviteStatus:
+        invite = federation_->Invite(event.dm_invite_status().invite_id());
+        if (invite.has_value()) {
+          guild = invite->guild_id;
+          target = invite->target_user_id;
+          inviter = invite->inviter_id;
+        }
+        break;
+      default:
+        break;
+    }
+    if (!filter.Matches(EventKind(event), guild)) continue;
+    if (is_invite_event && !principal.full_access) {
+      if (!principal.is_peer()) continue;
+      const std::string peer_host = HomeserverHost(principal.peer_server_id);
+      if (!IsHomeserverOf(peer_host, target) && !IsHomeserverOf(peer_host, inviter)) continue;
+    }
+    OutgoingEvent outgoing;
+    outgoing.entry = entry;
+    if (event.has_dm_invite()) {
+      // Only the invite's recipients get here: hand them the token back.
+      invite = federation_->Invite(event.dm_invite().invite_id());
+      auto own = std::make_shared<v1::StreamResponse>(event);
+      if (invite.has_value() && !invite->token.empty()) {
+        own->mutable_dm_invite()->set_token(invite->token);
+      }
+      outgoing.own = std::move(own);
+    } else {
+      outgoing.shared = &event;
+    }
+    out->push_back(std::move(outgoing));
+  }
+}
+
+}  // namespace fedrelay::relay

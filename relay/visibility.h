@@ -1,0 +1,90 @@
+// Which downstream events a subscriber receives (SPEC section 4 "Visibility",
+// plus the SubscribeRequest filters), shared by every downstream transport.
+//
+// * member_joined, member_removed, user_updated and ban go to every
+//   authenticated subscriber.
+// * dm_invite and dm_invite_status go only to full-access API keys (rest.full)
+//   and to the peers that are the current homeserver of the invite's target or
+//   of its inviter. "Current" is evaluated when the event is delivered, against
+//   the federation core's durable state. Homeservers and peer ids are compared
+//   by host (HomeserverHost), because a migration names its target as a URL.
+// * The dm_invite those recipients get carries the invite's token again (the
+//   log holds the invite with the token cleared).
+// * Filters: an empty list selects everything; a guild filter lets through
+//   events that belong to no guild (user_updated), because the relay cannot
+//   tell which guilds a profile change concerns and a gap would be worse than
+//   an extra event. dm_invite_status belongs to its invite's guild.
+//
+// Thread-safety: EventFilter is immutable; Visibility::Select is thread-safe.
+#ifndef FEDRELAY_RELAY_VISIBILITY_H_
+#define FEDRELAY_RELAY_VISIBILITY_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "federation/federation.h"
+#include "fedrelay/v1/fedrelay.pb.h"
+#include "relay/downstream_auth.h"
+
+namespace fedrelay::relay {
+
+// The StreamResponse oneof field name of an event ("member_joined", ...); ""
+// when no event is set.
+absl::string_view EventKind(const v1::StreamResponse& event);
+// Whether `kind` names a field of the StreamResponse `event` oneof.
+bool IsEventKind(absl::string_view kind);
+
+// The host a homeserver or server id names: lower-cased, without scheme,
+// user info, port, path, query or a trailing dot. "https://Beta.example:8443/x"
+// and "beta.example" both give "beta.example".
+std::string HomeserverHost(absl::string_view homeserver);
+
+class EventFilter {
+ public:
+  // kMalformed for an unknown kind or an empty guild id.
+  static absl::StatusOr<EventFilter> Make(const std::vector<std::string>& guild_ids,
+                                          const std::vector<std::string>& kinds);
+  static absl::StatusOr<EventFilter> FromRequest(const v1::SubscribeRequest& request);
+
+  // `guild` is the guild the event belongs to, nullopt when none.
+  bool Matches(absl::string_view kind, const std::optional<std::string>& guild) const;
+
+ private:
+  absl::flat_hash_set<std::string> guild_ids_;
+  absl::flat_hash_set<std::string> kinds_;
+};
+
+// One event on its way to one subscriber: either shared with every other
+// subscriber (pointing into the entry, which it keeps alive) or a private copy.
+struct OutgoingEvent {
+  std::shared_ptr<const v1::LogEntry> entry;
+  const v1::StreamResponse* shared = nullptr;
+  std::shared_ptr<const v1::StreamResponse> own;
+
+  const v1::StreamResponse& event() const { return own != nullptr ? *own : *shared; }
+};
+
+class Visibility {
+ public:
+  // `federation` must outlive this.
+  explicit Visibility(const federation::Federation* federation) : federation_(federation) {}
+
+  // Appends to `out`, in order, the events of `entry` that `principal` may see
+  // and `filter` selects.
+  void Select(const Principal& principal, const EventFilter& filter,
+              const std::shared_ptr<const v1::LogEntry>& entry, std::vector<OutgoingEvent>* out) const;
+
+ private:
+  bool IsHomeserverOf(absl::string_view peer_host, const std::string& user_id) const;
+
+  const federation::Federation* const federation_;
+};
+
+}  // namespace fedrelay::relay
+
+#endif  // FEDRELAY_RELAY_VISIBILITY_H_

@@ -72,6 +72,13 @@ class RelayProcess {
   int http_port_ = 0;
 };
 
+struct CommandResult {
+  int exit_code = -1;   // -1 when it did not exit normally
+  std::string output;   // stdout and stderr together
+};
+// Runs a shell command line as a user would and collects what it prints.
+CommandResult RunCommand(const std::string& command_line);
+
 // Path of a built binary, e.g. BinaryPath("relay/fedrelayd").
 std::string BinaryPath(const std::string& relative);
 

@@ -23,7 +23,11 @@ export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 dir=build
 [ "$sanitize" = ON ] && dir=build-asan
 if [ ! -f "$dir/build.ninja" ] || [ "$(grep -c "FEDRELAY_WERROR:BOOL=$werror" "$dir/CMakeCache.txt" 2>/dev/null)" = 0 ]; then
-  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  # The sanitizer build keeps assertions and uses -O1 without debug info: the
+  # usual ASan setting, and much quicker to compile than -O3 on two cores.
+  build_flags=(-DCMAKE_BUILD_TYPE=Release)
+  [ "$sanitize" = ON ] && build_flags=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1")
+  cmake -S . -B "$dir" -G Ninja "${build_flags[@]}" \
     -DFEDRELAY_SANITIZE="$sanitize" -DFEDRELAY_WERROR="$werror" >/dev/null
 fi
 # Two cores are the norm here; more jobs only thrash memory on gRPC sources.

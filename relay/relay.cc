@@ -29,9 +29,23 @@
 namespace fedrelay::relay {
 namespace {
 
+// The example peers' keys derive from public seeds (shared/test-vectors), so
+// anyone can sign as them. Fine for a loopback demo; an operator must hear it.
+bool IsWellKnownDemoKey(const std::string& pubkey_hex) {
+  for (const char* name : {"server-alpha", "server-beta"}) {
+    auto key = Ed25519PrivateKey::FromSeed(Sha256(absl::StrCat("fedrelay test key ", name)));
+    if (key.ok() && key->PublicKeyHex() == pubkey_hex) return true;
+  }
+  return false;
+}
+
 std::vector<federation::PeerInfo> PeersFromConfig(const config::Config& config) {
   std::vector<federation::PeerInfo> peers;
   for (const auto& peer : config.peers) {
+    if (IsWellKnownDemoKey(peer.pubkey)) {
+      spdlog::warn("peer {} uses a well-known demo key: anyone can sign as it; demo use only",
+                   peer.server_id);
+    }
     peers.push_back({peer.server_id, peer.pubkey, peer.may_ban});
   }
   return peers;

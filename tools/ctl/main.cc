@@ -134,12 +134,23 @@ int Peer(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& socket
     }
     return 0;
   }
+  if (verb != "add" && verb != "remove" && verb != "rotate" && verb != "may-ban") {
+    return Usage(verb.empty() ? "peer needs list, add, remove, rotate or may-ban"
+                              : "unknown peer command '" + verb + "'");
+  }
   const std::string server_id = args.Positional();
   if (server_id.empty()) return Usage("peer " + verb + " needs SERVER_ID");
   std::string pubkey;
   std::vector<std::string> may_ban;
   if (!args.Value("--pubkey", &pubkey) || !args.Values("--may-ban", &may_ban)) return Usage(args.error());
   if (!args.Leftover().empty()) return Usage("unexpected argument " + args.Leftover());
+  // Refuse rather than silently drop a flag the operator expected to take effect.
+  if (!pubkey.empty() && (verb == "remove" || verb == "may-ban")) {
+    return Usage("peer " + verb + " takes no --pubkey (use peer rotate)");
+  }
+  if (!may_ban.empty() && (verb == "remove" || verb == "rotate")) {
+    return Usage("peer " + verb + " takes no --may-ban (use peer may-ban)");
+  }
   if (verb == "add") {
     if (pubkey.empty()) return Usage("peer add needs --pubkey HEX");
     fedrelay::v1::AddPeerRequest request;
@@ -157,13 +168,11 @@ int Peer(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& socket
     request.set_server_id(server_id);
     request.set_new_pubkey(pubkey);
     status = admin.RotatePeerKey(&context, request, &receipt);
-  } else if (verb == "may-ban") {
+  } else {  // may-ban
     fedrelay::v1::SetPeerMayBanRequest request;
     request.set_server_id(server_id);
     for (const auto& guild : may_ban) request.add_may_ban(guild);
     status = admin.SetPeerMayBan(&context, request, &receipt);
-  } else {
-    return Usage("unknown peer command '" + verb + "'");
   }
   if (!status.ok()) return FailRpc(status, socket);
   PrintReceipt(receipt);

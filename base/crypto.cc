@@ -40,6 +40,12 @@ bool Ed25519Verify(absl::string_view public_key, absl::string_view message,
                                      reinterpret_cast<const unsigned char*>(public_key.data())) == 0;
 }
 
+bool Ed25519IsValidPublicKey(absl::string_view public_key) {
+  return public_key.size() == crypto_core_ed25519_BYTES &&
+         crypto_core_ed25519_is_valid_point(
+             reinterpret_cast<const unsigned char*>(public_key.data())) == 1;
+}
+
 absl::StatusOr<Ed25519PrivateKey> Ed25519PrivateKey::FromSeed(absl::string_view seed) {
   if (seed.size() != crypto_sign_SEEDBYTES) {
     return absl::InvalidArgumentError(absl::StrCat("Ed25519 seed must be 32 bytes, got ", seed.size()));

@@ -31,6 +31,12 @@ std::string Sha256(absl::string_view data);
 bool Ed25519Verify(absl::string_view public_key, absl::string_view message,
                    absl::string_view signature);
 
+// True when `public_key` (raw 32 bytes) is a canonical encoding of a point of
+// the prime-order subgroup (libsodium crypto_core_ed25519_is_valid_point), as
+// every key made by Ed25519 key generation is. For keys an operator pins: most
+// mistyped keys fail it, and small-order keys never verify anything.
+bool Ed25519IsValidPublicKey(absl::string_view public_key);
+
 class Ed25519PrivateKey {
  public:
   // Deterministic key from a 32-byte seed (the key file stores the seed).

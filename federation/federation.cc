@@ -464,6 +464,7 @@ absl::StatusOr<Accepted> FederationImpl::RunOperatorAction(absl::string_view act
                                                            const std::vector<std::string>& may_ban,
                                                            PeerSource source) {
   if (stopped_.load()) return MakeError(ErrorCode::kUnavailable, "the relay is shutting down");
+  if (!pubkey_hex.empty()) RETURN_IF_ERROR(rules::CheckPinnablePeerKey(pubkey_hex));
   const uint64_t now = options_.clock->NowMs();
   v1::OperatorAction action;
   action.set_action(std::string(action_name));

@@ -3,6 +3,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/crypto.h"
 #include "base/errors.h"
 #include "base/status_macros.h"
 #include "federation/rules/rules.h"
@@ -20,6 +21,17 @@ absl::Status CheckPeerFields(absl::string_view server_id, absl::string_view pubk
       return MakeError(ErrorCode::kMalformed,
                        absl::StrCat("may_ban entry '", guild, "' must be \"*\" or a guild id without ','"));
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPinnablePeerKey(absl::string_view pubkey_hex) {
+  ASSIGN_OR_RETURN(const std::string key, ParsePublicKeyHex(pubkey_hex, "peer pubkey"));
+  if (!Ed25519IsValidPublicKey(key)) {
+    return MakeError(ErrorCode::kMalformed,
+                     absl::StrCat("peer pubkey ", pubkey_hex,
+                                  " is not a valid Ed25519 public key (no point of the curve's "
+                                  "prime-order subgroup); check that it was copied correctly"));
   }
   return absl::OkStatus();
 }

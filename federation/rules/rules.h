@@ -122,6 +122,10 @@ absl::Status DecideOperatorAction(const StateView& state, const Verified& verifi
 // Checks an operator's peer fields (server id, key, may_ban) before signing.
 absl::Status CheckPeerFields(absl::string_view server_id, absl::string_view pubkey_hex,
                              const std::vector<std::string>& may_ban);
+// A key the relay is about to pin (ctl or config) must be a valid Ed25519
+// public key, not only 64 hex characters (kMalformed). Checked before signing
+// an action, not on replay: the log keeps verifying as it was written.
+absl::Status CheckPinnablePeerKey(absl::string_view pubkey_hex);
 
 // The log entry of an accepted request: `verified.entry` with its event id,
 // received_at and Decide's events, each stamped with that id and time.

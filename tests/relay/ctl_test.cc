@@ -475,9 +475,17 @@ TEST_F(CtlTest, UsageErrorsBadKeysAndAnUnreachableRelay) {
     EXPECT_THAT(refused.err, StartsWith("fedrelay-ctl: malformed: peer pubkey ")) << bad;
     EXPECT_THAT(refused.out, IsEmpty());
   }
-  ToolResult bad_rotate = Ctl({"peer", "rotate", "alpha.example", "--pubkey", "abc123"});
+  // Well-formed hex but no usable key: the identity point and a point of order 4
+  // (small order: nothing verifies under them).
+  for (const std::string& bad : {"01" + std::string(62, '0'), std::string(64, '0')}) {
+    ToolResult refused = Ctl({"peer", "add", "gamma.example", "--pubkey", bad});
+    EXPECT_EQ(refused.exit_code, 1) << bad;
+    EXPECT_THAT(refused.err, HasSubstr("is not a valid Ed25519 public key")) << bad;
+  }
+  ToolResult bad_rotate =
+      Ctl({"peer", "rotate", "alpha.example", "--pubkey", std::string(64, '0')});
   EXPECT_EQ(bad_rotate.exit_code, 1);
-  EXPECT_THAT(bad_rotate.err, HasSubstr("peer pubkey"));
+  EXPECT_THAT(bad_rotate.err, HasSubstr("is not a valid Ed25519 public key"));
   EXPECT_EQ(LogSize(), size);
   EXPECT_EQ(PeerList().size(), 2u);
 

@@ -2,10 +2,12 @@
 
 #include <deque>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "base/errors.h"
+#include "base/metrics.h"
 #include "relay/delivery.h"
 #include "relay/grpc_status.h"
 
@@ -33,6 +35,67 @@ bool IsInviteTraffic(const federation::Submission& submission) {
   return std::holds_alternative<v1::DMInvite>(submission) ||
          std::holds_alternative<v1::AcceptDMInviteRequest>(submission) ||
          std::holds_alternative<v1::RejectDMInviteRequest>(submission);
+}
+
+// The free-text fields rate_limits.max_message_length bounds: names, reasons,
+// urls, ids and tokens (keys and signatures have fixed sizes the acceptance
+// rules check). Like the rate limits this is the relay's edge policy, not an
+// acceptance rule: what is already logged stays valid when the limit changes.
+absl::Status CheckTextLengths(const federation::Submission& submission, uint32_t max_length) {
+  if (max_length == 0) return absl::OkStatus();
+  using Fields = std::vector<std::pair<absl::string_view, absl::string_view>>;
+  struct Visitor {
+    Fields operator()(const v1::FederationRequest& m) const {
+      return {{"origin_server_id", m.origin_server_id()},
+              {"user_display_name", m.user_display_name()},
+              {"guild_id", m.guild_id()}};
+    }
+    Fields operator()(const v1::BanNotification& m) const {
+      return {{"origin_server_id", m.origin_server_id()},
+              {"guild_id", m.guild_id()},
+              {"reason", m.reason()}};
+    }
+    Fields operator()(const v1::DMInvite& m) const {
+      return {{"token", m.token()},
+              {"invite_id", m.invite_id()},
+              {"guild_id", m.guild_id()},
+              {"guild_name", m.guild_name()},
+              {"host_server_url", m.host_server_url()},
+              {"device_cert.device_id", m.device_cert().device_id()}};
+    }
+    Fields operator()(const v1::AcceptDMInviteRequest& m) const {
+      return {{"invite_id", m.invite_id()}, {"device_cert.device_id", m.device_cert().device_id()}};
+    }
+    Fields operator()(const v1::RejectDMInviteRequest& m) const {
+      return {{"invite_id", m.invite_id()}, {"device_cert.device_id", m.device_cert().device_id()}};
+    }
+    Fields operator()(const v1::UpdateHomeServerRequest& m) const {
+      return {{"new_homeserver", m.new_homeserver()}};
+    }
+    Fields operator()(const v1::UpdateFederatedProfileRequest& m) const {
+      return {{"display_name", m.display_name()},
+              {"avatar_url", m.avatar_url()},
+              {"bio", m.bio()},
+              {"device_cert.device_id", m.device_cert().device_id()}};
+    }
+  };
+  for (const auto& [name, value] : std::visit(Visitor{}, submission)) {
+    if (value.size() > max_length) {
+      return MakeError(ErrorCode::kPayloadTooLarge,
+                       absl::StrCat(name, " is ", value.size(),
+                                    " bytes, more than rate_limits.max_message_length (",
+                                    max_length, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Refusals made here, before the federation core, are counted with its own.
+void CountRefusal(const absl::Status& status) {
+  MetricsRegistry::Default()
+      .GetCounter("fedrelay_rejections_total", "Requests rejected, by machine code.",
+                  {{"code", MachineCode(status)}})
+      .Increment();
 }
 
 absl::StatusOr<federation::Submission> FromProto(const v1::Submission& in) {
@@ -90,6 +153,7 @@ class SubmitStream final : public grpc::ServerBidiReactor<v1::Submission, v1::Su
       Deliver(std::move(out));
     };
     if (!submission.ok()) {
+      CountRefusal(submission.status());
       done(submission.status());
     } else {
       service_->SubmitLimited(*std::move(submission), std::move(done));
@@ -196,7 +260,10 @@ FederationService::FederationService(federation::Federation* federation, Deliver
 
 void FederationService::SubmitLimited(federation::Submission submission, federation::DoneFn done) {
   RateLimiter& limiter = IsInviteTraffic(submission) ? invite_limiter_ : message_limiter_;
-  if (absl::Status allowed = limiter.Allow(RateKey(submission)); !allowed.ok()) {
+  absl::Status allowed = limiter.Allow(RateKey(submission));
+  if (allowed.ok()) allowed = CheckTextLengths(submission, limits_.max_message_length);
+  if (!allowed.ok()) {
+    CountRefusal(allowed);
     done(allowed);
     return;
   }

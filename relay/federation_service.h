@@ -64,7 +64,8 @@ class FederationService final : public v1::FederationRelay::CallbackService {
                                           const v1::ServerInfoRequest* request,
                                           v1::ServerInfoResponse* response) override;
 
-  // Applies the rate limit for `submission`, then hands it to the federation core.
+  // Applies the rate limit for `submission` and rate_limits.max_message_length
+  // (payload_too_large), then hands it to the federation core.
   void SubmitLimited(federation::Submission submission, federation::DoneFn done);
 
  private:

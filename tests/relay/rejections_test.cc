@@ -58,11 +58,14 @@ class RejectionsTest : public ::testing::Test {
   // Small enough that "beyond the window" is quick to build, large enough
   // that a slow test machine stays inside it.
   static constexpr uint64_t kSkewMs = 60000;
+  // Every other text field the tests send is shorter.
+  static constexpr size_t kMaxMessageLength = 256;
 
   static void SetUpTestSuite() {
     ASSERT_TRUE(InitCrypto().ok());
     RelayProcess::Options options;
     options.max_clock_skew_ms = kSkewMs;
+    options.rate_limits_yaml = absl::StrCat("  max_message_length: ", kMaxMessageLength, "\n");
     auto relay = RelayProcess::Start(options);
     ASSERT_TRUE(relay.ok()) << relay.status();
     relay_ = std::move(relay).value().release();
@@ -211,6 +214,58 @@ TEST_F(RejectionsTest, MalformedEncodingsAreInvalidArgument) {
     auto reject = SignedReject("malformed-invite-3", "malformed-e", now);
     reject.mutable_device_cert()->set_pubkey(reject.device_cert().pubkey().substr(0, 63));
     ExpectRefused(reject, Code::INVALID_ARGUMENT, "malformed");
+  }
+}
+
+TEST_F(RejectionsTest, TextFieldsLongerThanMaxMessageLengthArePayloadTooLarge) {
+  const uint64_t now = NowMs();
+  const std::string too_long(kMaxMessageLength + 1, 'x');
+  const auto alpha = TestKey("server-alpha");
+  {
+    SCOPED_TRACE("display name");
+    auto join = SignedJoin("alpha", "length-a", "g1", now);
+    join.set_user_display_name(too_long);
+    federation::SignFederationRequest(&join, alpha);
+    EXPECT_THAT(ExpectRefused(join, Code::INVALID_ARGUMENT, "payload_too_large"),
+                HasSubstr("user_display_name"));
+    // At the limit it is fine.
+    join.set_user_display_name(std::string(kMaxMessageLength, 'x'));
+    federation::SignFederationRequest(&join, alpha);
+    ExpectAccepted(join);
+  }
+  {
+    SCOPED_TRACE("ban reason");
+    auto ban = SignedBan("alpha", "length-a", "g1", now);
+    ban.set_reason(too_long);
+    federation::SignBanNotification(&ban, alpha);
+    ExpectRefused(ban, Code::INVALID_ARGUMENT, "payload_too_large");
+  }
+  {
+    SCOPED_TRACE("invite token");
+    auto invite = SignedInvite("length-invite-1", "length-a", "length-b", now);
+    invite.set_token(too_long);
+    federation::SignDMInvite(&invite, TestKey("user-length-a-dev"));
+    ExpectRefused(invite, Code::INVALID_ARGUMENT, "payload_too_large");
+  }
+  {
+    SCOPED_TRACE("decision device id");
+    auto reject = SignedReject("length-invite-1", "length-b", now);
+    reject.mutable_device_cert()->set_device_id(too_long);
+    federation::SignDeviceCert(reject.mutable_device_cert(), TestKey("user-length-b-id"));
+    ExpectRefused(reject, Code::INVALID_ARGUMENT, "payload_too_large");
+  }
+  {
+    SCOPED_TRACE("new homeserver");
+    ExpectRefused(SignedMigration("length-a", "https://" + too_long, now), Code::INVALID_ARGUMENT,
+                  "payload_too_large");
+  }
+  {
+    SCOPED_TRACE("profile bio");
+    auto profile = SignedProfile("length-a", "A", now);
+    profile.set_bio(too_long);
+    federation::SignProfile(&profile, TestKey("user-length-a-dev"));
+    EXPECT_THAT(ExpectRefused(profile, Code::INVALID_ARGUMENT, "payload_too_large"),
+                HasSubstr("bio"));
   }
 }
 
@@ -665,6 +720,8 @@ TEST_F(RateLimitTest, AnOriginOverItsLimitIsToldWhenToRetryAndOthersAreUnaffecte
   }
   const uint64_t size = LogEntries(relay_->Channel()).size();
 
+  const std::string counter = "fedrelay_rejections_total{code=\"rate_limited\"}";
+  const double counted = MetricValue(relay_->http_port(), counter);
   const UnaryOutcome limited = SendUnary(*stub_, SignedJoin("alpha", "rate-x", "g1", now));
   EXPECT_EQ(limited.status.error_code(), Code::RESOURCE_EXHAUSTED)
       << limited.status.error_message();
@@ -676,6 +733,7 @@ TEST_F(RateLimitTest, AnOriginOverItsLimitIsToldWhenToRetryAndOthersAreUnaffecte
   EXPECT_GT(retry_after_ms, 0u);
   EXPECT_LE(retry_after_ms, 60000u / kPerMinute) << "one token refills in 60 s / limit";
   EXPECT_EQ(LogEntries(relay_->Channel()).size(), size) << "a rate-limited request was logged";
+  EXPECT_EQ(MetricValue(relay_->http_port(), counter), counted + 1);
 
   // Bans from the same origin share its budget.
   EXPECT_EQ(SendUnary(*stub_, SignedBan("alpha", "rate-x", "g1", now)).status.error_code(),

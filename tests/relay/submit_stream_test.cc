@@ -268,6 +268,8 @@ TEST_F(SubmitStreamTest, ResultsFlowWhileTheStreamIsOpenAndMatchTheUnaryPath) {
 }
 
 TEST_F(SubmitStreamTest, ASubmissionWithoutAnItemIsMalformed) {
+  const std::string counter = "fedrelay_rejections_total{code=\"malformed\"}";
+  const double counted = testing::MetricValue(relay_->http_port(), counter);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   auto stream = stub_->Submit(&context);
@@ -284,6 +286,7 @@ TEST_F(SubmitStreamTest, ASubmissionWithoutAnItemIsMalformed) {
   EXPECT_THAT(result.error().message(), StartsWith("malformed: "));
   EXPECT_FALSE(stream->Read(&result));
   EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(testing::MetricValue(relay_->http_port(), counter), counted + 1);
 }
 
 TEST_F(SubmitStreamTest, AnEmptyStreamFinishesOk) {

@@ -25,6 +25,8 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <functional>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>

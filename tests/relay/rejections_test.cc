@@ -771,6 +771,8 @@ TEST_F(RateLimitTest, TheSubmitStreamSharesTheBudgetAndReportsTheTypedError) {
   EXPECT_EQ(errors[0].grpc_code(), static_cast<int>(Code::RESOURCE_EXHAUSTED));
   EXPECT_THAT(errors[0].message(), StartsWith("rate_limited: "));
   EXPECT_THAT(errors[0].message(), HasSubstr("retry after"));
+  EXPECT_GT(errors[0].retry_after_ms(), 0u);
+  EXPECT_LE(errors[0].retry_after_ms(), 60000u / kPerMinute) << "one token refills in 60 s / limit";
 }
 
 }  // namespace

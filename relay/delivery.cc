@@ -281,19 +281,32 @@ class SubscriberStream final : public grpc::ServerWriteReactor<v1::StreamRespons
 
   const Principal& principal() const { return principal_; }
 
-  // Writer thread, under the fan-out lock. True when the caller must post a turn.
+  // Writer thread, under the fan-out lock. Queues the entries this stream's
+  // filter may select; the others are only counted as passed (live_through_),
+  // so a subscriber to a few guilds costs the writer a filter check per entry
+  // and nothing more. True when the caller must post a turn.
   bool Offer(const std::vector<std::shared_ptr<const v1::LogEntry>>& entries, size_t capacity) {
     absl::MutexLock lock(&mu_);
     if (finished_ || !live_) return false;
-    if (queue_.size() + entries.size() > capacity) {
-      // Too far behind to keep in memory: continue from the log.
-      live_ = false;
-      queue_.clear();
-      stats_->catch_ups->Increment();
-    } else {
-      queue_.insert(queue_.end(), entries.begin(), entries.end());
+    const size_t queued_before = queue_.size();
+    for (const auto& entry : entries) {
+      if (!filter_.MayMatch(*entry)) continue;
+      if (queue_.size() == capacity) {
+        // Too far behind to keep in memory: continue from the log.
+        live_ = false;
+        queue_.clear();
+        stats_->catch_ups->Increment();
+        break;
+      }
+      queue_.push_back(entry);
     }
+    if (live_) live_through_ = entries.back()->event_id();
     if (scheduled_ || writing_) return false;
+    if (live_ && queue_.size() == queued_before) {
+      // Idle and nothing selected: it is caught up through the batch.
+      stats_->position.store(live_through_);
+      return false;
+    }
     scheduled_ = true;
     return true;
   }
@@ -304,12 +317,15 @@ class SubscriberStream final : public grpc::ServerWriteReactor<v1::StreamRespons
     if (next_id_ <= last_fanned) return false;
     absl::MutexLock lock(&mu_);
     live_ = true;
+    live_through_ = last_fanned;
     queue_.clear();
     return true;
   }
 
-  // A pool thread, exclusively (scheduled_ is set).
-  void Turn() {
+  // Whoever set scheduled_, exclusively: a pool thread, or (may_read_log =
+  // false) gRPC's thread finishing the previous write of a live stream, which
+  // saves a thread hand-off per event and hands disk reads to the pool.
+  void Turn(bool may_read_log = true) {
     for (int budget = kEntriesPerTurn;;) {
       if (!pending_.empty()) {
         absl::MutexLock lock(&mu_);
@@ -330,20 +346,26 @@ class SubscriberStream final : public grpc::ServerWriteReactor<v1::StreamRespons
         }
         if (live_) {
           if (queue_.empty()) {
+            // Everything through live_through_ that the filter could select
+            // has been consumed.
+            if (live_through_ >= next_id_) {
+              next_id_ = live_through_ + 1;
+              stats_->position.store(live_through_);
+            }
             scheduled_ = false;  // idle until Offer
             return;
           }
+          // Entries between next_id_ and this one were not selected by the
+          // filter (Offer queues every entry it may select while live_).
           entry = std::move(queue_.front());
           queue_.pop_front();
-          if (entry->event_id() > next_id_) {
-            // The queue skipped ahead of this stream: read the rest from the log.
-            live_ = false;
-            queue_.clear();
-            entry.reset();
-          }
         }
       }
       if (entry == nullptr) {
+        if (catch_up_.empty() && !may_read_log) {
+          core_->pool().Post(shared_from_this());  // still scheduled_
+          return;
+        }
         if (catch_up_.empty()) {
           if (absl::Status status = ReadChunk(); !status.ok()) {
             spdlog::error("subscriber {}: cannot read the log at event {}: {}", principal_.identity,
@@ -377,6 +399,7 @@ class SubscriberStream final : public grpc::ServerWriteReactor<v1::StreamRespons
 
   void OnWriteDone(bool ok) override {
     bool post = false;
+    bool turn_here = false;
     {
       absl::MutexLock lock(&mu_);
       writing_ = false;
@@ -399,11 +422,12 @@ class SubscriberStream final : public grpc::ServerWriteReactor<v1::StreamRespons
         StartNextWriteLocked();
         return;
       }
-      if (!live_ || !queue_.empty()) {
+      if (!live_ || !queue_.empty() || live_through_ >= next_id_) {
         scheduled_ = true;
-        post = true;
+        (live_ ? turn_here : post) = true;
       }
     }
+    if (turn_here) Turn(/*may_read_log=*/false);
     if (post) core_->pool().Post(shared_from_this());
   }
 
@@ -474,7 +498,10 @@ class SubscriberStream final : public grpc::ServerWriteReactor<v1::StreamRespons
 
   absl::Mutex mu_;
   bool live_ ABSL_GUARDED_BY(mu_) = false;  // starts by reading the log
+  // While live_: every entry after next_id_ - 1 through live_through_ that the
+  // filter may select is in queue_, in order.
   std::deque<std::shared_ptr<const v1::LogEntry>> queue_ ABSL_GUARDED_BY(mu_);
+  uint64_t live_through_ ABSL_GUARDED_BY(mu_) = 0;
   bool scheduled_ ABSL_GUARDED_BY(mu_) = false;  // a turn is queued or running
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;

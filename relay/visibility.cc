@@ -79,6 +79,31 @@ bool EventFilter::Matches(absl::string_view kind, const std::optional<std::strin
   return true;
 }
 
+bool EventFilter::MayMatch(const v1::LogEntry& entry) const {
+  if (kinds_.empty() && guild_ids_.empty()) return true;
+  for (const v1::StreamResponse& event : entry.events()) {
+    if (!kinds_.empty() && !kinds_.contains(EventKind(event))) continue;
+    if (guild_ids_.empty()) return true;
+    switch (event.event_case()) {
+      case v1::StreamResponse::kMemberJoined:
+        if (guild_ids_.contains(event.member_joined().guild_id())) return true;
+        break;
+      case v1::StreamResponse::kMemberRemoved:
+        if (guild_ids_.contains(event.member_removed().guild_id())) return true;
+        break;
+      case v1::StreamResponse::kBan:
+        if (guild_ids_.contains(event.ban().guild_id())) return true;
+        break;
+      case v1::StreamResponse::kDmInvite:
+        if (guild_ids_.contains(event.dm_invite().guild_id())) return true;
+        break;
+      default:
+        return true;  // no guild (user_updated) or one only the state knows
+    }
+  }
+  return false;
+}
+
 bool Visibility::IsHomeserverOf(absl::string_view peer_host, const std::string& user_id) const {
   if (user_id.empty()) return false;
   const std::optional<std::string> homeserver = federation_->HomeserverOf(user_id);

@@ -53,6 +53,10 @@ class EventFilter {
 
   // `guild` is the guild the event belongs to, nullopt when none.
   bool Matches(absl::string_view kind, const std::optional<std::string>& guild) const;
+  // Cheap, conservative pre-check run by the fan-out for every subscriber:
+  // false only when no event of `entry` can pass this filter. Needs no state
+  // lookup (an event whose guild needs one, dm_invite_status, may match).
+  bool MayMatch(const v1::LogEntry& entry) const;
 
  private:
   absl::flat_hash_set<std::string> guild_ids_;

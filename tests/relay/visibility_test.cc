@@ -61,5 +61,47 @@ TEST(EventFilterTest, RejectsUnknownKindsAndEmptyGuilds) {
   EXPECT_EQ(MachineCode(guild.status()), "malformed");
 }
 
+// The fan-out skips a subscriber's entries on MayMatch alone, so a false there
+// must never hide an event the filter selects.
+TEST(EventFilterTest, MayMatchIsFalseOnlyWhenNoEventOfTheEntryCanPass) {
+  auto filter = EventFilter::Make({"g1"}, {"member_joined", "ban", "dm_invite_status"});
+  ASSERT_TRUE(filter.ok());
+  auto entry_with = [](auto add) {
+    v1::LogEntry entry;
+    add(entry.add_events());
+    return entry;
+  };
+  EXPECT_TRUE(filter->MayMatch(entry_with([](v1::StreamResponse* e) {
+    e->mutable_member_joined()->set_guild_id("g1");
+  })));
+  EXPECT_FALSE(filter->MayMatch(entry_with([](v1::StreamResponse* e) {
+    e->mutable_member_joined()->set_guild_id("g2");
+  })));
+  EXPECT_FALSE(filter->MayMatch(entry_with([](v1::StreamResponse* e) {
+    e->mutable_member_removed()->set_guild_id("g1");  // kind not selected
+  })));
+  EXPECT_TRUE(filter->MayMatch(entry_with([](v1::StreamResponse* e) {
+    e->mutable_ban()->set_guild_id("g1");
+  })));
+  // Its guild is only known from the invite in the state: may match.
+  EXPECT_TRUE(filter->MayMatch(entry_with([](v1::StreamResponse* e) {
+    e->mutable_dm_invite_status()->set_invite_id("i1");
+  })));
+  // An entry without events (a peer change) never reaches a filtered subscriber.
+  EXPECT_FALSE(filter->MayMatch(v1::LogEntry()));
+
+  // Several events: one selected one is enough.
+  v1::LogEntry two;
+  two.add_events()->mutable_member_joined()->set_guild_id("g9");
+  two.add_events()->mutable_ban()->set_guild_id("g1");
+  EXPECT_TRUE(filter->MayMatch(two));
+
+  // Events of no guild pass a guild filter (user_updated), as in Matches.
+  auto profiles = EventFilter::Make({"g1"}, {});
+  ASSERT_TRUE(profiles.ok());
+  EXPECT_TRUE(profiles->MayMatch(entry_with([](v1::StreamResponse* e) { e->mutable_user_updated(); })));
+  EXPECT_TRUE(EventFilter::Make({}, {})->MayMatch(v1::LogEntry()));
+}
+
 }  // namespace
 }  // namespace fedrelay::relay

@@ -20,6 +20,7 @@
 #include "federation/federation.h"
 #include "federation/signing.h"
 #include "store/log_store.h"
+#include "tools/bench/fanout.h"
 
 namespace {
 
@@ -27,10 +28,14 @@ using namespace fedrelay;  // NOLINT: a benchmark binary
 
 constexpr char kUsage[] = R"(fedrelay-bench - measure fedrelay's hot paths against baselines
 
-Usage: fedrelay-bench [--log-entries N] [--ingest-batch N] [--dir DIR] [benchmark flags]
+Usage: fedrelay-bench [--log-entries N] [--ingest-batch N] [--fanout-seconds S] [--dir DIR]
+                      [benchmark flags]
 
-  --log-entries N   size of the large log for the open benchmark (default 1000000)
-  --ingest-batch N  submissions in flight per ingest iteration (default 512)
+  --log-entries N     size of the large log for the open benchmark (default 1000000)
+  --ingest-batch N    submissions in flight per ingest iteration (default 512)
+  --fanout-seconds S  how long each fan-out scenario submits events (default 5)
+  --fanout-full-rate N  events/s of the scenario where 1,000 subscribers all take every
+                    event (default 50; 2000 is the issue-5 target, 2M deliveries/s)
   --dir DIR         scratch directory (default: a new one under /tmp, removed at exit)
   --benchmark_filter=REGEX and the other Google Benchmark flags work as usual.
 
@@ -41,11 +46,18 @@ Reported ratios (lower is better):
   open-1M/open-1    opening a large log and serving a root, an inclusion proof and a
                     leaf, divided by the same on a one-entry log: start-up must not grow
                     with the log (target: under 2, and well under a second absolute).
+  fanout p99        receipt-to-delivery latency at the 99th percentile with 1,000
+                    subscribers divided by the same with one subscriber, both at 2,000
+                    events/s over real gRPC streams (BM_FanOut/subscribers/rate/guilds;
+                    guilds = 0: everyone takes every event, else subscriber i follows
+                    guild i % guilds). The absolute p99 is printed too (target: < 50 ms).
 )";
 
 std::string g_dir;
 uint64_t g_log_entries = 1000000;
 int g_ingest_batch = 512;
+bench::FanOutSettings g_fanout;
+int64_t g_fanout_full_rate = 50;
 
 Ed25519PrivateKey TestKey(const std::string& name) {
   return *Ed25519PrivateKey::FromSeed(Sha256("fedrelay test key " + name));
@@ -177,6 +189,9 @@ class RatioReporter : public benchmark::ConsoleReporter {
                                   ? 1.0 / run.counters.at("items_per_second").value
                                   : run.GetAdjustedRealTime();
       seconds_[run.benchmark_name()] = per_item;
+      if (auto p99 = run.counters.find("p99_ms"); p99 != run.counters.end()) {
+        p99_ms_[run.benchmark_name()] = p99->second.value;
+      }
     }
     ConsoleReporter::ReportRuns(runs);
   }
@@ -186,6 +201,19 @@ class RatioReporter : public benchmark::ConsoleReporter {
     Ratio("ingest/verify", "BM_Ingest/real_time", "BM_Verify");
     Ratio("open-" + std::to_string(g_log_entries) + "/open-1",
           absl::StrCat("BM_OpenAndServe/", g_log_entries, "/real_time"), "BM_OpenAndServe/1/real_time");
+    const std::string baseline = FanOutName(1, 2000, 0);
+    for (const auto& [name, p99] : p99_ms_) {
+      if (name == baseline) continue;
+      auto base = p99_ms_.find(baseline);
+      std::cout << "  " << name << " p99 / one subscriber's p99: "
+                << (base == p99_ms_.end() || base->second <= 0 ? std::string("not measured")
+                                                                 : std::to_string(p99 / base->second))
+                << " (p99 " << p99 << " ms; target < 50 ms)\n";
+    }
+  }
+
+  static std::string FanOutName(int subscribers, int64_t rate, int guilds) {
+    return absl::StrCat("BM_FanOut/", subscribers, "/", rate, "/", guilds, "/iterations:1/manual_time");
   }
 
  private:
@@ -199,6 +227,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
     std::cout << "  " << label << ": " << n->second / d->second << "\n";
   }
   std::map<std::string, double> seconds_;
+  std::map<std::string, double> p99_ms_;
 };
 
 }  // namespace
@@ -227,6 +256,10 @@ int main(int argc, char** argv) {
       g_log_entries = std::stoull(text);
     } else if (value("--ingest-batch", &text)) {
       g_ingest_batch = std::stoi(text);
+    } else if (value("--fanout-full-rate", &text)) {
+      g_fanout_full_rate = std::stoll(text);
+    } else if (value("--fanout-seconds", &text)) {
+      g_fanout.seconds = std::stod(text);
     } else if (value("--dir", &dir)) {
     } else {
       passthrough.push_back(argv[i]);
@@ -244,6 +277,14 @@ int main(int argc, char** argv) {
       ->Arg(static_cast<int64_t>(g_log_entries))
       ->UseRealTime()
       ->Unit(benchmark::kMillisecond);
+  g_fanout.dir = g_dir;
+  benchmark::RegisterBenchmark("BM_FanOut", bench::BM_FanOut, &g_fanout)
+      ->Args({1, 2000, 0})
+      ->Args({1000, 2000, 100})
+      ->Args({1000, g_fanout_full_rate, 0})
+      ->Iterations(1)
+      ->UseManualTime()
+      ->Unit(benchmark::kSecond);
 
   int bench_argc = static_cast<int>(passthrough.size());
   benchmark::Initialize(&bench_argc, passthrough.data());

@@ -1,0 +1,295 @@
+#include "tools/bench/fanout.h"
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "base/clock.h"
+#include "base/crypto.h"
+#include "base/encoding.h"
+#include "config/config.h"
+#include "federation/signing.h"
+#include "fedrelay/v1/fedrelay.grpc.pb.h"
+#include "relay/relay.h"
+
+namespace fedrelay::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr char kSubscribeMethod[] = "/fedrelay.v1.FederationRelay/Subscribe";
+constexpr int kChannels = 8;  // subscribers spread over this many HTTP/2 connections
+
+Ed25519PrivateKey BenchKey(const std::string& name) {
+  return *Ed25519PrivateKey::FromSeed(Sha256("fedrelay bench key " + name));
+}
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+// Receipt-to-delivery latencies in 100 µs buckets up to 2 s, plus overflow.
+class LatencyHistogram {
+ public:
+  static constexpr int64_t kBucketNs = 100000;
+  static constexpr size_t kBuckets = 20000;
+
+  LatencyHistogram() : buckets_(kBuckets + 1) {}
+
+  void Add(int64_t latency_ns) {
+    const size_t bucket = std::min<size_t>(static_cast<size_t>(std::max<int64_t>(latency_ns, 0) / kBucketNs),
+                                           kBuckets);
+    buckets_[bucket].fetch_add(1, std::memory_order_relaxed);
+    int64_t seen = max_ns_.load(std::memory_order_relaxed);
+    while (latency_ns > seen && !max_ns_.compare_exchange_weak(seen, latency_ns)) {
+    }
+  }
+
+  // Upper edge of the bucket holding the q-quantile, in milliseconds.
+  double QuantileMs(double q) const {
+    uint64_t total = 0;
+    for (const auto& bucket : buckets_) total += bucket.load();
+    if (total == 0) return 0;
+    const auto rank = static_cast<uint64_t>(q * static_cast<double>(total - 1)) + 1;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < buckets_.size(); ++i) {
+      seen += buckets_[i].load();
+      if (seen >= rank) return static_cast<double>((i + 1) * kBucketNs) / 1e6;
+    }
+    return MaxMs();
+  }
+  double MaxMs() const { return static_cast<double>(max_ns_.load()) / 1e6; }
+
+ private:
+  std::vector<std::atomic<uint64_t>> buckets_;
+  std::atomic<int64_t> max_ns_{0};
+};
+
+// What the submitter and every subscriber share.
+struct Shared {
+  explicit Shared(size_t max_event_id) : receipt_ns(max_event_id + 1) {}
+  std::vector<std::atomic<int64_t>> receipt_ns;  // by event id; 0 until the receipt arrived
+  LatencyHistogram latency;
+  std::atomic<uint64_t> deliveries{0};
+  std::atomic<int> connected{0};
+  std::atomic<int> done{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  void Notify() {
+    std::lock_guard<std::mutex> lock(mu);
+    cv.notify_all();
+  }
+};
+
+// One peer's Subscribe stream, read with gRPC's callback API so a thousand of
+// them need no thread each.
+class Subscriber final : public grpc::ClientReadReactor<v1::StreamResponse> {
+ public:
+  Subscriber(v1::FederationRelay::Stub* stub, const std::string& peer, const Ed25519PrivateKey& key,
+             const std::string& guild, Shared* shared)
+      : shared_(shared) {
+    const uint64_t timestamp = SystemClock().NowMs();
+    context_.AddMetadata("x-fedrelay-origin", peer);
+    context_.AddMetadata("x-fedrelay-timestamp", absl::StrCat(timestamp));
+    context_.AddMetadata("x-fedrelay-signature", federation::MakeCallSignatureHex(
+                                                     peer, "relay.example", kSubscribeMethod, timestamp, key));
+    request_.set_resume_from_event_id("");
+    request_.add_kinds("member_joined");
+    if (!guild.empty()) request_.add_guild_ids(guild);
+    stub->async()->Subscribe(&context_, &request_, this);
+    StartRead(&response_);
+    StartCall();
+  }
+
+  void Cancel() { context_.TryCancel(); }
+
+  void OnReadInitialMetadataDone(bool ok) override {
+    if (ok) shared_->connected.fetch_add(1);
+    shared_->Notify();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // OnDone follows
+    const int64_t now = NowNs();
+    const uint64_t id = response_.event_id();
+    if (id < shared_->receipt_ns.size()) {
+      const int64_t receipt = shared_->receipt_ns[id].load(std::memory_order_acquire);
+      shared_->latency.Add(receipt == 0 ? 0 : now - receipt);
+      shared_->deliveries.fetch_add(1, std::memory_order_relaxed);
+    }
+    StartRead(&response_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    status_ = status;
+    shared_->done.fetch_add(1);
+    shared_->Notify();
+  }
+
+  const grpc::Status& status() const { return status_; }
+
+ private:
+  Shared* const shared_;
+  grpc::ClientContext context_;
+  v1::SubscribeRequest request_;
+  v1::StreamResponse response_;
+  grpc::Status status_;
+};
+
+// Deliveries do not notify (that would cost every read a lock), so the
+// predicate is also polled.
+template <typename Predicate>
+bool WaitFor(Shared& shared, std::chrono::milliseconds timeout, Predicate predicate) {
+  const auto deadline = Clock::now() + timeout;
+  std::unique_lock<std::mutex> lock(shared.mu);
+  while (!predicate()) {
+    if (Clock::now() >= deadline) return false;
+    shared.cv.wait_for(lock, std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+}  // namespace
+
+void BM_FanOut(benchmark::State& state, const FanOutSettings* settings) {
+  const int subscribers = static_cast<int>(state.range(0));
+  const double rate = static_cast<double>(state.range(1));
+  const int guilds = static_cast<int>(state.range(2));
+  const auto events = static_cast<uint64_t>(rate * settings->seconds);
+  spdlog::set_level(spdlog::level::warn);  // a thousand peer_add lines say nothing here
+
+  for (auto _ : state) {
+    const std::string dir = absl::StrCat(settings->dir, "/fanout-", subscribers, "-", guilds);
+    std::filesystem::remove_all(dir);
+
+    // The relay: alpha submits, sub-i.example subscribe; no rate limit in the way.
+    const Ed25519PrivateKey alpha = BenchKey("alpha");
+    std::vector<Ed25519PrivateKey> keys;
+    config::Config config;
+    config.server_id = "relay.example";
+    config.origin = "relay.example/log";
+    config.key_file = dir + "/relay.key";
+    config.data_dir = dir + "/data";
+    config.grpc_listen = "127.0.0.1:0";
+    config.http_listen = "127.0.0.1:0";
+    config.rate_limits.message_rate_limit = 0;
+    config.peers.push_back({"alpha.example", alpha.PublicKeyHex(), {}});
+    for (int i = 0; i < subscribers; ++i) {
+      keys.push_back(BenchKey(absl::StrCat("sub-", i)));
+      config.peers.push_back({absl::StrCat("sub-", i, ".example"), keys.back().PublicKeyHex(), {}});
+    }
+    auto relay = relay::Relay::Start(config);
+    if (!relay.ok()) {
+      state.SkipWithError(std::string(relay.status().message()).c_str());
+      return;
+    }
+    const std::string target = absl::StrCat("127.0.0.1:", (*relay)->grpc_port());
+
+    // Every config peer became one log entry before the first event.
+    Shared shared(config.peers.size() + events + 64);
+    std::vector<std::unique_ptr<v1::FederationRelay::Stub>> stubs;
+    for (int c = 0; c < kChannels; ++c) {
+      grpc::ChannelArguments args;
+      args.SetInt("fedrelay.bench.channel", c);  // distinct args: a connection each
+      stubs.push_back(v1::FederationRelay::NewStub(
+          grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args)));
+    }
+    std::vector<std::unique_ptr<Subscriber>> streams;
+    for (int i = 0; i < subscribers; ++i) {
+      streams.push_back(std::make_unique<Subscriber>(stubs[i % kChannels].get(),
+                                                     absl::StrCat("sub-", i, ".example"), keys[i],
+                                                     guilds == 0 ? "" : absl::StrCat("g", i % guilds), &shared));
+    }
+    const bool all_connected = WaitFor(shared, std::chrono::seconds(30), [&] {
+      return shared.connected.load() + shared.done.load() >= subscribers;
+    });
+    if (!all_connected || shared.connected.load() != subscribers) {
+      state.SkipWithError("not every subscriber was accepted");
+      for (auto& stream : streams) stream->Cancel();
+      WaitFor(shared, std::chrono::seconds(30), [&] { return shared.done.load() == subscribers; });
+      (*relay)->Shutdown();
+      return;
+    }
+
+    // Signed before the clock starts: the benchmark measures the relay.
+    std::vector<v1::Submission> submissions(events);
+    uint64_t expected_deliveries = 0;
+    for (uint64_t i = 0; i < events; ++i) {
+      v1::FederationRequest* request = submissions[i].mutable_federation_request();
+      request->set_origin_server_id("alpha.example");
+      request->set_origin_server_pubkey(alpha.PublicKeyHex());
+      request->set_user_pubkey(HexEncode(Sha256(absl::StrCat("fanout user ", i))));
+      request->set_user_display_name("bench user");
+      const int guild = guilds == 0 ? 0 : static_cast<int>(i % guilds);
+      request->set_guild_id(absl::StrCat("g", guild));
+      request->set_timestamp(SystemClock().NowMs());
+      federation::SignFederationRequest(request, alpha);
+      submissions[i].set_correlation_id(absl::StrCat(i));
+      expected_deliveries += guilds == 0 ? subscribers
+                                         : subscribers / guilds + (guild < subscribers % guilds ? 1 : 0);
+    }
+
+    grpc::ClientContext submit_context;
+    auto submit = stubs[0]->Submit(&submit_context);
+    std::atomic<uint64_t> refused{0};
+    std::thread reader([&] {
+      v1::SubmissionResult result;
+      while (submit->Read(&result)) {
+        if (!result.has_receipt()) {
+          refused.fetch_add(1);
+          continue;
+        }
+        const uint64_t id = result.receipt().event_id();
+        if (id < shared.receipt_ns.size()) shared.receipt_ns[id].store(NowNs(), std::memory_order_release);
+      }
+    });
+    const auto start = Clock::now();
+    const auto period = std::chrono::duration<double>(1.0 / rate);
+    for (uint64_t i = 0; i < events; ++i) {
+      std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(period * i));
+      if (!submit->Write(submissions[i])) break;
+    }
+    const auto submitted = Clock::now();
+    submit->WritesDone();
+    const bool drained = WaitFor(shared, std::chrono::seconds(30), [&] {
+      return shared.deliveries.load() >= expected_deliveries;
+    });
+    reader.join();
+    const grpc::Status submit_status = submit->Finish();
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    state.SetIterationTime(elapsed);
+
+    for (auto& stream : streams) stream->Cancel();
+    WaitFor(shared, std::chrono::seconds(30), [&] { return shared.done.load() == subscribers; });
+    (*relay)->Shutdown();
+    relay->reset();
+
+    const double submit_seconds = std::chrono::duration<double>(submitted - start).count();
+    state.counters["events_per_s"] = static_cast<double>(events) / submit_seconds;
+    state.counters["deliveries_per_s"] = static_cast<double>(shared.deliveries.load()) / elapsed;
+    state.counters["p50_ms"] = shared.latency.QuantileMs(0.50);
+    state.counters["p99_ms"] = shared.latency.QuantileMs(0.99);
+    state.counters["max_ms"] = shared.latency.MaxMs();
+    if (!submit_status.ok() || refused.load() != 0) {
+      state.SkipWithError(absl::StrCat("submissions refused: ", refused.load(), " ",
+                                       submit_status.error_message()).c_str());
+    } else if (!drained) {
+      state.SkipWithError(absl::StrCat("only ", shared.deliveries.load(), " of ", expected_deliveries,
+                                       " deliveries arrived within 30 s").c_str());
+    }
+    std::filesystem::remove_all(dir);
+  }
+}
+
+}  // namespace fedrelay::bench

@@ -2,10 +2,11 @@
 //
 //   writer thread (OnDurable)          work pool (Turn)                 gRPC (OnWriteDone)
 //   -------------------------          ----------------                 ------------------
-//   append shared entries to each      take the next entry: live queue  next pending event, or
-//   live stream's bounded queue;       or a chunk read from the log;    schedule a turn
-//   overflow -> stream falls back      select what the subscriber may
-//   to the log; schedule a turn        see; start ONE write
+//   encode each event once; append     take the next entry: live queue  next pending event, or
+//   the entries a live stream's        or a chunk of the recent entries continue the turn here
+//   filter may select to its bounded   in memory or of the log on disk; while the stream is live
+//   queue; overflow -> stream falls    select what the subscriber may
+//   back to reading; schedule a turn   see; start ONE write
 //
 // Each stream has at most one write outstanding and at most one turn queued
 // or running, so per-stream state outside `mu_` (next_id_, pending_,
@@ -47,14 +48,40 @@
 namespace fedrelay::relay {
 namespace {
 
-// A catch-up read takes at most this many entries (or bytes) from the log.
+// A catch-up read takes at most this many entries (or bytes) from the log,
+// or this many from the recent entries in memory.
 constexpr uint64_t kCatchUpChunkEntries = 64;
+constexpr uint64_t kRecentChunkEntries = 512;
 constexpr size_t kCatchUpChunkBytes = 1 << 20;
 // Entries one turn may look at before it yields the thread to other streams.
 constexpr int kEntriesPerTurn = 256;
 
 constexpr char kLagEventsMetric[] = "fedrelay_subscriber_lag_events";
 constexpr char kLagSecondsMetric[] = "fedrelay_subscriber_lag_seconds";
+
+// A durable entry as the streams share it: decoded once (filters and
+// visibility read it) and each event encoded once for the wire, so a thousand
+// subscribers of one event write the same refcounted bytes.
+struct FanOutEntry {
+  std::shared_ptr<const v1::LogEntry> entry;
+  std::vector<grpc::Slice> encoded;  // by index in entry->events()
+  uint64_t event_id() const { return entry->event_id(); }
+};
+using FanOutEntryPtr = std::shared_ptr<const FanOutEntry>;
+
+grpc::Slice Encode(const google::protobuf::MessageLite& message) {
+  grpc::Slice slice(message.ByteSizeLong());
+  message.SerializeWithCachedSizesToArray(const_cast<uint8_t*>(slice.begin()));
+  return slice;
+}
+
+FanOutEntryPtr Prepare(std::shared_ptr<const v1::LogEntry> entry) {
+  auto prepared = std::make_shared<FanOutEntry>();
+  prepared->encoded.reserve(static_cast<size_t>(entry->events_size()));
+  for (const v1::StreamResponse& event : entry->events()) prepared->encoded.push_back(Encode(event));
+  prepared->entry = std::move(entry);
+  return prepared;
+}
 
 class DeliveryCore;
 class SubscriberStream;
@@ -83,6 +110,12 @@ class WorkPool {
     absl::MutexLock lock(&mu_);
     if (stopped_) return;
     queue_.push_back(std::move(stream));
+  }
+  // One lock for a whole fan-out's worth of turns.
+  void PostAll(std::vector<std::shared_ptr<SubscriberStream>> streams) {
+    absl::MutexLock lock(&mu_);
+    if (stopped_) return;
+    for (auto& stream : streams) queue_.push_back(std::move(stream));
   }
 
   // Finishes the turn in progress on each thread and drops the queued ones.
@@ -199,8 +232,8 @@ class DeliveryCore : public std::enable_shared_from_this<DeliveryCore> {
   void Shutdown();
 
   void OnDurable(const std::vector<std::shared_ptr<const v1::LogEntry>>& entries);
-  grpc::ServerWriteReactor<v1::StreamResponse>* Subscribe(grpc::CallbackServerContext* context,
-                                                          const v1::SubscribeRequest& request);
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* context,
+                                                        const grpc::ByteBuffer& raw_request);
   grpc::ServerUnaryReactor* Acknowledge(grpc::CallbackServerContext* context,
                                         const v1::AcknowledgeRequest& request,
                                         v1::AcknowledgeResponse* response);
@@ -219,6 +252,11 @@ class DeliveryCore : public std::enable_shared_from_this<DeliveryCore> {
   void Unregister(SubscriberStream* stream);
   // Makes `stream` live if it has read past everything handed out so far.
   bool TryGoLive(SubscriberStream& stream);
+  // Appends to `out` the recent entries from `from_id` on (at most `max`)
+  // that `filter` may select and sets `*through` to the last id looked at.
+  // False when `from_id` is not among the recent entries in memory.
+  bool ReadRecent(uint64_t from_id, uint64_t max, const EventFilter& filter,
+                  std::deque<FanOutEntryPtr>* out, uint64_t* through) const;
 
  private:
   absl::StatusOr<uint64_t> StartPosition(const Principal& principal,
@@ -237,6 +275,8 @@ class DeliveryCore : public std::enable_shared_from_this<DeliveryCore> {
 
   mutable absl::Mutex fanout_mu_;
   uint64_t last_fanned_ ABSL_GUARDED_BY(fanout_mu_);  // last event id handed to the streams
+  // The last entries handed out, consecutive ids, at most options_.recent_entries.
+  std::deque<FanOutEntryPtr> recent_ ABSL_GUARDED_BY(fanout_mu_);
   absl::flat_hash_map<SubscriberStream*, std::shared_ptr<SubscriberStream>> subscribers_
       ABSL_GUARDED_BY(fanout_mu_);
 
@@ -249,7 +289,7 @@ class DeliveryCore : public std::enable_shared_from_this<DeliveryCore> {
 };
 
 // One Subscribe call.
-class SubscriberStream final : public grpc::ServerWriteReactor<v1::StreamResponse>,
+class SubscriberStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                                public std::enable_shared_from_this<SubscriberStream> {
  public:
   SubscriberStream(std::shared_ptr<DeliveryCore> core, Principal principal, EventFilter filter,
@@ -285,12 +325,12 @@ class SubscriberStream final : public grpc::ServerWriteReactor<v1::StreamRespons
   // filter may select; the others are only counted as passed (live_through_),
   // so a subscriber to a few guilds costs the writer a filter check per entry
   // and nothing more. True when the caller must post a turn.
-  bool Offer(const std::vector<std::shared_ptr<const v1::LogEntry>>& entries, size_t capacity) {
+  bool Offer(const std::vector<FanOutEntryPtr>& entries, size_t capacity) {
     absl::MutexLock lock(&mu_);
     if (finished_ || !live_) return false;
     const size_t queued_before = queue_.size();
     for (const auto& entry : entries) {
-      if (!filter_.MayMatch(*entry)) continue;
+      if (!filter_.MayMatch(*entry->entry)) continue;
       if (queue_.size() == capacity) {
         // Too far behind to keep in memory: continue from the log.
         live_ = false;
@@ -337,7 +377,7 @@ class SubscriberStream final : public grpc::ServerWriteReactor<v1::StreamRespons
         core_->pool().Post(shared_from_this());  // still scheduled_: yield to other streams
         return;
       }
-      std::shared_ptr<const v1::LogEntry> entry;
+      FanOutEntryPtr entry;
       {
         absl::MutexLock lock(&mu_);
         if (finished_) {
@@ -367,6 +407,7 @@ class SubscriberStream final : public grpc::ServerWriteReactor<v1::StreamRespons
           return;
         }
         if (catch_up_.empty()) {
+          SkipUnselected();
           if (absl::Status status = ReadChunk(); !status.ok()) {
             spdlog::error("subscriber {}: cannot read the log at event {}: {}", principal_.identity,
                           next_id_, status.ToString());
@@ -376,6 +417,7 @@ class SubscriberStream final : public grpc::ServerWriteReactor<v1::StreamRespons
             return;
           }
           if (catch_up_.empty()) {
+            SkipUnselected();
             core_->TryGoLive(*this);
             continue;
           }
@@ -414,9 +456,7 @@ class SubscriberStream final : public grpc::ServerWriteReactor<v1::StreamRespons
         return;
       }
       stats_->delivered->Increment();
-      if (done.last_of_entry) {
-        stats_->position.store(done.event.entry->event_id());
-      }
+      if (done.last_of_entry) stats_->position.store(done.event_id);
       if (finished_) return;
       if (!pending_.empty()) {
         StartNextWriteLocked();
@@ -446,12 +486,21 @@ class SubscriberStream final : public grpc::ServerWriteReactor<v1::StreamRespons
 
  private:
   struct OutgoingWrite {
-    OutgoingEvent event;
+    grpc::ByteBuffer message;  // an encoded StreamResponse
+    uint64_t event_id = 0;
     bool last_of_entry = false;
   };
 
-  // Reads the next chunk of the log into catch_up_.
+  // Reads the next entries after next_id_ - 1 that the filter may select
+  // into catch_up_, and sets catch_up_through_ to the last id it covered:
+  // from the recent entries in memory (shared, already encoded) when they
+  // reach back that far, else from the log on disk. So a thousand streams
+  // that fell a little behind cost a filter check per entry each, not a
+  // parse.
   absl::Status ReadChunk() {
+    if (core_->ReadRecent(next_id_, kRecentChunkEntries, filter_, &catch_up_, &catch_up_through_)) {
+      return absl::OkStatus();
+    }
     const uint64_t begin = next_id_ - 1;  // leaf index of event next_id_
     size_t bytes = 0;
     absl::Status parse_status;
@@ -464,22 +513,41 @@ class SubscriberStream final : public grpc::ServerWriteReactor<v1::StreamRespons
             return false;
           }
           bytes += leaf.size();
-          catch_up_.push_back(std::move(entry));
+          catch_up_through_ = index + 1;
+          if (filter_.MayMatch(*entry)) catch_up_.push_back(Prepare(std::move(entry)));
           return bytes < kCatchUpChunkBytes;
         }));
     return parse_status;
   }
 
-  void Consume(const std::shared_ptr<const v1::LogEntry>& entry) {
+  // Once catch_up_ is drained: the rest of the range ReadChunk covered held
+  // nothing the filter selects.
+  void SkipUnselected() {
+    if (catch_up_through_ < next_id_) return;
+    next_id_ = catch_up_through_ + 1;
+    stats_->position.store(catch_up_through_);
+  }
+
+  void Consume(const FanOutEntryPtr& entry) {
     std::vector<OutgoingEvent> selected;
-    core_->visibility().Select(principal_, filter_, entry, &selected);
+    core_->visibility().Select(principal_, filter_, entry->entry, &selected);
     next_id_ = entry->event_id() + 1;
     if (selected.empty()) {
       stats_->position.store(entry->event_id());
       return;
     }
-    stats_->working_on_received_at_ms.store(entry->received_at());
-    for (OutgoingEvent& event : selected) pending_.push_back({std::move(event), false});
+    stats_->working_on_received_at_ms.store(entry->entry->received_at());
+    for (const OutgoingEvent& event : selected) {
+      OutgoingWrite write;
+      write.event_id = entry->event_id();
+      if (event.own == nullptr && event.index >= 0) {
+        write.message = grpc::ByteBuffer(&entry->encoded[static_cast<size_t>(event.index)], 1);
+      } else {
+        const grpc::Slice own = Encode(event.event());  // e.g. a dm_invite with its token
+        write.message = grpc::ByteBuffer(&own, 1);
+      }
+      pending_.push_back(std::move(write));
+    }
     pending_.back().last_of_entry = true;
   }
 
@@ -487,7 +555,7 @@ class SubscriberStream final : public grpc::ServerWriteReactor<v1::StreamRespons
     current_ = std::move(pending_.front());
     pending_.pop_front();
     writing_ = true;
-    StartWrite(&current_.event.event());
+    StartWrite(&current_.message);
   }
 
   const std::shared_ptr<DeliveryCore> core_;
@@ -500,7 +568,7 @@ class SubscriberStream final : public grpc::ServerWriteReactor<v1::StreamRespons
   bool live_ ABSL_GUARDED_BY(mu_) = false;  // starts by reading the log
   // While live_: every entry after next_id_ - 1 through live_through_ that the
   // filter may select is in queue_, in order.
-  std::deque<std::shared_ptr<const v1::LogEntry>> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<FanOutEntryPtr> queue_ ABSL_GUARDED_BY(mu_);
   uint64_t live_through_ ABSL_GUARDED_BY(mu_) = 0;
   bool scheduled_ ABSL_GUARDED_BY(mu_) = false;  // a turn is queued or running
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
@@ -509,7 +577,8 @@ class SubscriberStream final : public grpc::ServerWriteReactor<v1::StreamRespons
   // Owned by whoever holds the turn (see the file comment).
   uint64_t next_id_;
   std::deque<OutgoingWrite> pending_;
-  std::deque<std::shared_ptr<const v1::LogEntry>> catch_up_;
+  std::deque<FanOutEntryPtr> catch_up_;
+  uint64_t catch_up_through_ = 0;  // last id the reads into catch_up_ covered
   OutgoingWrite current_;
 };
 
@@ -528,7 +597,7 @@ void WorkPool::Run() {
 }
 
 // A reactor that only reports an error.
-class RefusedStream final : public grpc::ServerWriteReactor<v1::StreamResponse> {
+class RefusedStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   explicit RefusedStream(const grpc::Status& status) { Finish(status); }
   void OnDone() override { delete this; }
@@ -582,16 +651,24 @@ void DeliveryCore::OnDurable(const std::vector<std::shared_ptr<const v1::LogEntr
       removed_peers.push_back(entry->operator_action().server_id());
     }
   }
+  std::vector<FanOutEntryPtr> prepared;
+  prepared.reserve(entries.size());
+  for (const auto& entry : entries) prepared.push_back(Prepare(entry));
   std::vector<std::shared_ptr<SubscriberStream>> to_post;
   {
     absl::MutexLock lock(&fanout_mu_);
+    if (!recent_.empty() && recent_.back()->event_id() + 1 != prepared.front()->event_id()) {
+      recent_.clear();  // keep the ids consecutive
+    }
+    for (const FanOutEntryPtr& entry : prepared) recent_.push_back(entry);
+    while (recent_.size() > options_.recent_entries) recent_.pop_front();
     last_fanned_ = entries.back()->event_id();
     head_->store(last_fanned_);
     for (const auto& [raw, stream] : subscribers_) {
-      if (stream->Offer(entries, options_.queue_capacity)) to_post.push_back(stream);
+      if (stream->Offer(prepared, options_.queue_capacity)) to_post.push_back(stream);
     }
   }
-  for (auto& stream : to_post) pool_.Post(std::move(stream));
+  if (!to_post.empty()) pool_.PostAll(std::move(to_post));
   // A removed peer's open streams were authorized by a key that is no longer pinned.
   for (const std::string& server_id : removed_peers) {
     EndStreams([&](const Principal& p) { return p.is_peer() && p.peer_server_id == server_id; },
@@ -603,6 +680,22 @@ void DeliveryCore::OnDurable(const std::vector<std::shared_ptr<const v1::LogEntr
 bool DeliveryCore::TryGoLive(SubscriberStream& stream) {
   absl::MutexLock lock(&fanout_mu_);
   return stream.GoLiveIfCaughtUp(last_fanned_);
+}
+
+bool DeliveryCore::ReadRecent(uint64_t from_id, uint64_t max, const EventFilter& filter,
+                              std::deque<FanOutEntryPtr>* out, uint64_t* through) const {
+  absl::MutexLock lock(&fanout_mu_);
+  if (recent_.empty()) return false;
+  const uint64_t first = recent_.front()->event_id();
+  const uint64_t last = recent_.back()->event_id();
+  if (from_id < first || from_id > last) return false;
+  const uint64_t end = std::min(last, from_id + max - 1);
+  for (uint64_t id = from_id; id <= end; ++id) {
+    const FanOutEntryPtr& entry = recent_[id - first];
+    if (filter.MayMatch(*entry->entry)) out->push_back(entry);
+  }
+  *through = end;
+  return true;
 }
 
 void DeliveryCore::Register(const std::shared_ptr<SubscriberStream>& stream) {
@@ -675,8 +768,14 @@ absl::StatusOr<uint64_t> DeliveryCore::StartPosition(const Principal& principal,
   return *after;
 }
 
-grpc::ServerWriteReactor<v1::StreamResponse>* DeliveryCore::Subscribe(
-    grpc::CallbackServerContext* context, const v1::SubscribeRequest& request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* DeliveryCore::Subscribe(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer& raw_request) {
+  v1::SubscribeRequest request;
+  if (grpc::ByteBuffer copy = raw_request;
+      !grpc::SerializationTraits<v1::SubscribeRequest>::Deserialize(&copy, &request).ok()) {
+    return new RefusedStream(ToGrpcStatus(
+        MakeError(ErrorCode::kMalformed, "the SubscribeRequest does not parse")));
+  }
   if (!started_.load() || stopped_.load()) {
     return new RefusedStream(
         grpc::Status(grpc::StatusCode::UNAVAILABLE, "unavailable: delivery is not running"));
@@ -742,8 +841,8 @@ class DeliveryImpl final : public Delivery {
   void OnDurable(const std::vector<std::shared_ptr<const v1::LogEntry>>& entries) override {
     core_->OnDurable(entries);
   }
-  grpc::ServerWriteReactor<v1::StreamResponse>* Subscribe(
-      grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) override {
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* context,
+                                                        const grpc::ByteBuffer* request) override {
     return core_->Subscribe(context, *request);
   }
   grpc::ServerUnaryReactor* Acknowledge(grpc::CallbackServerContext* context,

@@ -44,6 +44,9 @@ struct DeliveryOptions {
   const Clock* clock = &SystemClock();
   // Entries a live stream may have queued before it falls back to the log.
   size_t queue_capacity = 1024;
+  // The most recent durable entries, kept decoded and encoded in memory and
+  // shared by every stream that is catching up; older ones come from disk.
+  size_t recent_entries = 16384;
   // Threads that turn entries into writes (never block on a subscriber).
   int threads = 2;
 };
@@ -57,8 +60,11 @@ class Delivery : public federation::EventSink {
   // and must outlive the delivery's use of it (until Shutdown).
   virtual void Start(const federation::Federation* federation) = 0;
 
-  virtual grpc::ServerWriteReactor<v1::StreamResponse>* Subscribe(
-      grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) = 0;
+  // `request` is an encoded SubscribeRequest and every message written is an
+  // encoded StreamResponse: raw, so that one encoding of an event serves every
+  // subscriber that receives it.
+  virtual grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* context,
+                                                                const grpc::ByteBuffer* request) = 0;
   virtual grpc::ServerUnaryReactor* Acknowledge(grpc::CallbackServerContext* context,
                                                 const v1::AcknowledgeRequest* request,
                                                 v1::AcknowledgeResponse* response) = 0;

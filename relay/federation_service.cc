@@ -360,10 +360,10 @@ grpc::ServerBidiReactor<v1::Submission, v1::SubmissionResult>* FederationService
   return new SubmitStream(context, this);
 }
 
-grpc::ServerWriteReactor<v1::StreamResponse>* FederationService::Subscribe(
-    grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* FederationService::Subscribe(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   if (delivery_ != nullptr) return delivery_->Subscribe(context, request);
-  class Refuse final : public grpc::ServerWriteReactor<v1::StreamResponse> {
+  class Refuse final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
    public:
     Refuse() { Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "unavailable: no delivery")); }
     void OnDone() override { delete this; }

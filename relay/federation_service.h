@@ -16,7 +16,11 @@ namespace fedrelay::relay {
 
 class Delivery;
 
-class FederationService final : public v1::FederationRelay::CallbackService {
+// Subscribe is registered raw (grpc::ByteBuffer in and out) so the fan-out
+// can write one encoding of an event to every subscriber; the wire format is
+// unchanged.
+class FederationService final
+    : public v1::FederationRelay::WithRawCallbackMethod_Subscribe<v1::FederationRelay::CallbackService> {
  public:
   struct Info {
     std::string server_id;
@@ -52,8 +56,8 @@ class FederationService final : public v1::FederationRelay::CallbackService {
                                                    v1::RelayReceipt* response) override;
   grpc::ServerBidiReactor<v1::Submission, v1::SubmissionResult>* Submit(
       grpc::CallbackServerContext* context) override;
-  grpc::ServerWriteReactor<v1::StreamResponse>* Subscribe(
-      grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* context,
+                                                        const grpc::ByteBuffer* request) override;
   grpc::ServerUnaryReactor* Acknowledge(grpc::CallbackServerContext* context,
                                         const v1::AcknowledgeRequest* request,
                                         v1::AcknowledgeResponse* response) override;

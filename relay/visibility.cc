@@ -113,7 +113,8 @@ bool Visibility::IsHomeserverOf(absl::string_view peer_host, const std::string& 
 void Visibility::Select(const Principal& principal, const EventFilter& filter,
                         const std::shared_ptr<const v1::LogEntry>& entry,
                         std::vector<OutgoingEvent>* out) const {
-  for (const v1::StreamResponse& event : entry->events()) {
+  for (int index = 0; index < entry->events_size(); ++index) {
+    const v1::StreamResponse& event = entry->events(index);
     std::optional<std::string> guild;
     std::optional<federation::InviteInfo> invite;
     std::string target, inviter;
@@ -162,6 +163,7 @@ void Visibility::Select(const Principal& principal, const EventFilter& filter,
       outgoing.own = std::move(own);
     } else {
       outgoing.shared = &event;
+      outgoing.index = index;
     }
     out->push_back(std::move(outgoing));
   }

@@ -68,6 +68,7 @@ class EventFilter {
 struct OutgoingEvent {
   std::shared_ptr<const v1::LogEntry> entry;
   const v1::StreamResponse* shared = nullptr;
+  int index = -1;  // of `shared` in entry->events(), so a transport can reuse its encoding
   std::shared_ptr<const v1::StreamResponse> own;
 
   const v1::StreamResponse& event() const { return own != nullptr ? *own : *shared; }

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/clock.h"
 #include "base/crypto.h"
@@ -80,7 +81,8 @@ class LatencyHistogram {
 struct Shared {
   explicit Shared(size_t max_event_id) : receipt_ns(max_event_id + 1) {}
   std::vector<std::atomic<int64_t>> receipt_ns;  // by event id; 0 until the receipt arrived
-  LatencyHistogram latency;
+  LatencyHistogram latency;          // receipt -> delivery
+  LatencyHistogram receipt_latency;  // submission written -> receipt read
   std::atomic<uint64_t> deliveries{0};
   std::atomic<int> connected{0};
   std::atomic<int> done{0};
@@ -242,13 +244,20 @@ void BM_FanOut(benchmark::State& state, const FanOutSettings* settings) {
 
     grpc::ClientContext submit_context;
     auto submit = stubs[0]->Submit(&submit_context);
+    std::vector<std::atomic<int64_t>> sent_ns(events);
     std::atomic<uint64_t> refused{0};
+    std::atomic<uint64_t> receipts{0};
     std::thread reader([&] {
       v1::SubmissionResult result;
       while (submit->Read(&result)) {
         if (!result.has_receipt()) {
           refused.fetch_add(1);
           continue;
+        }
+        receipts.fetch_add(1);
+        uint64_t serial = 0;
+        if (absl::SimpleAtoi(result.correlation_id(), &serial) && serial < events) {
+          shared.receipt_latency.Add(NowNs() - sent_ns[serial].load(std::memory_order_acquire));
         }
         const uint64_t id = result.receipt().event_id();
         if (id < shared.receipt_ns.size()) shared.receipt_ns[id].store(NowNs(), std::memory_order_release);
@@ -258,6 +267,7 @@ void BM_FanOut(benchmark::State& state, const FanOutSettings* settings) {
     const auto period = std::chrono::duration<double>(1.0 / rate);
     for (uint64_t i = 0; i < events; ++i) {
       std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(period * i));
+      sent_ns[i].store(NowNs(), std::memory_order_release);
       if (!submit->Write(submissions[i])) break;
     }
     const auto submitted = Clock::now();
@@ -281,12 +291,15 @@ void BM_FanOut(benchmark::State& state, const FanOutSettings* settings) {
     state.counters["p50_ms"] = shared.latency.QuantileMs(0.50);
     state.counters["p99_ms"] = shared.latency.QuantileMs(0.99);
     state.counters["max_ms"] = shared.latency.MaxMs();
+    state.counters["receipt_p99_ms"] = shared.receipt_latency.QuantileMs(0.99);
     if (!submit_status.ok() || refused.load() != 0) {
       state.SkipWithError(absl::StrCat("submissions refused: ", refused.load(), " ",
                                        submit_status.error_message()).c_str());
     } else if (!drained) {
       state.SkipWithError(absl::StrCat("only ", shared.deliveries.load(), " of ", expected_deliveries,
-                                       " deliveries arrived within 30 s").c_str());
+                                       " deliveries arrived within 30 s (", receipts.load(), " of ",
+                                       events, " receipts, ", shared.done.load(),
+                                       " streams ended early)").c_str());
     }
     std::filesystem::remove_all(dir);
   }

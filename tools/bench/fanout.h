@@ -21,7 +21,9 @@ struct FanOutSettings {
 // subscriber takes every event; otherwise events rotate over `guilds` guilds
 // and subscriber i follows guild i % guilds only (a peer subscribes to the
 // guilds its members are in). Reports p50_ms, p99_ms and max_ms of the
-// receipt-to-delivery latency, deliveries/s and the achieved event rate.
+// receipt-to-delivery latency, receipt_p99_ms (submission to receipt, so a
+// fan-out that delayed receipts cannot hide there), deliveries/s and the
+// achieved event rate.
 void BM_FanOut(benchmark::State& state, const FanOutSettings* settings);
 
 }  // namespace fedrelay::bench

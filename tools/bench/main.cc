@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "base/crypto.h"
 #include "base/encoding.h"
 #include "federation/federation.h"
@@ -266,6 +267,7 @@ int main(int argc, char** argv) {
     }
   }
   if (!InitCrypto().ok()) return 1;
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);  // as fedrelayd (Release)
   const bool own_dir = dir.empty();
   g_dir = own_dir ? absl::StrCat("/tmp/fedrelay-bench-", getpid()) : dir;
   std::filesystem::create_directories(g_dir);

@@ -5,10 +5,13 @@
 // alone reproduces who was trusted when. Equivocations reach the operator as a
 // metric, a log line and a ctl listing.
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cctype>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -488,6 +491,23 @@ TEST_F(CtlTest, UsageErrorsBadKeysAndAnUnreachableRelay) {
   EXPECT_THAT(bad_rotate.err, HasSubstr("is not a valid Ed25519 public key"));
   EXPECT_EQ(LogSize(), size);
   EXPECT_EQ(PeerList().size(), 2u);
+
+  // A socket that accepts connections but never answers: a deadline, not a hang.
+  const std::string silent_path = relay_->dir() + "/silent.sock";
+  const int silent = socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(silent, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  ASSERT_LT(silent_path.size(), sizeof(address.sun_path));
+  std::strncpy(address.sun_path, silent_path.c_str(), sizeof(address.sun_path) - 1);
+  ASSERT_EQ(bind(silent, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(listen(silent, 8), 0);
+  ToolResult hung = Ctl({"--socket", silent_path, "--timeout-ms", "300", "status"});
+  close(silent);
+  EXPECT_EQ(hung.exit_code, 1);
+  EXPECT_THAT(hung.err, HasSubstr("did not answer within 300 ms"));
+  EXPECT_EQ(Ctl({"--timeout-ms", "0", "status"}).exit_code, 2);
+  EXPECT_EQ(Ctl({"--timeout-ms", "soon", "status"}).exit_code, 2);
 
   ASSERT_EQ(relay_->Stop(), 0);
   for (const std::vector<std::string>& command :

@@ -1,6 +1,7 @@
 // fedrelay-ctl: the operator's tool. See `fedrelay-ctl --help`.
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -18,11 +19,13 @@ using fedrelay::Args;
 
 constexpr char kUsage[] = R"(fedrelay-ctl - operate a running fedrelayd
 
-Usage: fedrelay-ctl [--config FILE | --data-dir DIR | --socket PATH] COMMAND ...
+Usage: fedrelay-ctl [--config FILE | --data-dir DIR | --socket PATH] [--timeout-ms MS] COMMAND ...
 
 Which relay: the admin socket <data_dir>/admin.sock of a running fedrelayd
 (mode 0600: run as the relay's user). --config reads data_dir from the relay's
 config; --data-dir names it; the default is the embedded default's var/data.
+--timeout-ms bounds each call (default 10000): a relay that does not answer
+in time is an error (exit 1), never a hang.
 
 Commands talking to the relay:
   status                               log size, latest checkpoint, peers, verifier key
@@ -58,9 +61,20 @@ int Fail(const std::string& message) {
   return 1;
 }
 
+uint64_t g_timeout_ms = 10000;
+
+// Every call gets the same deadline.
+void Bound(grpc::ClientContext& context) {
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(g_timeout_ms));
+}
+
 int FailRpc(const grpc::Status& status, const std::string& socket) {
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
     return Fail("cannot reach fedrelayd at " + socket + " (is it running? " + status.error_message() + ")");
+  }
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return Fail("fedrelayd at " + socket + " did not answer within " + std::to_string(g_timeout_ms) +
+                " ms (--timeout-ms); a peer change may still be logged: check with peer list");
   }
   return Fail(status.error_message());
 }
@@ -120,6 +134,7 @@ int Vkey(Args& args) {
 int Peer(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& socket) {
   const std::string verb = args.Positional();
   grpc::ClientContext context;
+  Bound(context);
   fedrelay::v1::RelayReceipt receipt;
   grpc::Status status;
   if (verb == "list") {
@@ -181,6 +196,7 @@ int Peer(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& socket
 
 int Status(fedrelay::v1::Admin::Stub& admin, const std::string& socket) {
   grpc::ClientContext context;
+  Bound(context);
   fedrelay::v1::AdminStatusResponse response;
   if (auto status = admin.Status(&context, {}, &response); !status.ok()) return FailRpc(status, socket);
   std::cout << "log size:        " << response.log_size() << "\n"
@@ -195,6 +211,7 @@ int Status(fedrelay::v1::Admin::Stub& admin, const std::string& socket) {
 
 int Equivocations(fedrelay::v1::Admin::Stub& admin, const std::string& socket) {
   grpc::ClientContext context;
+  Bound(context);
   fedrelay::v1::ListEquivocationsResponse response;
   if (auto status = admin.ListEquivocations(&context, {}, &response); !status.ok()) {
     return FailRpc(status, socket);
@@ -219,6 +236,7 @@ void PrintApiKey(const fedrelay::v1::AdminApiKey& key) {
 int ApiKey(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& socket) {
   const std::string verb = args.Positional();
   grpc::ClientContext context;
+  Bound(context);
   if (verb == "create") {
     std::string name;
     if (!args.Value("--name", &name)) return Usage(args.error());
@@ -273,9 +291,10 @@ int main(int argc, char** argv) {
   if (!fedrelay::InitCrypto().ok()) return Fail("libsodium failed to initialize");
   std::string config_path, data_dir = "var/data", socket;
   if (!args.Value("--config", &config_path) || !args.Value("--data-dir", &data_dir) ||
-      !args.Value("--socket", &socket)) {
+      !args.Value("--socket", &socket) || !args.Number("--timeout-ms", &g_timeout_ms)) {
     return Usage(args.error());
   }
+  if (g_timeout_ms == 0) return Usage("--timeout-ms must be at least 1");
   if (args.Command("demo-keys")) return DemoKeys(args);
   if (args.Command("keygen")) return Keygen(args);
   if (args.Command("vkey")) return Vkey(args);

@@ -15,6 +15,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "base/clock.h"
 #include "base/crypto.h"
 #include "base/encoding.h"
@@ -348,6 +350,98 @@ TEST_F(ClientToolTest, AReceiptThatDoesNotVerifyUnderThePinnedKeyIsAnError) {
                         "alpha.example", "--server-key", KeyPath("server-alpha"), "--user",
                         Hex("user-bob-id"), "--display-name", "Bob", "--guild", "g2"});
   ExpectVerifiedReceipt(pinned);
+}
+
+// A peer operator watches what the relay sends it, by hand: subscribe prints
+// each event as a JSON line, ack moves the durable cursor, and a subscribe
+// without --resume continues after it.
+TEST_F(ClientToolTest, SubscribeAndAckAsAPeerAndWithAnApiKey) {
+  const uint64_t first = EventId(Federate("g1", Now()));
+  const uint64_t second = EventId(Federate("g2", Now()));
+  ASSERT_GT(second, first);
+  const std::vector<std::string> as_beta = {"--server-id", "beta.example", "--server-key",
+                                            KeyPath("server-beta")};
+  auto subscribe = [&](const std::vector<std::string>& credentials,
+                       const std::vector<std::string>& options) {
+    std::vector<std::string> args = {"subscribe"};
+    args.insert(args.end(), credentials.begin(), credentials.end());
+    args.insert(args.end(), options.begin(), options.end());
+    return Client(args);
+  };
+  auto events_of = [](const ClientResult& result) {
+    std::vector<v1::StreamResponse> events;
+    for (absl::string_view line : absl::StrSplit(result.out, '\n', absl::SkipEmpty())) {
+      v1::StreamResponse event;
+      EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(std::string(line), &event).ok()) << line;
+      events.push_back(event);
+    }
+    return events;
+  };
+
+  auto from_start = subscribe(as_beta, {"--resume", "0", "--count", "2"});
+  ASSERT_EQ(from_start.exit_code, 0) << from_start.err;
+  EXPECT_THAT(from_start.err, HasSubstr("subscribed as peer:beta.example after event 0"));
+  auto events = events_of(from_start);
+  ASSERT_EQ(events.size(), 2u) << from_start.out;
+  EXPECT_EQ(events[0].event_id(), first);
+  EXPECT_EQ(events[0].member_joined().guild_id(), "g1");
+  EXPECT_EQ(events[0].member_joined().user().id(), Hex("user-alice-id"));
+  EXPECT_EQ(events[1].event_id(), second);
+  EXPECT_EQ(events[1].member_joined().guild_id(), "g2");
+
+  auto filtered = subscribe(as_beta, {"--resume", "0", "--guild", "g2", "--count", "1"});
+  ASSERT_EQ(filtered.exit_code, 0) << filtered.err;
+  ASSERT_EQ(events_of(filtered).size(), 1u);
+  EXPECT_EQ(events_of(filtered)[0].event_id(), second);
+
+  // ack, then a subscribe without --resume starts after the cursor.
+  std::vector<std::string> ack = {"ack"};
+  ack.insert(ack.end(), as_beta.begin(), as_beta.end());
+  ack.push_back(absl::StrCat(first));
+  auto acked = Client(ack);
+  ASSERT_EQ(acked.exit_code, 0) << acked.err;
+  EXPECT_EQ(acked.out, absl::StrCat("cursor: ", first, "\n"));
+  auto resumed = subscribe(as_beta, {"--count", "1", "--ack"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  ASSERT_EQ(events_of(resumed).size(), 1u);
+  EXPECT_EQ(events_of(resumed)[0].event_id(), second);
+  EXPECT_THAT(resumed.err, HasSubstr(absl::StrCat("acknowledged: cursor at event ", second)));
+
+  // Nothing after the cursor: --count is bounded by --timeout-ms, and says so.
+  auto waiting = Run({BinaryPath("tools/fedrelay-client"), "--relay",
+                      absl::StrCat("127.0.0.1:", relay_->grpc_port()), "--timeout-ms", "500",
+                      "subscribe", "--server-id", "beta.example", "--server-key",
+                      KeyPath("server-beta"), "--count", "1"});
+  EXPECT_EQ(waiting.exit_code, 1);
+  EXPECT_THAT(waiting.err, HasSubstr("received 0 of 1 events within 500 ms"));
+
+  // An API key from fedrelay-ctl, read from a file, works the same way.
+  auto created = testing::RunCommand(absl::StrCat(
+      BinaryPath("tools/fedrelay-ctl"), " --data-dir ", relay_->data_dir(), " apikey create --name ops"));
+  ASSERT_EQ(created.exit_code, 0) << created.output;
+  std::string api_key;
+  for (absl::string_view line : absl::StrSplit(created.output, '\n')) {
+    if (absl::ConsumePrefix(&line, "api key: ")) api_key = std::string(line);
+  }
+  ASSERT_FALSE(api_key.empty());
+  const std::string key_file = relay_->dir() + "/api.key";
+  std::ofstream(key_file) << api_key << "\n";
+  auto with_key = subscribe({"--api-key-file", key_file}, {"--resume", "0", "--kind", "member_joined",
+                                                            "--count", "2"});
+  ASSERT_EQ(with_key.exit_code, 0) << with_key.err;
+  EXPECT_EQ(events_of(with_key).size(), 2u);
+  EXPECT_THAT(with_key.out + with_key.err, Not(HasSubstr(api_key))) << "the key is a secret";
+
+  // Wrong or missing credentials.
+  auto stranger = subscribe({"--server-id", "gamma.example", "--server-key", KeyPath("server-beta")},
+                            {"--count", "1"});
+  EXPECT_EQ(stranger.exit_code, 1);
+  EXPECT_THAT(stranger.err, StartsWith("refused: unauthenticated: "));
+  EXPECT_EQ(subscribe({}, {"--count", "1"}).exit_code, 2);
+  EXPECT_EQ(subscribe({"--api-key-file", key_file, "--server-id", "beta.example"}, {}).exit_code, 2);
+  EXPECT_EQ(Client({"ack", "--server-id", "beta.example", "--server-key", KeyPath("server-beta"),
+                    "soon"}).exit_code,
+            2);
 }
 
 TEST_F(ClientToolTest, UsageErrorsExitTwoAndAnUnreachableRelayExitsOne) {

@@ -13,8 +13,11 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -60,6 +63,8 @@ Talking to the relay:
   accept | reject       the invite target's answer, signed by one of their devices
   migrate               a user's UpdateHomeServer, signed by their identity key
   profile               a user's UpdateFederatedProfile, signed by one of their devices
+  subscribe             receive events as a peer homeserver or API key (JSON lines)
+  ack                   move the subscriber's durable cursor (Acknowledge)
 
 Offline:
   pubkey --key FILE     print the hex public key of a key file
@@ -646,6 +651,186 @@ int Profile(Args& args, Relay& relay) {
       request, &v1::FederationRelay::Stub::UpdateFederatedProfile, ItIsTheReceipt);
 }
 
+// ---------------------------------------------------------------------------
+// Downstream: Subscribe and Acknowledge.
+
+constexpr char kSubscribeHelp[] = R"(Usage: fedrelay-client subscribe (--server-id ID --server-key FILE | --api-key-file FILE)
+           [--resume N] [--guild G]... [--kind K]... [--count N] [--ack]
+
+Subscribes as peer ID (a Call signature made with its key FILE) or with the
+downstream API key in FILE (fedrelay-ctl apikey create), and prints each event
+as one line of JSON (StreamResponse, proto field names) on stdout.
+
+  --resume N   the last event already processed: 0 = from the start; omitted =
+               from this subscriber's acknowledged cursor
+  --guild G    only events of these guilds (repeatable); --kind K only these
+               kinds, e.g. member_joined, ban, dm_invite (repeatable)
+  --count N    stop after N events; the whole call must then finish within
+               --timeout-ms. Without it, runs until interrupted.
+  --ack        Acknowledge each event after printing it
+
+Exit status: 0 after --count events, 1 when the relay refuses or ends the
+stream, 2 usage error.
+)";
+
+constexpr char kAckHelp[] = R"(Usage: fedrelay-client ack (--server-id ID --server-key FILE | --api-key-file FILE) EVENT_ID
+
+Moves the subscriber's durable cursor to EVENT_ID (never backwards) and prints
+the cursor the relay now holds. A later `subscribe` without --resume continues
+after it.
+)";
+
+constexpr char kSubscribeMethod[] = "/fedrelay.v1.FederationRelay/Subscribe";
+constexpr char kAcknowledgeMethod[] = "/fedrelay.v1.FederationRelay/Acknowledge";
+
+// Who a downstream call is made as: a peer's Call signature or an API key.
+class Subscriber {
+ public:
+  int Read(Args& args) {
+    std::string key_path, api_key_path;
+    if (!args.Value("--server-id", &server_id_) || !args.Value("--server-key", &key_path) ||
+        !args.Value("--api-key-file", &api_key_path)) {
+      return Usage(args.error());
+    }
+    if (!api_key_path.empty()) {
+      if (!server_id_.empty() || !key_path.empty()) {
+        return Usage("give either --api-key-file or --server-id with --server-key, not both");
+      }
+      std::ifstream file(api_key_path);
+      std::stringstream text;
+      text << file.rdbuf();
+      api_key_ = std::string(absl::StripAsciiWhitespace(text.str()));
+      if (!file || api_key_.empty()) return Usage("--api-key-file " + api_key_path + ": no key in it");
+      return kExitAccepted;
+    }
+    if (int rc = Require(server_id_, "--server-id", "ID (or --api-key-file FILE)"); rc != 0) return rc;
+    return LoadKey(key_path, "--server-key", &server_key_);
+  }
+
+  // Peers sign for the relay's server id, which GetServerInfo names.
+  int Prepare(Relay& relay) {
+    if (!api_key_.empty()) return kExitAccepted;
+    auto context = relay.NewContext();
+    v1::ServerInfoResponse info;
+    if (auto status = relay.stub().GetServerInfo(context.get(), {}, &info); !status.ok()) {
+      return FailRpc(status, *context, relay.global());
+    }
+    relay_server_id_ = info.server_id();
+    return kExitAccepted;
+  }
+
+  void Authenticate(grpc::ClientContext& context, const char* method) const {
+    if (!api_key_.empty()) {
+      context.AddMetadata("authorization", "Bearer " + api_key_);
+      return;
+    }
+    const uint64_t timestamp = NowMs();
+    context.AddMetadata("x-fedrelay-origin", server_id_);
+    context.AddMetadata("x-fedrelay-timestamp", absl::StrCat(timestamp));
+    context.AddMetadata("x-fedrelay-signature",
+                        federation::MakeCallSignatureHex(server_id_, relay_server_id_, method,
+                                                         timestamp, *server_key_));
+  }
+
+ private:
+  std::string server_id_;
+  std::optional<Ed25519PrivateKey> server_key_;
+  std::string api_key_;
+  std::string relay_server_id_;
+};
+
+// Sets *cursor to the durable cursor the relay holds afterwards.
+int Acknowledge(Relay& relay, const Subscriber& subscriber, uint64_t event_id, uint64_t* cursor) {
+  auto context = relay.NewContext();
+  subscriber.Authenticate(*context, kAcknowledgeMethod);
+  v1::AcknowledgeRequest request;
+  request.set_event_id(event_id);
+  v1::AcknowledgeResponse response;
+  if (auto status = relay.stub().Acknowledge(context.get(), request, &response); !status.ok()) {
+    return FailRpc(status, *context, relay.global());
+  }
+  *cursor = response.event_id();
+  return kExitAccepted;
+}
+
+int Subscribe(Args& args, Relay& relay) {
+  Subscriber subscriber;
+  if (int rc = subscriber.Read(args); rc != 0) return rc;
+  v1::SubscribeRequest request;
+  std::string resume;
+  std::vector<std::string> guilds, kinds;
+  uint64_t count = 0;
+  if (!args.Value("--resume", &resume) || !args.Values("--guild", &guilds) ||
+      !args.Values("--kind", &kinds) || !args.Number("--count", &count)) {
+    return Usage(args.error());
+  }
+  const bool ack = args.Flag("--ack");
+  if (int rc = CheckNoLeftover(args); rc != 0) return rc;
+  request.set_resume_from_event_id(resume);
+  for (const std::string& guild : guilds) request.add_guild_ids(guild);
+  for (const std::string& kind : kinds) request.add_kinds(kind);
+  if (int rc = subscriber.Prepare(relay); rc != 0) return rc;
+
+  grpc::ClientContext context;
+  if (count > 0) {
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(relay.global().timeout_ms));
+  }
+  subscriber.Authenticate(context, kSubscribeMethod);
+  auto reader = relay.stub().Subscribe(&context, request);
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  // The relay sends its initial metadata once it has accepted the stream.
+  reader->WaitForInitialMetadata();
+  const auto& metadata = context.GetServerInitialMetadata();
+  const auto who = metadata.find("x-fedrelay-subscriber");
+  const auto after = metadata.find("x-fedrelay-start-after");
+  const bool accepted = who != metadata.end() && after != metadata.end();
+  if (accepted) {
+    std::cerr << "subscribed as " << std::string(who->second.data(), who->second.size())
+              << " after event " << std::string(after->second.data(), after->second.size()) << "\n";
+  }
+  v1::StreamResponse event;
+  uint64_t received = 0;
+  while ((count == 0 || received < count) && reader->Read(&event)) {
+    std::string json;
+    if (auto status = google::protobuf::util::MessageToJsonString(event, &json, options); !status.ok()) {
+      return Fail(status.ToString());
+    }
+    std::cout << json << std::endl;  // a line per event, as it arrives
+    ++received;
+    if (ack) {
+      uint64_t cursor = 0;
+      if (int rc = Acknowledge(relay, subscriber, event.event_id(), &cursor); rc != 0) return rc;
+      std::cerr << "acknowledged: cursor at event " << cursor << "\n";
+    }
+  }
+  if (count > 0 && received == count) {
+    context.TryCancel();
+    return kExitAccepted;
+  }
+  const grpc::Status status = reader->Finish();
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && accepted) {
+    return Fail(absl::StrCat("received ", received, " of ", count, " events within ",
+                             relay.global().timeout_ms, " ms (--timeout-ms)"));
+  }
+  return FailRpc(status, context, relay.global());
+}
+
+int Ack(Args& args, Relay& relay) {
+  Subscriber subscriber;
+  if (int rc = subscriber.Read(args); rc != 0) return rc;
+  const std::string id_text = args.Positional();
+  if (int rc = CheckNoLeftover(args); rc != 0) return rc;
+  uint64_t event_id = 0;
+  if (!absl::SimpleAtoi(id_text, &event_id)) return Usage("ack needs EVENT_ID, a whole number");
+  if (int rc = subscriber.Prepare(relay); rc != 0) return rc;
+  uint64_t cursor = 0;
+  if (int rc = Acknowledge(relay, subscriber, event_id, &cursor); rc != 0) return rc;
+  std::cout << "cursor: " << cursor << "\n";
+  return kExitAccepted;
+}
+
 struct Command {
   const char* name;
   const char* help;
@@ -664,6 +849,8 @@ const Command kCommands[] = {
     {"reject", kDecisionHelp, [](Args& args, Relay& relay) { return Decide(args, relay, false); }},
     {"migrate", kMigrateHelp, Migrate},
     {"profile", kProfileHelp, Profile},
+    {"subscribe", kSubscribeHelp, Subscribe},
+    {"ack", kAckHelp, Ack},
 };
 
 }  // namespace

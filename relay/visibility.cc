@@ -73,7 +73,28 @@ absl::StatusOr<EventFilter> EventFilter::FromRequest(const v1::SubscribeRequest&
               {request.kinds().begin(), request.kinds().end()});
 }
 
-bool EventFilter::Matches(absl::string_view kind, const std::optional<std::string>& guild) const {
+namespace {
+
+// The guild an event names itself; nullopt for an event of no guild and for
+// dm_invite_status, whose guild only its invite in the state knows.
+std::optional<absl::string_view> GuildNamedBy(const v1::StreamResponse& event) {
+  switch (event.event_case()) {
+    case v1::StreamResponse::kMemberJoined:
+      return event.member_joined().guild_id();
+    case v1::StreamResponse::kMemberRemoved:
+      return event.member_removed().guild_id();
+    case v1::StreamResponse::kBan:
+      return event.ban().guild_id();
+    case v1::StreamResponse::kDmInvite:
+      return event.dm_invite().guild_id();
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace
+
+bool EventFilter::Matches(absl::string_view kind, std::optional<absl::string_view> guild) const {
   if (!kinds_.empty() && !kinds_.contains(kind)) return false;
   if (!guild_ids_.empty() && guild.has_value() && !guild_ids_.contains(*guild)) return false;
   return true;
@@ -82,24 +103,8 @@ bool EventFilter::Matches(absl::string_view kind, const std::optional<std::strin
 bool EventFilter::MayMatch(const v1::LogEntry& entry) const {
   if (kinds_.empty() && guild_ids_.empty()) return true;
   for (const v1::StreamResponse& event : entry.events()) {
-    if (!kinds_.empty() && !kinds_.contains(EventKind(event))) continue;
-    if (guild_ids_.empty()) return true;
-    switch (event.event_case()) {
-      case v1::StreamResponse::kMemberJoined:
-        if (guild_ids_.contains(event.member_joined().guild_id())) return true;
-        break;
-      case v1::StreamResponse::kMemberRemoved:
-        if (guild_ids_.contains(event.member_removed().guild_id())) return true;
-        break;
-      case v1::StreamResponse::kBan:
-        if (guild_ids_.contains(event.ban().guild_id())) return true;
-        break;
-      case v1::StreamResponse::kDmInvite:
-        if (guild_ids_.contains(event.dm_invite().guild_id())) return true;
-        break;
-      default:
-        return true;  // no guild (user_updated) or one only the state knows
-    }
+    // Without the state, a dm_invite_status may belong to any guild.
+    if (Matches(EventKind(event), GuildNamedBy(event))) return true;
   }
   return false;
 }
@@ -115,35 +120,20 @@ void Visibility::Select(const Principal& principal, const EventFilter& filter,
                         std::vector<OutgoingEvent>* out) const {
   for (int index = 0; index < entry->events_size(); ++index) {
     const v1::StreamResponse& event = entry->events(index);
-    std::optional<std::string> guild;
+    std::optional<absl::string_view> guild = GuildNamedBy(event);
     std::optional<federation::InviteInfo> invite;
     std::string target, inviter;
     const bool is_invite_event = event.has_dm_invite() || event.has_dm_invite_status();
-    switch (event.event_case()) {
-      case v1::StreamResponse::kMemberJoined:
-        guild = event.member_joined().guild_id();
-        break;
-      case v1::StreamResponse::kMemberRemoved:
-        guild = event.member_removed().guild_id();
-        break;
-      case v1::StreamResponse::kBan:
-        guild = event.ban().guild_id();
-        break;
-      case v1::StreamResponse::kDmInvite:
-        guild = event.dm_invite().guild_id();
-        target = event.dm_invite().target_user_id();
-        inviter = event.dm_invite().inviter_id();
-        break;
-      case v1::StreamResponse::kDmInviteStatus:
-        invite = federation_->Invite(event.dm_invite_status().invite_id());
-        if (invite.has_value()) {
-          guild = invite->guild_id;
-          target = invite->target_user_id;
-          inviter = invite->inviter_id;
-        }
-        break;
-      default:
-        break;
+    if (event.has_dm_invite()) {
+      target = event.dm_invite().target_user_id();
+      inviter = event.dm_invite().inviter_id();
+    } else if (event.has_dm_invite_status()) {
+      invite = federation_->Invite(event.dm_invite_status().invite_id());
+      if (invite.has_value()) {
+        guild = invite->guild_id;
+        target = invite->target_user_id;
+        inviter = invite->inviter_id;
+      }
     }
     if (!filter.Matches(EventKind(event), guild)) continue;
     if (is_invite_event && !principal.full_access) {

@@ -52,7 +52,7 @@ class EventFilter {
   static absl::StatusOr<EventFilter> FromRequest(const v1::SubscribeRequest& request);
 
   // `guild` is the guild the event belongs to, nullopt when none.
-  bool Matches(absl::string_view kind, const std::optional<std::string>& guild) const;
+  bool Matches(absl::string_view kind, std::optional<absl::string_view> guild) const;
   // Cheap, conservative pre-check run by the fan-out for every subscriber:
   // false only when no event of `entry` can pass this filter. Needs no state
   // lookup (an event whose guild needs one, dm_invite_status, may match).

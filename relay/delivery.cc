@@ -388,10 +388,7 @@ class SubscriberStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
           if (queue_.empty()) {
             // Everything through live_through_ that the filter could select
             // has been consumed.
-            if (live_through_ >= next_id_) {
-              next_id_ = live_through_ + 1;
-              stats_->position.store(live_through_);
-            }
+            PassThrough(live_through_);
             scheduled_ = false;  // idle until Offer
             return;
           }
@@ -407,7 +404,7 @@ class SubscriberStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
           return;
         }
         if (catch_up_.empty()) {
-          SkipUnselected();
+          PassThrough(catch_up_through_);
           if (absl::Status status = ReadChunk(); !status.ok()) {
             spdlog::error("subscriber {}: cannot read the log at event {}: {}", principal_.identity,
                           next_id_, status.ToString());
@@ -417,7 +414,7 @@ class SubscriberStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
             return;
           }
           if (catch_up_.empty()) {
-            SkipUnselected();
+            PassThrough(catch_up_through_);
             core_->TryGoLive(*this);
             continue;
           }
@@ -520,12 +517,13 @@ class SubscriberStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     return parse_status;
   }
 
-  // Once catch_up_ is drained: the rest of the range ReadChunk covered held
-  // nothing the filter selects.
-  void SkipUnselected() {
-    if (catch_up_through_ < next_id_) return;
-    next_id_ = catch_up_through_ + 1;
-    stats_->position.store(catch_up_through_);
+  // Moves past entries through `through` that held nothing the filter
+  // selects (the rest of a drained live queue or catch-up read); the
+  // stream's turn holder only, with nothing pending.
+  void PassThrough(uint64_t through) {
+    if (through < next_id_) return;
+    next_id_ = through + 1;
+    stats_->position.store(through);
   }
 
   void Consume(const FanOutEntryPtr& entry) {

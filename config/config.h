@@ -25,7 +25,7 @@ struct PeerConfig {
 };
 
 // Per-origin limits, named after chat.proto's ServerSettings. Rates are
-// requests per minute per origin (peer server id, API key or client address);
+// requests per minute per caller (see each key's description in config.cc);
 // 0 disables a limit.
 struct RateLimits {
   uint32_t max_upload_size = 1 << 20;     // bytes: largest accepted request
@@ -34,7 +34,7 @@ struct RateLimits {
   uint32_t register_rate_limit = 60;      // POST /member/channel/device/register
   uint32_t login_rate_limit = 60;         // POST /member/session
   uint32_t invite_rate_limit = 600;       // ReceiveDMInvite, AcceptDMInvite, RejectDMInvite
-  uint32_t discovery_rate_limit = 600;    // GetServerInfo, GET /checkpoint, WebSocket state
+  uint32_t discovery_rate_limit = 600;    // GetServerInfo
   uint32_t sync_mailbox_rate_limit = 600; // GET /member/channel/events
   uint32_t ping_rate_limit = 600;         // Ping
 };

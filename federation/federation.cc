@@ -654,6 +654,7 @@ absl::StatusOr<std::unique_ptr<Federation>> Federation::Open(store::LogStore* st
         store->Size(), "; the state tables do not belong to this log (check it with fedrelay-audit)"));
   }
   ASSIGN_OR_RETURN(std::vector<Equivocation> equivocations, LoadEquivocations(*store));
+  EquivocationCounter();  // on /metrics from the start (at 0), not from the first refusal
   auto federation = std::make_unique<FederationImpl>(store, relay_key, std::move(options), sink,
                                                      std::move(state), std::move(equivocations));
   federation->StartWriter();

@@ -722,7 +722,9 @@ std::shared_ptr<IdentityStats> DeliveryCore::StatsFor(const std::string& identit
   stats->acks = &registry.GetCounter("fedrelay_acks_total", "Acknowledge calls accepted.", labels);
   stats->catch_ups = &registry.GetCounter(
       "fedrelay_subscriber_catchups_total",
-      "Times a live stream overflowed its queue and continued from the log on disk.", labels);
+      "Times a live stream overflowed its queue and continued by reading: the recent entries in "
+      "memory, then the log on disk.",
+      labels);
   stats->acked = &registry.GetGauge("fedrelay_subscriber_acked_event_id",
                                     "The subscriber's durable (acknowledged) cursor.", labels);
   std::shared_ptr<const std::atomic<uint64_t>> head = head_;

@@ -1,8 +1,8 @@
 // Per-key token buckets for the ServerSettings-named limits (config RateLimits).
 //
 // A limit of N per minute allows bursts of N and refills continuously. Keys
-// are whatever identifies the caller for that limit (peer server id, user id,
-// API key hash, client address). Idle buckets are dropped lazily.
+// are whatever identifies the caller for that limit (origin server id, signing
+// user or device key, client connection). Idle buckets are dropped lazily.
 // Thread-safe.
 #ifndef FEDRELAY_RELAY_RATE_LIMITER_H_
 #define FEDRELAY_RELAY_RATE_LIMITER_H_

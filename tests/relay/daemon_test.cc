@@ -72,6 +72,10 @@ TEST_F(DaemonTest, AnswersHealthzOverHttp) {
   auto error = nlohmann::json::parse(unknown.body);
   EXPECT_EQ(error.value("code", ""), "not_found");
   EXPECT_THAT(error.value("correlation_id", ""), ::testing::StartsWith("req_"));
+  // Operators alert on counters they can see before the first event.
+  auto metrics = HttpRequest(relay_->http_port(), "GET", "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_THAT(metrics.body, ::testing::HasSubstr("\nfedrelay_equivocations_total 0\n"));
 }
 
 TEST_F(DaemonTest, PublishesACheckpointThatVerifiesWithTheAnnouncedKey) {

@@ -120,6 +120,11 @@ std::string HumanMessage(const absl::Status& status) {
   return std::string(message);
 }
 
+std::string WireMessage(const absl::Status& status) {
+  if (PrefixInfo(status) != nullptr) return std::string(status.message());
+  return absl::StrCat(MachineCode(status), ": ", status.message());
+}
+
 std::optional<uint64_t> RetryAfterMs(const absl::Status& status) {
   const auto payload = status.GetPayload(kRetryPayloadUrl);
   uint64_t ms = 0;

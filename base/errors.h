@@ -56,6 +56,10 @@ absl::Status RateLimitedError(absl::string_view detail, uint64_t retry_after_ms)
 std::string MachineCode(const absl::Status& status);
 // The message without its machine-code prefix.
 std::string HumanMessage(const absl::Status& status);
+// The message as a transport sends it: always "<machine code>: <text>" (SPEC
+// section 5), also for a Status that did not come from MakeError, e.g. a
+// storage error passed up unchanged.
+std::string WireMessage(const absl::Status& status);
 // The retry delay of a RateLimitedError, if any.
 std::optional<uint64_t> RetryAfterMs(const absl::Status& status);
 // HTTP status for a Status (400/401/403/404/409/413/429/503/500).

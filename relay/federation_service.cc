@@ -114,7 +114,7 @@ absl::StatusOr<federation::Submission> FromProto(const v1::Submission& in) {
 
 void FillError(const absl::Status& status, v1::SubmissionError* error) {
   error->set_code(MachineCode(status));
-  error->set_message(std::string(status.message()));
+  error->set_message(WireMessage(status));
   error->set_grpc_code(static_cast<int32_t>(status.code()));
   if (const auto retry_after = RetryAfterMs(status)) error->set_retry_after_ms(*retry_after);
 }

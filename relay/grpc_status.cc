@@ -14,7 +14,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status, grpc::CallbackServerContex
       context->AddTrailingMetadata("retry-after-ms", absl::StrCat(*retry_after));
     }
   }
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), WireMessage(status));
 }
 
 }  // namespace fedrelay::relay

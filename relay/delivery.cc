@@ -12,12 +12,12 @@
 // or running, so per-stream state outside `mu_` (next_id_, pending_,
 // catch_up_, current_) is only ever touched by one thread at a time.
 //
-// Ordering and gaps: a stream delivers the entry with id next_id_, then
-// next_id_ + 1, ...; whatever arrives out of that order is dropped and read
-// back from the log instead (the log holds every entry the core has reported
-// durable). A stream switches from the log to the live queue under the fan-out
-// lock, and only once it has read past the last entry the core has handed out,
-// so no entry can fall between the two.
+// Ordering and gaps: a stream consumes entries in id order from next_id_ on;
+// entries its filter cannot select are passed over, never sent. Reads (from
+// the recent entries in memory or the log) stop at the last entry the core
+// has handed out. A stream switches from reading to the live queue under the
+// fan-out lock, and only once it has read past that last entry, so no entry
+// can fall between the two.
 //
 // Lock order: DeliveryCore::fanout_mu_ -> SubscriberStream::mu_. The work pool's
 // and the stats' locks are taken with no other lock held.
@@ -248,6 +248,8 @@ class DeliveryCore : public std::enable_shared_from_this<DeliveryCore> {
   const Visibility& visibility() const { return *visibility_; }
   WorkPool& pool() { return pool_; }
   Gauge& subscribers_gauge() { return subscribers_gauge_; }
+  // The last event id handed to the streams (OnDurable).
+  uint64_t last_fanned() const { return head_->load(); }
   void Register(const std::shared_ptr<SubscriberStream>& stream);
   void Unregister(SubscriberStream* stream);
   // Makes `stream` live if it has read past everything handed out so far.
@@ -499,10 +501,14 @@ class SubscriberStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
       return absl::OkStatus();
     }
     const uint64_t begin = next_id_ - 1;  // leaf index of event next_id_
+    // Never past what OnDurable handed out: the log's size moves first, and
+    // the federation state (invites, homeservers) that Select consults only
+    // knows an entry once OnDurable has run for it.
+    const uint64_t end = std::min(begin + kCatchUpChunkEntries, core_->last_fanned());
     size_t bytes = 0;
     absl::Status parse_status;
     RETURN_IF_ERROR(core_->options().store->ScanLeaves(
-        begin, begin + kCatchUpChunkEntries, [&](uint64_t index, absl::string_view leaf) {
+        begin, end, [&](uint64_t index, absl::string_view leaf) {
           auto entry = std::make_shared<v1::LogEntry>();
           if (!entry->ParseFromArray(leaf.data(), static_cast<int>(leaf.size())) ||
               entry->event_id() != index + 1) {

@@ -8,8 +8,8 @@
 
 namespace fedrelay::relay {
 
-// Same canonical code; the message keeps its machine-code prefix
-// ("stale_timestamp: ..."). A rate-limit error also sets the trailing metadata
+// Same canonical code; the message starts with its machine code
+// ("stale_timestamp: ...", see WireMessage). A rate-limit error also sets the trailing metadata
 // `retry-after-ms` on `context` when one is given.
 grpc::Status ToGrpcStatus(const absl::Status& status,
                           grpc::CallbackServerContext* context = nullptr);

@@ -15,6 +15,15 @@ const google::protobuf::OneofDescriptor& EventOneof() {
   return *oneof;
 }
 
+// The StreamResponse::EventCase of a kind name; 0 when it names no event.
+int EventCaseOf(absl::string_view kind) {
+  const google::protobuf::OneofDescriptor& oneof = EventOneof();
+  for (int i = 0; i < oneof.field_count(); ++i) {
+    if (oneof.field(i)->name() == kind) return oneof.field(i)->number();
+  }
+  return 0;
+}
+
 }  // namespace
 
 absl::string_view EventKind(const v1::StreamResponse& event) {
@@ -24,13 +33,7 @@ absl::string_view EventKind(const v1::StreamResponse& event) {
   return field == nullptr ? absl::string_view() : absl::string_view(field->name());
 }
 
-bool IsEventKind(absl::string_view kind) {
-  const google::protobuf::OneofDescriptor& oneof = EventOneof();
-  for (int i = 0; i < oneof.field_count(); ++i) {
-    if (oneof.field(i)->name() == kind) return true;
-  }
-  return false;
-}
+bool IsEventKind(absl::string_view kind) { return EventCaseOf(kind) != 0; }
 
 std::string HomeserverHost(absl::string_view homeserver) {
   absl::string_view rest = homeserver;
@@ -57,13 +60,14 @@ absl::StatusOr<EventFilter> EventFilter::Make(const std::vector<std::string>& gu
     filter.guild_ids_.insert(guild);
   }
   for (const std::string& kind : kinds) {
-    if (!IsEventKind(kind)) {
+    const int event_case = EventCaseOf(kind);
+    if (event_case == 0) {
       return MakeError(ErrorCode::kMalformed,
                        absl::StrCat("unknown kind '", kind,
                                     "' (kinds are StreamResponse event field names, e.g. "
                                     "member_joined, ban, dm_invite)"));
     }
-    filter.kinds_.insert(kind);
+    filter.kind_cases_.insert(event_case);
   }
   return filter;
 }
@@ -95,16 +99,25 @@ std::optional<absl::string_view> GuildNamedBy(const v1::StreamResponse& event) {
 }  // namespace
 
 bool EventFilter::Matches(absl::string_view kind, std::optional<absl::string_view> guild) const {
-  if (!kinds_.empty() && !kinds_.contains(kind)) return false;
+  return MatchesCase(EventCaseOf(kind), guild);
+}
+
+bool EventFilter::Matches(const v1::StreamResponse& event,
+                          std::optional<absl::string_view> guild) const {
+  return MatchesCase(event.event_case(), guild);
+}
+
+bool EventFilter::MatchesCase(int event_case, std::optional<absl::string_view> guild) const {
+  if (!kind_cases_.empty() && !kind_cases_.contains(event_case)) return false;
   if (!guild_ids_.empty() && guild.has_value() && !guild_ids_.contains(*guild)) return false;
   return true;
 }
 
 bool EventFilter::MayMatch(const v1::LogEntry& entry) const {
-  if (kinds_.empty() && guild_ids_.empty()) return true;
+  if (kind_cases_.empty() && guild_ids_.empty()) return true;
   for (const v1::StreamResponse& event : entry.events()) {
     // Without the state, a dm_invite_status may belong to any guild.
-    if (Matches(EventKind(event), GuildNamedBy(event))) return true;
+    if (Matches(event, GuildNamedBy(event))) return true;
   }
   return false;
 }
@@ -135,7 +148,7 @@ void Visibility::Select(const Principal& principal, const EventFilter& filter,
         inviter = invite->inviter_id;
       }
     }
-    if (!filter.Matches(EventKind(event), guild)) continue;
+    if (!filter.Matches(event, guild)) continue;
     if (is_invite_event && !principal.full_access) {
       if (!principal.is_peer()) continue;
       const std::string peer_host = HomeserverHost(principal.peer_server_id);

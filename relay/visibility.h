@@ -53,14 +53,18 @@ class EventFilter {
 
   // `guild` is the guild the event belongs to, nullopt when none.
   bool Matches(absl::string_view kind, std::optional<absl::string_view> guild) const;
+  // The same for `event` (its kind by oneof case: no name lookup per event).
+  bool Matches(const v1::StreamResponse& event, std::optional<absl::string_view> guild) const;
   // Cheap, conservative pre-check run by the fan-out for every subscriber:
   // false only when no event of `entry` can pass this filter. Needs no state
   // lookup (an event whose guild needs one, dm_invite_status, may match).
   bool MayMatch(const v1::LogEntry& entry) const;
 
  private:
+  bool MatchesCase(int event_case, std::optional<absl::string_view> guild) const;
+
   absl::flat_hash_set<std::string> guild_ids_;
-  absl::flat_hash_set<std::string> kinds_;
+  absl::flat_hash_set<int> kind_cases_;  // StreamResponse::EventCase values
 };
 
 // One event on its way to one subscriber: either shared with every other

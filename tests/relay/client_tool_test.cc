@@ -401,17 +401,42 @@ TEST_F(ClientToolTest, SubscribeAndAckAsAPeerAndWithAnApiKey) {
   auto acked = Client(ack);
   ASSERT_EQ(acked.exit_code, 0) << acked.err;
   EXPECT_EQ(acked.out, absl::StrCat("cursor: ", first, "\n"));
-  auto resumed = subscribe(as_beta, {"--count", "1", "--ack"});
+  // --ack acknowledges an entry once the next one starts, never the last one printed.
+  const uint64_t third = EventId(Federate("g3", Now()));
+  auto resumed = subscribe(as_beta, {"--count", "2", "--ack"});
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
-  ASSERT_EQ(events_of(resumed).size(), 1u);
+  ASSERT_EQ(events_of(resumed).size(), 2u);
   EXPECT_EQ(events_of(resumed)[0].event_id(), second);
-  EXPECT_THAT(resumed.err, HasSubstr(absl::StrCat("acknowledged: cursor at event ", second)));
+  EXPECT_EQ(events_of(resumed)[1].event_id(), third);
+  EXPECT_THAT(resumed.err, HasSubstr(absl::StrCat("acknowledged: cursor at event ", second, "\n")));
+  EXPECT_THAT(resumed.err, HasSubstr(absl::StrCat("not acknowledged: event ", third)));
+
+  // A ban is one entry with two events: stopping after its first one must not
+  // acknowledge it, or its member_removed would never be seen again.
+  auto ban = Client({"ban", "--server-id", "beta.example", "--server-key", KeyPath("server-beta"),
+                     "--user", Hex("user-alice-id"), "--guild", "g1", "--reason", "spam",
+                     "--evidence-hash", "sha256:" + HexEncode(Sha256("log excerpt"))});
+  ExpectVerifiedReceipt(ban);
+  const uint64_t banned = EventId(ban);
+  auto partial = subscribe(as_beta, {"--resume", absl::StrCat(third), "--count", "1", "--ack"});
+  ASSERT_EQ(partial.exit_code, 0) << partial.err;
+  ASSERT_EQ(events_of(partial).size(), 1u);
+  EXPECT_EQ(events_of(partial)[0].event_id(), banned);
+  EXPECT_THAT(partial.err, Not(HasSubstr("acknowledged: cursor")));
+  auto rest = subscribe(as_beta, {"--count", "3"});  // from the cursor, still at `second`
+  ASSERT_EQ(rest.exit_code, 0) << rest.err;
+  events = events_of(rest);
+  ASSERT_EQ(events.size(), 3u) << rest.out;
+  EXPECT_EQ(events[0].event_id(), third);
+  EXPECT_EQ(events[1].event_id(), banned);
+  EXPECT_EQ(events[2].event_id(), banned);
+  EXPECT_NE(events[1].event_case(), events[2].event_case()) << "ban and member_removed";
 
   // Nothing after the cursor: --count is bounded by --timeout-ms, and says so.
   auto waiting = Run({BinaryPath("tools/fedrelay-client"), "--relay",
                       absl::StrCat("127.0.0.1:", relay_->grpc_port()), "--timeout-ms", "500",
                       "subscribe", "--server-id", "beta.example", "--server-key",
-                      KeyPath("server-beta"), "--count", "1"});
+                      KeyPath("server-beta"), "--resume", absl::StrCat(banned), "--count", "1"});
   EXPECT_EQ(waiting.exit_code, 1);
   EXPECT_THAT(waiting.err, HasSubstr("received 0 of 1 events within 500 ms"));
 

@@ -667,7 +667,10 @@ as one line of JSON (StreamResponse, proto field names) on stdout.
                kinds, e.g. member_joined, ban, dm_invite (repeatable)
   --count N    stop after N events; the whole call must then finish within
                --timeout-ms. Without it, runs until interrupted.
-  --ack        Acknowledge each event after printing it
+  --ack        Acknowledge each log entry once all its events are printed, that
+               is when the first event of a later entry arrives (one entry can
+               carry several events with one event_id, e.g. ban + member_removed).
+               The last entry printed is not acknowledged: ack it by hand.
 
 Exit status: 0 after --count events, 1 when the relay refuses or ends the
 stream, 2 usage error.
@@ -792,21 +795,28 @@ int Subscribe(Args& args, Relay& relay) {
   }
   v1::StreamResponse event;
   uint64_t received = 0;
+  uint64_t printing = 0;  // event_id of the entry being printed; complete once a later one starts
   while ((count == 0 || received < count) && reader->Read(&event)) {
+    if (ack && printing != 0 && event.event_id() != printing) {
+      uint64_t cursor = 0;
+      if (int rc = Acknowledge(relay, subscriber, printing, &cursor); rc != 0) return rc;
+      std::cerr << "acknowledged: cursor at event " << cursor << "\n";
+    }
+    printing = event.event_id();
     std::string json;
     if (auto status = google::protobuf::util::MessageToJsonString(event, &json, options); !status.ok()) {
       return Fail(status.ToString());
     }
     std::cout << json << std::endl;  // a line per event, as it arrives
     ++received;
-    if (ack) {
-      uint64_t cursor = 0;
-      if (int rc = Acknowledge(relay, subscriber, event.event_id(), &cursor); rc != 0) return rc;
-      std::cerr << "acknowledged: cursor at event " << cursor << "\n";
-    }
   }
   if (count > 0 && received == count) {
     context.TryCancel();
+    if (ack) {
+      std::cerr << "not acknowledged: event " << printing
+                << " (more of its events may follow; `fedrelay-client ack " << printing
+                << "` once it is processed)\n";
+    }
     return kExitAccepted;
   }
   const grpc::Status status = reader->Finish();

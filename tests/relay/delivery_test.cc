@@ -1,12 +1,10 @@
 // Downstream delivery (FederationRelay.Subscribe / Acknowledge, SPEC section 4)
 // as peers and API-key consumers see it: real gRPC clients against the real
 // fedrelayd. Log entries are made by signing real messages with the test keys.
-#include <sys/wait.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <cstdio>
 #include <map>
 #include <mutex>
 #include <set>
@@ -15,15 +13,14 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "base/clock.h"
 #include "base/crypto.h"
-#include "base/encoding.h"
 #include "federation/signing.h"
 #include "fedrelay/v1/admin.grpc.pb.h"
 #include "fedrelay/v1/fedrelay.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "relay/relay_fixture_util.h"
+#include "relay/signed_messages_util.h"
 
 namespace fedrelay {
 namespace {
@@ -33,28 +30,23 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 using ::testing::StartsWith;
+using testing::AsSubmission;
 using testing::BinaryPath;
-using testing::HttpRequest;
+using testing::LogEntries;
+using testing::NowMs;
 using testing::RelayProcess;
+using testing::RunCommand;
+using testing::SignedBan;
+using testing::SignedInvite;
+using testing::SignedJoin;
+using testing::SignedMigration;
+using testing::SignedProfile;
+using testing::SignedReject;
 using testing::TestKey;
 
 constexpr char kSubscribe[] = "/fedrelay.v1.FederationRelay/Subscribe";
 constexpr char kAcknowledge[] = "/fedrelay.v1.FederationRelay/Acknowledge";
 constexpr auto kWait = std::chrono::seconds(20);
-
-uint64_t NowMs() { return SystemClock().NowMs(); }
-
-std::string RunCommand(const std::string& command, int* exit_code) {
-  std::string output;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return output;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
-  const int status = pclose(pipe);
-  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return output;
-}
 
 // ---------------------------------------------------------------------------
 // Credentials.
@@ -90,90 +82,6 @@ Auth KeyAuth(const std::string& api_key) {
 
 Auth NoAuth() {
   return [](grpc::ClientContext&, const std::string&) {};
-}
-
-// ---------------------------------------------------------------------------
-// Signed messages that become log entries.
-
-v1::FederationRequest Join(const std::string& peer, const std::string& user_key,
-                           const std::string& guild, const std::string& display_name) {
-  v1::FederationRequest request;
-  request.set_origin_server_id(peer + ".example");
-  request.set_origin_server_pubkey(TestKey("server-" + peer).PublicKeyHex());
-  request.set_user_pubkey(TestKey(user_key).PublicKeyHex());
-  request.set_user_display_name(display_name);
-  request.set_guild_id(guild);
-  request.set_timestamp(NowMs());
-  federation::SignFederationRequest(&request, TestKey("server-" + peer));
-  return request;
-}
-
-v1::BanNotification Ban(const std::string& peer, const std::string& user_key,
-                        const std::string& guild) {
-  v1::BanNotification ban;
-  ban.set_origin_server_id(peer + ".example");
-  ban.set_banned_user_pubkey(TestKey(user_key).PublicKeyHex());
-  ban.set_guild_id(guild);
-  ban.set_reason("spam");
-  ban.set_evidence_hash("sha256:" + HexEncode(Sha256("evidence")));
-  ban.set_timestamp(NowMs());
-  federation::SignBanNotification(&ban, TestKey("server-" + peer));
-  return ban;
-}
-
-v1::DeviceCert Cert(const std::string& user) {
-  v1::DeviceCert cert;
-  cert.set_pubkey(TestKey("user-" + user + "-dev").PublicKeyHex());
-  cert.set_device_id(user + "-phone");
-  cert.set_issued_at(NowMs() - 60000);
-  cert.set_expiry(NowMs() + 3600000);
-  federation::SignDeviceCert(&cert, TestKey("user-" + user + "-id"));
-  return cert;
-}
-
-v1::DMInvite Invite(const std::string& invite_id, const std::string& inviter,
-                    const std::string& target, const std::string& token) {
-  v1::DMInvite invite;
-  invite.set_token(token);
-  invite.set_invite_id(invite_id);
-  invite.set_inviter_id(TestKey("user-" + inviter + "-id").PublicKeyHex());
-  invite.set_inviter_pubkey(invite.inviter_id());
-  invite.set_guild_id("g1");
-  invite.set_guild_name("Guild One");
-  invite.set_host_server_url("https://alpha.example");
-  invite.set_timestamp(NowMs());
-  invite.set_target_user_id(TestKey("user-" + target + "-id").PublicKeyHex());
-  *invite.mutable_device_cert() = Cert(inviter);
-  federation::SignDMInvite(&invite, TestKey("user-" + inviter + "-dev"));
-  return invite;
-}
-
-v1::RejectDMInviteRequest Reject(const std::string& invite_id, const std::string& target) {
-  v1::RejectDMInviteRequest reject;
-  reject.set_invite_id(invite_id);
-  reject.set_timestamp(NowMs());
-  *reject.mutable_device_cert() = Cert(target);
-  federation::SignDMDecision(&reject, TestKey("user-" + target + "-dev"));
-  return reject;
-}
-
-v1::UpdateHomeServerRequest Migrate(const std::string& user, const std::string& new_homeserver) {
-  v1::UpdateHomeServerRequest migration;
-  migration.set_user_id(TestKey("user-" + user + "-id").PublicKeyHex());
-  migration.set_new_homeserver(new_homeserver);
-  migration.set_timestamp(NowMs());
-  federation::SignMigration(&migration, TestKey("user-" + user + "-id"));
-  return migration;
-}
-
-v1::UpdateFederatedProfileRequest Profile(const std::string& user, const std::string& name) {
-  v1::UpdateFederatedProfileRequest profile;
-  profile.set_user_id(TestKey("user-" + user + "-id").PublicKeyHex());
-  profile.set_display_name(name);
-  profile.set_timestamp(NowMs());
-  *profile.mutable_device_cert() = Cert(user);
-  federation::SignProfile(&profile, TestKey("user-" + user + "-dev"));
-  return profile;
 }
 
 // "kind@event_id", what a subscriber is compared on.
@@ -352,12 +260,10 @@ class DeliveryTest : public ::testing::Test {
   uint64_t Joins(int count, const std::string& guild = "g1", const std::string& peer = "alpha") {
     std::vector<v1::Submission> items;
     for (int i = 0; i < count; ++i) {
-      v1::Submission item;
-      item.set_correlation_id(absl::StrCat(next_serial_));
-      *item.mutable_federation_request() =
-          Join(peer, absl::StrCat("member-", next_serial_), guild, absl::StrCat("Member ", next_serial_));
+      items.push_back(AsSubmission(
+          absl::StrCat(next_serial_),
+          SignedJoin(peer, absl::StrCat("member-", next_serial_), guild, NowMs())));
       ++next_serial_;
-      items.push_back(std::move(item));
     }
     std::vector<uint64_t> ids = SubmitAll(items);
     return ids.empty() ? 0 : ids.back();
@@ -365,38 +271,15 @@ class DeliveryTest : public ::testing::Test {
 
   template <typename Message>
   uint64_t SubmitOne(const Message& message) {
-    v1::Submission item;
-    item.set_correlation_id("one");
-    if constexpr (std::is_same_v<Message, v1::FederationRequest>) {
-      *item.mutable_federation_request() = message;
-    } else if constexpr (std::is_same_v<Message, v1::BanNotification>) {
-      *item.mutable_ban() = message;
-    } else if constexpr (std::is_same_v<Message, v1::DMInvite>) {
-      *item.mutable_dm_invite()->mutable_invite() = message;
-    } else if constexpr (std::is_same_v<Message, v1::RejectDMInviteRequest>) {
-      *item.mutable_dm_reject() = message;
-    } else if constexpr (std::is_same_v<Message, v1::UpdateHomeServerRequest>) {
-      *item.mutable_migration() = message;
-    } else {
-      *item.mutable_profile() = message;
-    }
-    return SubmitAll({item}).at(0);
+    return SubmitAll({AsSubmission("one", message)}).at(0);
   }
 
   // Every event in the log, in order (the public AuditLog, not the delivery path).
   std::vector<v1::StreamResponse> LoggedEvents() {
-    auto audit = v1::AuditLog::NewStub(Channel());
-    grpc::ClientContext context;
-    v1::GetEntriesRequest request;
-    request.set_start(0);
-    request.set_end(1u << 30);
-    auto reader = audit->GetEntries(&context, request);
     std::vector<v1::StreamResponse> events;
-    v1::LogEntry entry;
-    while (reader->Read(&entry)) {
+    for (const v1::LogEntry& entry : LogEntries(Channel())) {
       for (const auto& event : entry.events()) events.push_back(event);
     }
-    EXPECT_TRUE(reader->Finish().ok());
     return events;
   }
 
@@ -406,15 +289,8 @@ class DeliveryTest : public ::testing::Test {
     v1::Checkpoint checkpoint;
     EXPECT_TRUE(audit->GetCheckpoint(&context, {}, &checkpoint).ok());
     // The checkpoint may trail; GetEntries shows the whole log.
-    grpc::ClientContext entries_context;
-    v1::GetEntriesRequest request;
-    request.set_end(1u << 30);
-    auto reader = audit->GetEntries(&entries_context, request);
-    uint64_t size = 0;
-    v1::LogEntry entry;
-    while (reader->Read(&entry)) size = entry.event_id();
-    EXPECT_TRUE(reader->Finish().ok());
-    return size;
+    const std::vector<v1::LogEntry> entries = LogEntries(Channel());
+    return entries.empty() ? 0 : entries.back().event_id();
   }
 
   grpc::Status Ack(const Auth& auth, uint64_t event_id, uint64_t* cursor) {
@@ -429,35 +305,27 @@ class DeliveryTest : public ::testing::Test {
     return status;
   }
 
-  std::string Ctl(const std::string& arguments, int* exit_code) {
+  testing::CommandResult Ctl(const std::string& arguments) {
     return RunCommand(BinaryPath("tools/fedrelay-ctl") + " --data-dir " + relay_->data_dir() + " " +
-                          arguments,
-                      exit_code);
+                      arguments);
   }
 
   // Creates an API key with fedrelay-ctl; returns {key id, key}.
   std::pair<std::string, std::string> CreateApiKey(const std::string& name) {
-    int exit_code = -1;
-    const std::string output = Ctl("apikey create --name " + name, &exit_code);
-    EXPECT_EQ(exit_code, 0) << output;
+    const testing::CommandResult created = Ctl("apikey create --name " + name);
+    EXPECT_EQ(created.exit_code, 0) << created.output;
     std::string key_id, key;
-    for (absl::string_view line : absl::StrSplit(output, '\n')) {
+    for (absl::string_view line : absl::StrSplit(created.output, '\n')) {
       if (absl::ConsumePrefix(&line, "key id:  ")) key_id = std::string(line);
       if (absl::ConsumePrefix(&line, "api key: ")) key = std::string(line);
     }
     return {key_id, key};
   }
 
-  // The value of one metric line, e.g. `fedrelay_subscribers`, or -1.
+  // The value of one metric line, e.g. `fedrelay_subscribers`, or -1 when the
+  // relay does not list it (so a missing series fails every check below).
   double Metric(const std::string& series) {
-    auto metrics = HttpRequest(relay_->http_port(), "GET", "/metrics");
-    for (absl::string_view line : absl::StrSplit(metrics.body, '\n')) {
-      if (absl::ConsumePrefix(&line, series + " ")) {
-        double value = 0;
-        if (absl::SimpleAtod(line, &value)) return value;
-      }
-    }
-    return -1;
+    return testing::MetricValue(relay_->http_port(), series, /*absent=*/-1);
   }
 
   std::unique_ptr<RelayProcess> relay_;
@@ -527,28 +395,26 @@ TEST_F(DeliveryTest, PeerSignatureAndApiKeyBothAuthenticate) {
   EXPECT_EQ(cursor, 1u);
 
   // The key is stored only as a hash: the data dir never contains it.
-  int exit_code = -1;
-  const std::string grep = RunCommand("grep -r -l -a " + key + " " + relay_->data_dir(), &exit_code);
-  EXPECT_EQ(exit_code, 1) << "the API key was found in " << grep;
+  const testing::CommandResult grep = RunCommand("grep -r -l -a " + key + " " + relay_->data_dir());
+  EXPECT_EQ(grep.exit_code, 1) << "the API key was found in " << grep.output;
   EXPECT_THAT(relay_->log_text(), Not(HasSubstr(key)));
 }
 
 TEST_F(DeliveryTest, ApiKeysAreListedAndRevokedWithCtlAndRevocationEndsStreams) {
   const auto [key_id, key] = CreateApiKey("to-revoke");
   const auto [other_id, other_key] = CreateApiKey("stays");
-  int exit_code = -1;
-  std::string list = Ctl("apikey list", &exit_code);
-  ASSERT_EQ(exit_code, 0) << list;
-  EXPECT_THAT(list, HasSubstr(key_id));
-  EXPECT_THAT(list, HasSubstr("name=to-revoke"));
-  EXPECT_THAT(list, HasSubstr("scopes=[rest.full]"));
-  EXPECT_THAT(list, Not(HasSubstr(key)));
+  testing::CommandResult list = Ctl("apikey list");
+  ASSERT_EQ(list.exit_code, 0) << list.output;
+  EXPECT_THAT(list.output, HasSubstr(key_id));
+  EXPECT_THAT(list.output, HasSubstr("name=to-revoke"));
+  EXPECT_THAT(list.output, HasSubstr("scopes=[rest.full]"));
+  EXPECT_THAT(list.output, Not(HasSubstr(key)));
 
   Subscription stream(Channel(), KeyAuth(key), From(""));
   ASSERT_TRUE(stream.WaitAccepted().has_value());
-  std::string revoke = Ctl("apikey revoke " + key_id, &exit_code);
-  ASSERT_EQ(exit_code, 0) << revoke;
-  EXPECT_THAT(revoke, HasSubstr("revoked"));
+  const testing::CommandResult revoke = Ctl("apikey revoke " + key_id);
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.output;
+  EXPECT_THAT(revoke.output, HasSubstr("revoked"));
   grpc::Status ended = stream.WaitDone();
   EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAUTHENTICATED) << ended.error_message();
 
@@ -557,11 +423,10 @@ TEST_F(DeliveryTest, ApiKeysAreListedAndRevokedWithCtlAndRevocationEndsStreams) 
   EXPECT_EQ(Ack(KeyAuth(key), 0, nullptr).error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_TRUE(Ack(KeyAuth(other_key), 0, nullptr).ok()) << "other keys are unaffected";
 
-  list = Ctl("apikey list", &exit_code);
-  EXPECT_THAT(list, HasSubstr(key_id + "  revoked"));
-  EXPECT_THAT(list, HasSubstr(other_id + "  active"));
-  Ctl("apikey revoke 0000000000000000", &exit_code);
-  EXPECT_EQ(exit_code, 1) << "revoking an unknown key fails";
+  list = Ctl("apikey list");
+  EXPECT_THAT(list.output, HasSubstr(key_id + "  revoked"));
+  EXPECT_THAT(list.output, HasSubstr(other_id + "  active"));
+  EXPECT_EQ(Ctl("apikey revoke 0000000000000000").exit_code, 1) << "revoking an unknown key fails";
 }
 
 TEST_F(DeliveryTest, RemovingAPeerEndsItsStreams) {
@@ -569,9 +434,8 @@ TEST_F(DeliveryTest, RemovingAPeerEndsItsStreams) {
   Subscription alpha(Channel(), PeerAuth("alpha"), From(""));
   ASSERT_TRUE(beta.WaitAccepted().has_value());
   ASSERT_TRUE(alpha.WaitAccepted().has_value());
-  int exit_code = -1;
-  const std::string output = Ctl("peer remove beta.example", &exit_code);
-  ASSERT_EQ(exit_code, 0) << output;
+  const testing::CommandResult removed = Ctl("peer remove beta.example");
+  ASSERT_EQ(removed.exit_code, 0) << removed.output;
   grpc::Status ended = beta.WaitDone();
   EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAUTHENTICATED) << ended.error_message();
   Subscription again(Channel(), PeerAuth("beta"), From(""));
@@ -586,7 +450,7 @@ TEST_F(DeliveryTest, RemovingAPeerEndsItsStreams) {
 
 TEST_F(DeliveryTest, ResumeZeroReplaysEverythingInOrder) {
   Joins(20, "g1");
-  SubmitOne(Ban("alpha", "member-3", "g1"));  // ban + member_removed, one entry
+  SubmitOne(SignedBan("alpha", "member-3", "g1", NowMs()));  // ban + member_removed, one entry
   const uint64_t last = Joins(5, "g2");
   const std::vector<v1::StreamResponse> logged = LoggedEvents();
 
@@ -711,7 +575,8 @@ TEST_F(DeliveryTest, RelayKilledWithSigkillLosesNothing) {
       for (int i = 0; !stop.load(); ++i) {
         grpc::ClientContext context;
         v1::FederationResponse response;
-        stub->Federate(&context, Join("alpha", absl::StrCat("load-", i), "g1", "Load"), &response);
+        stub->Federate(&context, SignedJoin("alpha", absl::StrCat("load-", i), "g1", NowMs()),
+                       &response);
       }
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -740,8 +605,8 @@ TEST_F(DeliveryTest, RelayKilledWithSigkillLosesNothing) {
 TEST_F(DeliveryTest, FiltersByGuildAndKind) {
   Joins(3, "g1");
   Joins(3, "g2");
-  SubmitOne(Ban("alpha", "member-4", "g2"));
-  SubmitOne(Profile("alice", "Alice A."));
+  SubmitOne(SignedBan("alpha", "member-4", "g2", NowMs()));
+  SubmitOne(SignedProfile("alice", "Alice A.", NowMs()));
   const uint64_t last = Joins(1, "g3");
   const std::vector<v1::StreamResponse> logged = LoggedEvents();
 
@@ -774,13 +639,14 @@ TEST_F(DeliveryTest, FiltersByGuildAndKind) {
 
 TEST_F(DeliveryTest, DmInvitesReachOnlyTheirPartiesHomeserversAndFullKeys) {
   // bob's homeserver is beta; alice (the inviter) has none yet.
-  SubmitOne(Join("beta", "user-bob-id", "g1", "Bob"));
+  SubmitOne(SignedJoin("beta", "bob", "g1", NowMs()));
   const auto [key_id, key] = CreateApiKey("full");
   Subscription alpha(Channel(), PeerAuth("alpha"), From("0"));
   Subscription beta(Channel(), PeerAuth("beta"), From("0"));
   Subscription consumer(Channel(), KeyAuth(key), From("0"));
 
-  const uint64_t invite_id = SubmitOne(Invite("inv-1", "alice", "bob", "secret-token-1"));
+  const uint64_t invite_id =
+      SubmitOne(SignedInvite("inv-1", "alice", "bob", NowMs(), "secret-token-1"));
   ASSERT_TRUE(beta.WaitForEventId(invite_id));
   ASSERT_TRUE(consumer.WaitForEventId(invite_id));
   for (Subscription* recipient : {&beta, &consumer}) {
@@ -791,8 +657,8 @@ TEST_F(DeliveryTest, DmInvitesReachOnlyTheirPartiesHomeserversAndFullKeys) {
   }
 
   // bob moves to alpha, named by URL: from now on alpha is his homeserver.
-  SubmitOne(Migrate("bob", "https://alpha.example"));
-  const uint64_t status_id = SubmitOne(Reject("inv-1", "bob"));
+  SubmitOne(SignedMigration("bob", "https://alpha.example", NowMs()));
+  const uint64_t status_id = SubmitOne(SignedReject("inv-1", "bob", NowMs()));
   const uint64_t marker = Joins(1, "g1", "alpha");
   ASSERT_TRUE(alpha.WaitForEventId(marker));
   ASSERT_TRUE(beta.WaitForEventId(marker));

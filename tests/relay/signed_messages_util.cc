@@ -107,9 +107,10 @@ v1::DeviceCert SignedCert(const std::string& user, uint64_t issued_at, uint64_t 
 }
 
 v1::DMInvite SignedInvite(const std::string& invite_id, const std::string& inviter,
-                          const std::string& target, uint64_t timestamp) {
+                          const std::string& target, uint64_t timestamp,
+                          const std::string& token) {
   v1::DMInvite invite;
-  invite.set_token("token-for-" + invite_id);
+  invite.set_token(token.empty() ? "token-for-" + invite_id : token);
   invite.set_invite_id(invite_id);
   invite.set_inviter_id(UserId(inviter));
   invite.set_inviter_pubkey(invite.inviter_id());
@@ -280,7 +281,7 @@ absl::Status CheckReceiptFor(const v1::RelayReceipt& receipt, const v1::LogEntry
   return absl::OkStatus();
 }
 
-double MetricValue(int http_port, const std::string& series) {
+double MetricValue(int http_port, const std::string& series, double absent) {
   const HttpResult metrics = HttpRequest(http_port, "GET", "/metrics");
   for (absl::string_view line : absl::StrSplit(metrics.body, '\n')) {
     if (absl::ConsumePrefix(&line, series + " ")) {
@@ -288,7 +289,7 @@ double MetricValue(int http_port, const std::string& series) {
       if (absl::SimpleAtod(line, &value)) return value;
     }
   }
-  return 0;
+  return absent;
 }
 
 }  // namespace fedrelay::testing

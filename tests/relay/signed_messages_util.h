@@ -34,8 +34,10 @@ v1::BanNotification SignedBan(const std::string& peer, const std::string& user,
 // K_dev of `user`, signed by `user`'s K_id.
 v1::DeviceCert SignedCert(const std::string& user, uint64_t issued_at, uint64_t expiry);
 // The device cert is valid from a minute before `timestamp` to an hour after.
+// An empty `token` means "token-for-" + invite_id.
 v1::DMInvite SignedInvite(const std::string& invite_id, const std::string& inviter,
-                          const std::string& target, uint64_t timestamp);
+                          const std::string& target, uint64_t timestamp,
+                          const std::string& token = "");
 v1::AcceptDMInviteRequest SignedAccept(const std::string& invite_id, const std::string& user,
                                        uint64_t timestamp);
 v1::RejectDMInviteRequest SignedReject(const std::string& invite_id, const std::string& user,
@@ -85,8 +87,9 @@ std::vector<v1::LogEntry> LogEntries(const std::shared_ptr<grpc::Channel>& chann
 absl::Status CheckReceiptFor(const v1::RelayReceipt& receipt, const v1::LogEntry& entry);
 
 // The value of one /metrics series (e.g. `fedrelay_rejections_total{code="banned"}`),
-// 0 when the relay does not list it.
-double MetricValue(int http_port, const std::string& series);
+// `absent` when the relay does not list it (a test that must see the series
+// passes a value no real series has, e.g. -1).
+double MetricValue(int http_port, const std::string& series, double absent = 0);
 
 }  // namespace fedrelay::testing
 

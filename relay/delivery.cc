@@ -776,19 +776,21 @@ absl::StatusOr<uint64_t> DeliveryCore::StartPosition(const Principal& principal,
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* DeliveryCore::Subscribe(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer& raw_request) {
+  if (!started_.load() || stopped_.load()) {
+    return new RefusedStream(
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, "unavailable: delivery is not running"));
+  }
+  // Credentials first (metadata only): a caller without them learns nothing
+  // about its request (SPEC 4: others get UNAUTHENTICATED).
+  absl::StatusOr<Principal> principal =
+      auth_->Authenticate(DownstreamCredentials::FromGrpc(*context), kSubscribeMethod);
+  if (!principal.ok()) return new RefusedStream(ToGrpcStatus(principal.status()));
   v1::SubscribeRequest request;
   if (grpc::ByteBuffer copy = raw_request;
       !grpc::SerializationTraits<v1::SubscribeRequest>::Deserialize(&copy, &request).ok()) {
     return new RefusedStream(ToGrpcStatus(
         MakeError(ErrorCode::kMalformed, "the SubscribeRequest does not parse")));
   }
-  if (!started_.load() || stopped_.load()) {
-    return new RefusedStream(
-        grpc::Status(grpc::StatusCode::UNAVAILABLE, "unavailable: delivery is not running"));
-  }
-  absl::StatusOr<Principal> principal =
-      auth_->Authenticate(DownstreamCredentials::FromGrpc(*context), kSubscribeMethod);
-  if (!principal.ok()) return new RefusedStream(ToGrpcStatus(principal.status()));
   absl::StatusOr<EventFilter> filter = EventFilter::FromRequest(request);
   if (!filter.ok()) return new RefusedStream(ToGrpcStatus(filter.status()));
   absl::StatusOr<uint64_t> start_after = StartPosition(*principal, request);

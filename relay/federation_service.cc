@@ -385,6 +385,7 @@ grpc::ServerUnaryReactor* FederationService::Ping(grpc::CallbackServerContext* c
                                                   v1::PongResponse* response) {
   auto* reactor = context->DefaultReactor();
   if (absl::Status allowed = ping_limiter_.Allow(context->peer()); !allowed.ok()) {
+    CountRefusal(allowed);
     reactor->Finish(ToGrpcStatus(allowed, context));
     return reactor;
   }
@@ -399,6 +400,7 @@ grpc::ServerUnaryReactor* FederationService::GetServerInfo(grpc::CallbackServerC
                                                            v1::ServerInfoResponse* response) {
   auto* reactor = context->DefaultReactor();
   if (absl::Status allowed = discovery_limiter_.Allow(context->peer()); !allowed.ok()) {
+    CountRefusal(allowed);
     reactor->Finish(ToGrpcStatus(allowed, context));
     return reactor;
   }

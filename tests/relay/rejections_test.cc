@@ -700,7 +700,9 @@ class RateLimitTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(InitCrypto().ok());
     RelayProcess::Options options;
-    options.rate_limits_yaml = absl::StrCat("  message_rate_limit: ", kPerMinute, "\n");
+    options.rate_limits_yaml = absl::StrCat("  message_rate_limit: ", kPerMinute, "\n",
+                                            "  ping_rate_limit: ", kPerMinute, "\n",
+                                            "  discovery_rate_limit: ", kPerMinute, "\n");
     auto relay = RelayProcess::Start(options);
     ASSERT_TRUE(relay.ok()) << relay.status();
     relay_ = *std::move(relay);
@@ -746,6 +748,34 @@ TEST_F(RateLimitTest, AnOriginOverItsLimitIsToldWhenToRetryAndOthersAreUnaffecte
     EXPECT_TRUE(outcome.status.ok()) << outcome.status.error_message();
   }
   EXPECT_EQ(LogEntries(relay_->Channel()).size(), size + kPerMinute);
+}
+
+// Ping and GetServerInfo are limited per client connection, with the same
+// typed error, retry delay and refusal counter as the write RPCs.
+TEST_F(RateLimitTest, PingAndServerInfoAreLimitedAndCounted) {
+  const std::string counter = "fedrelay_rejections_total{code=\"rate_limited\"}";
+  const double counted = MetricValue(relay_->http_port(), counter);
+  for (int i = 0; i < kPerMinute; ++i) {
+    grpc::ClientContext ping_context;
+    v1::PongResponse pong;
+    ASSERT_TRUE(stub_->Ping(&ping_context, {}, &pong).ok());
+    grpc::ClientContext info_context;
+    v1::ServerInfoResponse info;
+    ASSERT_TRUE(stub_->GetServerInfo(&info_context, {}, &info).ok());
+  }
+  grpc::ClientContext ping_context;
+  v1::PongResponse pong;
+  const grpc::Status ping = stub_->Ping(&ping_context, {}, &pong);
+  EXPECT_EQ(ping.error_code(), Code::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(ping.error_message(), StartsWith("rate_limited: ping_rate_limit"));
+  EXPECT_NE(ping_context.GetServerTrailingMetadata().find("retry-after-ms"),
+            ping_context.GetServerTrailingMetadata().end());
+  grpc::ClientContext info_context;
+  v1::ServerInfoResponse info;
+  const grpc::Status limited_info = stub_->GetServerInfo(&info_context, {}, &info);
+  EXPECT_EQ(limited_info.error_code(), Code::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(limited_info.error_message(), StartsWith("rate_limited: discovery_rate_limit"));
+  EXPECT_EQ(MetricValue(relay_->http_port(), counter), counted + 2);
 }
 
 TEST_F(RateLimitTest, TheSubmitStreamSharesTheBudgetAndReportsTheTypedError) {

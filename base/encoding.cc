@@ -1,7 +1,10 @@
 #include "base/encoding.h"
 
 #include "absl/status/status.h"
+#include <algorithm>
+
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace fedrelay {
@@ -60,6 +63,16 @@ absl::StatusOr<std::string> Base64Decode(absl::string_view text) {
     return absl::InvalidArgumentError("not canonical base64");
   }
   return out;
+}
+
+std::optional<uint64_t> ParseDecimalU64(absl::string_view text) {
+  if (text.empty() || text.size() > 20) return std::nullopt;
+  if (!std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  uint64_t value = 0;
+  if (!absl::SimpleAtoi(text, &value)) return std::nullopt;  // over 2^64 - 1
+  return value;
 }
 
 void AppendU32BE(std::string& out, uint32_t value) {

@@ -6,6 +6,7 @@
 #define FEDRELAY_BASE_ENCODING_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include "absl/strings/string_view.h"
 
@@ -24,6 +25,10 @@ absl::StatusOr<std::string> HexDecode(absl::string_view hex, absl::string_view w
 // Standard base64 with padding (RFC 4648 section 4), as used by C2SP notes.
 std::string Base64Encode(absl::string_view bytes);
 absl::StatusOr<std::string> Base64Decode(absl::string_view text);
+
+// Strict decimal (event ids, timestamps in metadata): digits only, no sign,
+// spaces or leading "+", and it fits in 64 bits; nullopt otherwise.
+std::optional<uint64_t> ParseDecimalU64(absl::string_view text);
 
 // Appends big-endian integers (the canonical signing bytes use these).
 void AppendU32BE(std::string& out, uint32_t value);

@@ -37,6 +37,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "base/encoding.h"
 #include "base/errors.h"
 #include "base/metrics.h"
 #include "base/status_macros.h"
@@ -85,17 +86,6 @@ FanOutEntryPtr Prepare(std::shared_ptr<const v1::LogEntry> entry) {
 
 class DeliveryCore;
 class SubscriberStream;
-
-// Strict decimal (digits only, fits in 64 bits).
-std::optional<uint64_t> ParseEventId(absl::string_view text) {
-  if (text.empty() || text.size() > 20) return std::nullopt;
-  if (!std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return std::nullopt;
-  }
-  uint64_t value = 0;
-  if (!absl::SimpleAtoi(text, &value)) return std::nullopt;
-  return value;
-}
 
 // Runs stream turns on a few threads.
 class WorkPool {
@@ -200,7 +190,7 @@ class CursorBook {
     ASSIGN_OR_RETURN(std::optional<std::string> stored, store_->Get(store::Table::kCursors, identity));
     uint64_t value = 0;
     if (stored.has_value()) {
-      std::optional<uint64_t> parsed = ParseEventId(*stored);
+      std::optional<uint64_t> parsed = ParseDecimalU64(*stored);
       if (!parsed.has_value()) {
         return MakeError(ErrorCode::kInternal, absl::StrCat("stored cursor of ", identity, " is corrupt"));
       }
@@ -760,7 +750,7 @@ absl::StatusOr<uint64_t> DeliveryCore::StartPosition(const Principal& principal,
   // Every subscriber is identified, so "empty" always means its acked cursor
   // (0, the start of the log, when it never acknowledged anything).
   if (resume.empty()) return cursors_.Get(principal.identity);
-  const std::optional<uint64_t> after = ParseEventId(resume);
+  const std::optional<uint64_t> after = ParseDecimalU64(resume);
   if (!after.has_value()) {
     return MakeError(ErrorCode::kInvalidCursor,
                      "resume_from_event_id must be a decimal event id, \"0\" or empty");

@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/encoding.h"
 #include "base/errors.h"
 #include "base/status_macros.h"
 #include "federation/signing.h"
@@ -22,17 +23,6 @@ constexpr absl::string_view kBearer = "bearer ";
 
 absl::Status Unauthenticated(absl::string_view detail) {
   return MakeError(ErrorCode::kUnauthenticated, detail);
-}
-
-// Strict decimal: digits only, no sign, no spaces, fits in 64 bits.
-std::optional<uint64_t> ParseDecimal(absl::string_view text) {
-  if (text.empty() || text.size() > 20) return std::nullopt;
-  if (!std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return std::nullopt;
-  }
-  uint64_t value = 0;
-  if (!absl::SimpleAtoi(text, &value)) return std::nullopt;
-  return value;
 }
 
 }  // namespace
@@ -95,7 +85,7 @@ absl::StatusOr<Principal> DownstreamAuthenticator::AuthenticateCall(
                                         kTimestampHeader, " and ", kSignatureHeader));
   }
   const std::string& origin = *credentials.origin;
-  const std::optional<uint64_t> timestamp = ParseDecimal(*credentials.timestamp);
+  const std::optional<uint64_t> timestamp = ParseDecimalU64(*credentials.timestamp);
   if (!timestamp.has_value()) {
     return Unauthenticated(absl::StrCat(kTimestampHeader, " must be decimal Unix milliseconds"));
   }

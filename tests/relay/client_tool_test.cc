@@ -1,22 +1,17 @@
 // fedrelay-client as an operator runs it: the built binary, key files on disk,
 // the real fedrelayd on loopback. Every accepted message must come back with a
 // receipt for the leaf actually in the log; every refusal with its machine code.
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <google/protobuf/util/json_util.h>
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "base/clock.h"
 #include "base/crypto.h"
 #include "base/encoding.h"
@@ -33,42 +28,18 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 using testing::BinaryPath;
+using testing::OutputField;
 using testing::RelayProcess;
 using testing::TestKey;
+using testing::ToolResult;
 
 // Every key the tests hand to the client, by test-key name.
 const char* const kKeyNames[] = {"server-alpha", "server-beta", "user-alice-id", "user-alice-dev",
                                  "user-bob-id", "user-bob-dev"};
 
-struct ClientResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-// The value of the "name: value" line of the client's output, or "".
-std::string Field(const std::string& output, const std::string& name) {
-  std::istringstream lines(output);
-  std::string line;
-  const std::string prefix = name + ":";
-  while (std::getline(lines, line)) {
-    if (line.rfind(prefix, 0) != 0) continue;
-    const size_t start = line.find_first_not_of(' ', prefix.size());
-    return start == std::string::npos ? "" : line.substr(start);
-  }
-  return "";
-}
-
-uint64_t EventId(const ClientResult& result) {
+uint64_t EventId(const ToolResult& result) {
   uint64_t event_id = 0;
-  EXPECT_TRUE(absl::SimpleAtoi(Field(result.out, "event_id"), &event_id)) << result.out;
+  EXPECT_TRUE(absl::SimpleAtoi(OutputField(result.out, "event_id"), &event_id)) << result.out;
   return event_id;
 }
 
@@ -91,36 +62,16 @@ class ClientToolTest : public ::testing::Test {
   static std::string Now() { return absl::StrCat(SystemClock().NowMs()); }
 
   // Runs fedrelay-client against the test relay, as a user would.
-  ClientResult Client(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {BinaryPath("tools/fedrelay-client"), "--relay",
-                                     absl::StrCat("127.0.0.1:", relay_->grpc_port()),
-                                     "--timeout-ms", "10000"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return Run(argv);
+  ToolResult Client(const std::vector<std::string>& args) {
+    return ExpectNoPrivateKey(testing::RunClient(*relay_, args));
   }
 
-  ClientResult Run(const std::vector<std::string>& argv) {
-    const std::string out_path = relay_->dir() + "/client.out";
-    const std::string err_path = relay_->dir() + "/client.err";
-    ClientResult result;
-    const pid_t pid = fork();
-    if (pid == 0) {
-      const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      dup2(out, 1);
-      dup2(err, 2);
-      std::vector<char*> raw;
-      for (const std::string& arg : argv) raw.push_back(const_cast<char*>(arg.c_str()));
-      raw.push_back(nullptr);
-      execv(raw[0], raw.data());
-      _exit(127);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    result.out = ReadFile(out_path);
-    result.err = ReadFile(err_path);
-    // Whatever the command, no private key reaches the terminal.
+  ToolResult Run(const std::vector<std::string>& argv) {
+    return ExpectNoPrivateKey(testing::RunTool(argv, relay_->dir()));
+  }
+
+  // Whatever the command, no private key reaches the terminal.
+  static ToolResult ExpectNoPrivateKey(ToolResult result) {
     for (const char* name : kKeyNames) {
       const std::string seed = HexEncode(TestKey(name).Seed());
       EXPECT_THAT(result.out + result.err, Not(HasSubstr(seed))) << name << "'s private key";
@@ -128,24 +79,24 @@ class ClientToolTest : public ::testing::Test {
     return result;
   }
 
-  ClientResult Federate(const std::string& guild, const std::string& timestamp,
-                        const std::string& display_name = "Alice") {
+  ToolResult Federate(const std::string& guild, const std::string& timestamp,
+                      const std::string& display_name = "Alice") {
     return Client({"federate", "--server-id", "alpha.example", "--server-key",
                    KeyPath("server-alpha"), "--user", Hex("user-alice-id"), "--display-name",
                    display_name, "--guild", guild, "--timestamp", timestamp});
   }
 
   // The receipt lines every accepted command prints, checked against the relay key.
-  void ExpectVerifiedReceipt(const ClientResult& result) {
+  void ExpectVerifiedReceipt(const ToolResult& result) {
     EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
     EXPECT_THAT(result.out, StartsWith("accepted\n"));
-    EXPECT_EQ(Field(result.out, "receipt"),
+    EXPECT_EQ(OutputField(result.out, "receipt"),
               "signature verified under relay key " + Hex("relay"));
-    EXPECT_EQ(Field(result.out, "leaf_hash").size(), 64u) << result.out;
+    EXPECT_EQ(OutputField(result.out, "leaf_hash").size(), 64u) << result.out;
     EXPECT_GE(EventId(result), 1u);
   }
 
-  void ExpectRefused(const ClientResult& result, const std::string& code) {
+  void ExpectRefused(const ToolResult& result, const std::string& code) {
     EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
     EXPECT_THAT(result.err, StartsWith("refused: " + code + ": ")) << result.err;
     EXPECT_THAT(result.out, Not(HasSubstr("accepted")));
@@ -159,14 +110,14 @@ TEST_F(ClientToolTest, PingAndInfoReachTheRelay) {
   auto ping = Client({"ping"});
   EXPECT_EQ(ping.exit_code, 0) << ping.err;
   EXPECT_THAT(ping.out, HasSubstr("pong from 127.0.0.1:"));
-  EXPECT_THAT(Field(ping.out, "relay time"), Not(""));
+  EXPECT_THAT(OutputField(ping.out, "relay time"), Not(""));
 
   auto info = Client({"info"});
   EXPECT_EQ(info.exit_code, 0) << info.err;
-  EXPECT_EQ(Field(info.out, "server id"), "relay.example");
-  EXPECT_EQ(Field(info.out, "relay key"), Hex("relay"));
-  EXPECT_EQ(Field(info.out, "log origin"), "relay.example/log");
-  EXPECT_EQ(Field(info.out, "max clock skew"), "300000 ms");
+  EXPECT_EQ(OutputField(info.out, "server id"), "relay.example");
+  EXPECT_EQ(OutputField(info.out, "relay key"), Hex("relay"));
+  EXPECT_EQ(OutputField(info.out, "log origin"), "relay.example/log");
+  EXPECT_EQ(OutputField(info.out, "max clock skew"), "300000 ms");
 }
 
 TEST_F(ClientToolTest, PubkeyAndDeviceCertWorkOffline) {
@@ -192,8 +143,8 @@ TEST_F(ClientToolTest, PubkeyAndDeviceCertWorkOffline) {
 TEST_F(ClientToolTest, FederateIsAcceptedWithAReceiptForTheLoggedLeaf) {
   auto result = Federate("g1", Now());
   ExpectVerifiedReceipt(result);
-  EXPECT_EQ(Field(result.out, "message"), "accepted");
-  EXPECT_THAT(Field(result.out, "user"), StartsWith(Hex("user-alice-id")));
+  EXPECT_EQ(OutputField(result.out, "message"), "accepted");
+  EXPECT_THAT(OutputField(result.out, "user"), StartsWith(Hex("user-alice-id")));
   const uint64_t event_id = EventId(result);
 
   // The printed leaf hash is the hash of leaf event_id - 1 in the relay's log.
@@ -204,7 +155,7 @@ TEST_F(ClientToolTest, FederateIsAcceptedWithAReceiptForTheLoggedLeaf) {
   v1::InclusionProof proof;
   grpc::ClientContext proof_context;
   ASSERT_TRUE(audit->GetInclusionProof(&proof_context, proof_request, &proof).ok());
-  EXPECT_EQ(Field(result.out, "leaf_hash"), HexEncode(proof.leaf_hash()));
+  EXPECT_EQ(OutputField(result.out, "leaf_hash"), HexEncode(proof.leaf_hash()));
 
   v1::GetEntriesRequest entries_request;
   entries_request.set_start(event_id - 1);
@@ -229,7 +180,7 @@ TEST_F(ClientToolTest, ResendingTheSameFederateGetsTheOriginalReceipt) {
   auto again = Federate("g1", timestamp);
   ExpectVerifiedReceipt(again);
   EXPECT_EQ(EventId(again), EventId(first));
-  EXPECT_EQ(Field(again.out, "leaf_hash"), Field(first.out, "leaf_hash"));
+  EXPECT_EQ(OutputField(again.out, "leaf_hash"), OutputField(first.out, "leaf_hash"));
 
   // A different request is a new entry.
   auto other = Federate("g2", timestamp);
@@ -249,7 +200,7 @@ TEST_F(ClientToolTest, BanOutsideThePeersMayBanGuildsIsRefused) {
                          KeyPath("server-beta"), "--user", Hex("user-alice-id"), "--guild", "g1",
                          "--reason", "spam", "--evidence-file", evidence});
   ExpectVerifiedReceipt(allowed);
-  EXPECT_EQ(Field(allowed.out, "evidence"), "sha256:" + HexEncode(Sha256("screenshots\n")));
+  EXPECT_EQ(OutputField(allowed.out, "evidence"), "sha256:" + HexEncode(Sha256("screenshots\n")));
 
   // A ban is enforced: alpha.example's later join request for that guild is refused.
   ExpectRefused(Federate("g1", Now()), "banned");
@@ -296,7 +247,7 @@ TEST_F(ClientToolTest, InviteThenAcceptThenASecondDecisionIsRefused) {
                         "https://alpha.example", "--invite-id", invite_id, "--token",
                         "secret-token-1", "--timestamp", absl::StrCat(now)});
   ExpectVerifiedReceipt(invite);
-  EXPECT_EQ(Field(invite.out, "invite_id"), invite_id);
+  EXPECT_EQ(OutputField(invite.out, "invite_id"), invite_id);
   EXPECT_THAT(invite.out, Not(HasSubstr("secret-token-1")));
 
   const std::vector<std::string> bob = {"--user-key", KeyPath("user-bob-id"), "--device-key",
@@ -312,9 +263,9 @@ TEST_F(ClientToolTest, InviteThenAcceptThenASecondDecisionIsRefused) {
   accept.insert(accept.end(), bob.begin(), bob.end());
   auto accepted = Client(accept);
   ExpectVerifiedReceipt(accepted);
-  EXPECT_EQ(Field(accepted.out, "token"), "secret-token-1");
-  EXPECT_EQ(Field(accepted.out, "host"), "https://alpha.example");
-  EXPECT_EQ(Field(accepted.out, "guild"), "g1");
+  EXPECT_EQ(OutputField(accepted.out, "token"), "secret-token-1");
+  EXPECT_EQ(OutputField(accepted.out, "host"), "https://alpha.example");
+  EXPECT_EQ(OutputField(accepted.out, "guild"), "g1");
 
   std::vector<std::string> accept_again = {"accept", "--timestamp", absl::StrCat(now + 2)};
   accept_again.insert(accept_again.end(), bob.begin(), bob.end());
@@ -330,7 +281,7 @@ TEST_F(ClientToolTest, InviteWithoutIdGetsARandomUuidAndCanBeRejected) {
                         Hex("user-bob-id"), "--guild", "g1", "--guild-name", "General", "--host",
                         "https://alpha.example"});
   ExpectVerifiedReceipt(invite);
-  const std::string invite_id = Field(invite.out, "invite_id");
+  const std::string invite_id = OutputField(invite.out, "invite_id");
   EXPECT_THAT(invite_id, ::testing::MatchesRegex(
                              "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"));
   ExpectVerifiedReceipt(Client({"reject", "--user-key", KeyPath("user-bob-id"), "--device-key",
@@ -368,7 +319,7 @@ TEST_F(ClientToolTest, SubscribeAndAckAsAPeerAndWithAnApiKey) {
     args.insert(args.end(), options.begin(), options.end());
     return Client(args);
   };
-  auto events_of = [](const ClientResult& result) {
+  auto events_of = [](const ToolResult& result) {
     std::vector<v1::StreamResponse> events;
     for (absl::string_view line : absl::StrSplit(result.out, '\n', absl::SkipEmpty())) {
       v1::StreamResponse event;
@@ -441,13 +392,9 @@ TEST_F(ClientToolTest, SubscribeAndAckAsAPeerAndWithAnApiKey) {
   EXPECT_THAT(waiting.err, HasSubstr("received 0 of 1 events within 500 ms"));
 
   // An API key from fedrelay-ctl, read from a file, works the same way.
-  auto created = testing::RunCommand(absl::StrCat(
-      BinaryPath("tools/fedrelay-ctl"), " --data-dir ", relay_->data_dir(), " apikey create --name ops"));
-  ASSERT_EQ(created.exit_code, 0) << created.output;
-  std::string api_key;
-  for (absl::string_view line : absl::StrSplit(created.output, '\n')) {
-    if (absl::ConsumePrefix(&line, "api key: ")) api_key = std::string(line);
-  }
+  const testing::CreatedApiKey created = testing::CreateApiKey(*relay_, "ops");
+  ASSERT_EQ(created.command.exit_code, 0) << created.command.output;
+  const std::string api_key = created.key;
   ASSERT_FALSE(api_key.empty());
   const std::string key_file = relay_->dir() + "/api.key";
   std::ofstream(key_file) << api_key << "\n";

@@ -4,10 +4,8 @@
 // the log, survive a restart as the config and ctl intend, and replay: the log
 // alone reproduces who was trusted when. Equivocations reach the operator as a
 // metric, a log line and a ctl listing.
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -15,7 +13,6 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -43,32 +40,11 @@ using ::testing::Not;
 using ::testing::StartsWith;
 using testing::BinaryPath;
 using testing::HttpRequest;
+using testing::OutputField;
+using testing::ReadFile;
 using testing::RelayProcess;
 using testing::TestKey;
-
-struct ToolResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-// The value of the "name: value" line of a tool's output, or "".
-std::string Field(const std::string& output, const std::string& name) {
-  for (absl::string_view line : absl::StrSplit(output, '\n')) {
-    if (!absl::StartsWith(line, name + ":")) continue;
-    line.remove_prefix(name.size() + 1);
-    const size_t start = line.find_first_not_of(' ');
-    return start == absl::string_view::npos ? "" : std::string(line.substr(start));
-  }
-  return "";
-}
+using testing::ToolResult;
 
 std::vector<std::string> Lines(const std::string& text) {
   return absl::StrSplit(text, '\n', absl::SkipEmpty());
@@ -108,27 +84,7 @@ class CtlTest : public ::testing::Test {
   std::string KeyPath(const std::string& name) const { return keys_dir_ + "/" + name + ".key"; }
 
   ToolResult Run(const std::vector<std::string>& argv) {
-    const std::string out_path = relay_->dir() + "/tool.out";
-    const std::string err_path = relay_->dir() + "/tool.err";
-    const pid_t pid = fork();
-    if (pid == 0) {
-      const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      dup2(out, 1);
-      dup2(err, 2);
-      std::vector<char*> raw;
-      for (const std::string& arg : argv) raw.push_back(const_cast<char*>(arg.c_str()));
-      raw.push_back(nullptr);
-      execv(raw[0], raw.data());
-      _exit(127);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    ToolResult result;
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    result.out = ReadFile(out_path);
-    result.err = ReadFile(err_path);
-    return result;
+    return testing::RunTool(argv, relay_->dir());
   }
 
   // fedrelay-ctl against the test relay's admin socket, as its operator runs it.
@@ -140,18 +96,14 @@ class CtlTest : public ::testing::Test {
   }
 
   ToolResult Client(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {BinaryPath("tools/fedrelay-client"), "--relay",
-                                     absl::StrCat("127.0.0.1:", relay_->grpc_port()),
-                                     "--timeout-ms", "10000"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return Run(argv);
+    return testing::RunClient(*relay_, args);
   }
 
   // `fedrelay-ctl keygen`: a fresh key file; returns its public key as printed.
   std::string Keygen(const std::string& name) {
     ToolResult result = Ctl({"keygen", "--out", KeyPath(name)});
     EXPECT_EQ(result.exit_code, 0) << result.err;
-    const std::string pubkey = Field(result.out, "public key");
+    const std::string pubkey = OutputField(result.out, "public key");
     EXPECT_EQ(pubkey.size(), 64u) << result.out;
     return pubkey;
   }
@@ -166,7 +118,7 @@ class CtlTest : public ::testing::Test {
     ToolResult result = Ctl({"status"});
     EXPECT_EQ(result.exit_code, 0) << result.err;
     uint64_t size = 0;
-    EXPECT_TRUE(absl::SimpleAtoi(Field(result.out, "log size"), &size)) << result.out;
+    EXPECT_TRUE(absl::SimpleAtoi(OutputField(result.out, "log size"), &size)) << result.out;
     return size;
   }
 
@@ -415,7 +367,7 @@ TEST_F(CtlTest, EquivocationIsRefusedAndSurfacedToOperators) {
   ASSERT_EQ(Lines(listed.out).size(), 1u) << listed.out;
   EXPECT_THAT(listed.out, StartsWith("user " + user + " at " + timestamp +
                                      ": logged https://beta.example, refused https://evil.example"));
-  EXPECT_EQ(Field(Ctl({"status"}).out, "equivocations"), "1");
+  EXPECT_EQ(OutputField(Ctl({"status"}).out, "equivocations"), "1");
 
   std::string warning;
   for (const std::string& line : Lines(relay_->log_text())) {

@@ -12,7 +12,6 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "base/crypto.h"
 #include "federation/signing.h"
 #include "fedrelay/v1/admin.grpc.pb.h"
@@ -312,14 +311,9 @@ class DeliveryTest : public ::testing::Test {
 
   // Creates an API key with fedrelay-ctl; returns {key id, key}.
   std::pair<std::string, std::string> CreateApiKey(const std::string& name) {
-    const testing::CommandResult created = Ctl("apikey create --name " + name);
-    EXPECT_EQ(created.exit_code, 0) << created.output;
-    std::string key_id, key;
-    for (absl::string_view line : absl::StrSplit(created.output, '\n')) {
-      if (absl::ConsumePrefix(&line, "key id:  ")) key_id = std::string(line);
-      if (absl::ConsumePrefix(&line, "api key: ")) key = std::string(line);
-    }
-    return {key_id, key};
+    const testing::CreatedApiKey created = testing::CreateApiKey(*relay_, name);
+    EXPECT_EQ(created.command.exit_code, 0) << created.command.output;
+    return {created.key_id, created.key};
   }
 
   // The value of one metric line, e.g. `fedrelay_subscribers`, or -1 when the

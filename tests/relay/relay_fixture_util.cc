@@ -17,7 +17,10 @@
 #include <thread>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "base/encoding.h"
 #include "nlohmann/json.hpp"
 
@@ -43,6 +46,67 @@ CommandResult RunCommand(const std::string& command_line) {
 
 std::string BinaryPath(const std::string& relative) {
   return std::string(FEDRELAY_BINARY_DIR) + "/" + relative;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+ToolResult RunTool(const std::vector<std::string>& argv, const std::string& scratch_dir) {
+  const std::string out_path = scratch_dir + "/tool.out";
+  const std::string err_path = scratch_dir + "/tool.err";
+  ToolResult result;
+  const pid_t pid = fork();
+  if (pid < 0) return result;
+  if (pid == 0) {
+    const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(out, 1);
+    dup2(err, 2);
+    std::vector<char*> raw;
+    for (const std::string& arg : argv) raw.push_back(const_cast<char*>(arg.c_str()));
+    raw.push_back(nullptr);
+    execv(raw[0], raw.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = ReadFile(out_path);
+  result.err = ReadFile(err_path);
+  return result;
+}
+
+ToolResult RunClient(const RelayProcess& relay, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {BinaryPath("tools/fedrelay-client"), "--relay",
+                                   absl::StrCat("127.0.0.1:", relay.grpc_port()), "--timeout-ms",
+                                   "10000"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunTool(argv, relay.dir());
+}
+
+std::string OutputField(const std::string& output, const std::string& name) {
+  for (absl::string_view line : absl::StrSplit(output, '\n')) {
+    if (!absl::StartsWith(line, name + ":")) continue;
+    line.remove_prefix(name.size() + 1);
+    const size_t start = line.find_first_not_of(' ');
+    return start == absl::string_view::npos ? "" : std::string(line.substr(start));
+  }
+  return "";
+}
+
+CreatedApiKey CreateApiKey(const RelayProcess& relay, const std::string& name) {
+  CreatedApiKey created;
+  created.command = RunCommand(absl::StrCat(BinaryPath("tools/fedrelay-ctl"), " --data-dir ",
+                                            relay.data_dir(), " apikey create --name ", name));
+  for (absl::string_view line : absl::StrSplit(created.command.output, '\n')) {
+    if (absl::ConsumePrefix(&line, "key id:  ")) created.key_id = std::string(line);
+    if (absl::ConsumePrefix(&line, "api key: ")) created.key = std::string(line);
+  }
+  return created;
 }
 
 HttpResult HttpRequest(int port, const std::string& method, const std::string& target,
@@ -177,12 +241,7 @@ RelayProcess::~RelayProcess() {
   }
 }
 
-std::string RelayProcess::log_text() const {
-  std::ifstream in(log_path_);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
+std::string RelayProcess::log_text() const { return ReadFile(log_path_); }
 
 std::shared_ptr<grpc::Channel> RelayProcess::Channel() const {
   return grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port_),

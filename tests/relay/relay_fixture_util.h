@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -81,6 +82,36 @@ CommandResult RunCommand(const std::string& command_line);
 
 // Path of a built binary, e.g. BinaryPath("relay/fedrelayd").
 std::string BinaryPath(const std::string& relative);
+
+// The whole contents of a file ("" if it cannot be read).
+std::string ReadFile(const std::string& path);
+
+struct ToolResult {
+  int exit_code = -1;  // -1 when it did not exit normally
+  std::string out;     // stdout
+  std::string err;     // stderr
+};
+// Runs argv[0] with `argv` directly (no shell) and waits for it; stdout and
+// stderr are collected apart through scratch files (tool.out, tool.err) in
+// `scratch_dir`, overwritten by each run.
+ToolResult RunTool(const std::vector<std::string>& argv, const std::string& scratch_dir);
+
+// fedrelay-client against `relay`'s gRPC port with --timeout-ms 10000, then
+// `args`; scratch files go to relay.dir().
+ToolResult RunClient(const RelayProcess& relay, const std::vector<std::string>& args);
+
+// The value of the first "name: value" line of a tool's output (spaces after
+// the colon dropped), or "".
+std::string OutputField(const std::string& output, const std::string& name);
+
+struct CreatedApiKey {
+  CommandResult command;  // what `fedrelay-ctl apikey create` printed and returned
+  std::string key_id;     // its "key id:" line, or "" if none
+  std::string key;        // its "api key:" line, or "" if none
+};
+// Runs `fedrelay-ctl --data-dir <relay data dir> apikey create --name <name>`
+// from a shell, as an operator would. Callers check command.exit_code.
+CreatedApiKey CreateApiKey(const RelayProcess& relay, const std::string& name);
 
 }  // namespace fedrelay::testing
 

@@ -33,16 +33,6 @@ bool IsDuplicateMarker(const absl::Status& status) {
   return status.code() == absl::StatusCode::kAlreadyExists && status.message() == kDuplicateMarker;
 }
 
-Counter& RejectionCounter(const absl::Status& status) {
-  return MetricsRegistry::Default().GetCounter("fedrelay_rejections_total",
-                                               "Requests rejected, by machine code.",
-                                               {{"code", MachineCode(status)}});
-}
-
-Counter& AcceptedCounter(absl::string_view kind) {
-  return MetricsRegistry::Default().GetCounter(
-      "fedrelay_accepted_total", "Entries appended to the log, by kind.", {{"kind", std::string(kind)}});
-}
 
 Counter& EquivocationCounter() {
   return MetricsRegistry::Default().GetCounter(
@@ -191,6 +181,16 @@ class FederationImpl final : public Federation, private store::LogWriter::BatchO
   StateOverlay overlay_;
   absl::flat_hash_map<std::string, std::shared_ptr<Item>> batch_by_signature_hash_;
   std::vector<std::shared_ptr<Item>> batch_items_;
+  // fedrelay_accepted_total by entry kind, looked up once per kind (writer thread only).
+  absl::flat_hash_map<std::string, Counter*> accepted_counters_;
+  Counter& AcceptedCounter(const std::string& kind) {
+    Counter*& counter = accepted_counters_[kind];
+    if (counter == nullptr) {
+      counter = &MetricsRegistry::Default().GetCounter(
+          "fedrelay_accepted_total", "Entries appended to the log, by kind.", {{"kind", kind}});
+    }
+    return *counter;
+  }
 
   std::atomic<bool> stopped_{false};
   std::unique_ptr<store::LogWriter> writer_;
@@ -210,7 +210,7 @@ void FederationImpl::Submit(Submission submission, DoneFn done) {
   ctx.hints = &hints_;
   absl::StatusOr<rules::Verified> verified = rules::Validate(submission, ctx);
   if (!verified.ok()) {
-    RejectionCounter(verified.status()).Increment();
+    CountRejection(verified.status());
     done(verified.status());
     return;
   }
@@ -349,7 +349,7 @@ void FederationImpl::Finish(const std::shared_ptr<Item>& item,
     outcome = std::move(accepted);
   } else {
     // Operator refusals (unknown peer, no-op change) are not federation traffic.
-    if (!item->verified.entry.has_operator_action()) RejectionCounter(result.status()).Increment();
+    if (!item->verified.entry.has_operator_action()) CountRejection(result.status());
     outcome = result.status();
   }
   item->outcome = outcome;
@@ -637,6 +637,13 @@ void FederationImpl::Stop() {
 }
 
 }  // namespace
+
+void CountRejection(const absl::Status& status) {
+  MetricsRegistry::Default()
+      .GetCounter("fedrelay_rejections_total", "Requests rejected, by machine code.",
+                  {{"code", MachineCode(status)}})
+      .Increment();
+}
 
 absl::StatusOr<std::unique_ptr<Federation>> Federation::Open(store::LogStore* store,
                                                              const Ed25519PrivateKey* relay_key,

@@ -78,6 +78,11 @@ struct Equivocation {
   uint64_t seen_at_ms = 0;
 };
 
+// Counts a refused request in fedrelay_rejections_total{code="<machine code>"}:
+// the one definition of that metric, for the core's rules and for the checks
+// transports make at their edge (rate limits, lengths, malformed input).
+void CountRejection(const absl::Status& status);
+
 // Receives every durable entry, in log order, on the writer thread. Must not block.
 class EventSink {
  public:

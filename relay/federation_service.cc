@@ -7,7 +7,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "base/errors.h"
-#include "base/metrics.h"
 #include "relay/delivery.h"
 #include "relay/grpc_status.h"
 
@@ -91,13 +90,6 @@ absl::Status CheckTextLengths(const federation::Submission& submission, uint32_t
 }
 
 // Refusals made here, before the federation core, are counted with its own.
-void CountRefusal(const absl::Status& status) {
-  MetricsRegistry::Default()
-      .GetCounter("fedrelay_rejections_total", "Requests rejected, by machine code.",
-                  {{"code", MachineCode(status)}})
-      .Increment();
-}
-
 absl::StatusOr<federation::Submission> FromProto(const v1::Submission& in) {
   switch (in.item_case()) {
     case v1::Submission::kFederationRequest: return federation::Submission(in.federation_request());
@@ -154,7 +146,7 @@ class SubmitStream final : public grpc::ServerBidiReactor<v1::Submission, v1::Su
       Deliver(std::move(out));
     };
     if (!submission.ok()) {
-      CountRefusal(submission.status());
+      federation::CountRejection(submission.status());
       done(submission.status());
     } else {
       service_->SubmitLimited(*std::move(submission), std::move(done));
@@ -264,7 +256,7 @@ void FederationService::SubmitLimited(federation::Submission submission, federat
   absl::Status allowed = limiter.Allow(RateKey(submission));
   if (allowed.ok()) allowed = CheckTextLengths(submission, limits_.max_message_length);
   if (!allowed.ok()) {
-    CountRefusal(allowed);
+    federation::CountRejection(allowed);
     done(allowed);
     return;
   }
@@ -385,7 +377,7 @@ grpc::ServerUnaryReactor* FederationService::Ping(grpc::CallbackServerContext* c
                                                   v1::PongResponse* response) {
   auto* reactor = context->DefaultReactor();
   if (absl::Status allowed = ping_limiter_.Allow(context->peer()); !allowed.ok()) {
-    CountRefusal(allowed);
+    federation::CountRejection(allowed);
     reactor->Finish(ToGrpcStatus(allowed, context));
     return reactor;
   }
@@ -400,7 +392,7 @@ grpc::ServerUnaryReactor* FederationService::GetServerInfo(grpc::CallbackServerC
                                                            v1::ServerInfoResponse* response) {
   auto* reactor = context->DefaultReactor();
   if (absl::Status allowed = discovery_limiter_.Allow(context->peer()); !allowed.ok()) {
-    CountRefusal(allowed);
+    federation::CountRejection(allowed);
     reactor->Finish(ToGrpcStatus(allowed, context));
     return reactor;
   }

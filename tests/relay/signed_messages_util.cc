@@ -8,9 +8,8 @@
 #include "base/clock.h"
 #include "base/crypto.h"
 #include "base/encoding.h"
+#include "federation/rules/rules.h"
 #include "federation/signing.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "gtest/gtest.h"
 #include "relay/relay_fixture_util.h"
 #include "store/merkle.h"
@@ -27,18 +26,6 @@ Ed25519PrivateKey DeviceKey(const std::string& user) { return TestKey("user-" + 
 // The cert a user's device presents at `timestamp`.
 v1::DeviceCert CertAround(const std::string& user, uint64_t timestamp) {
   return SignedCert(user, timestamp - 60000, timestamp + 3600000);
-}
-
-// The log hashes leaves over the deterministic serialization.
-std::string SerializeDeterministic(const google::protobuf::MessageLite& message) {
-  std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream stream(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    message.SerializeToCodedStream(&coded);
-  }
-  return bytes;
 }
 
 const v1::RelayReceipt& ReceiptOf(const v1::RelayReceipt& response) { return response; }
@@ -269,7 +256,7 @@ absl::Status CheckReceiptFor(const v1::RelayReceipt& receipt, const v1::LogEntry
     return absl::FailedPreconditionError(
         absl::StrCat("receipt for event ", receipt.event_id(), ", entry ", entry.event_id()));
   }
-  if (receipt.leaf_hash() != store::HashLeaf(SerializeDeterministic(entry))) {
+  if (receipt.leaf_hash() != store::HashLeaf(federation::rules::SerializeDeterministic(entry))) {
     return absl::FailedPreconditionError(
         absl::StrCat("receipt leaf_hash is not the hash of entry ", entry.event_id()));
   }

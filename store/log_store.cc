@@ -30,6 +30,7 @@
 #include "rocksdb/slice.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
+#include "store/tiles.h"
 
 namespace fedrelay::store {
 
@@ -71,9 +72,7 @@ namespace {
 
 constexpr uint64_t kFormatVersion = 1;
 constexpr size_t kMaxLeafBytes = 65535;  // tile entry bundles carry a u16 length
-constexpr int kMaxLevel = 63;
-constexpr uint64_t kTileWidth = 256;
-constexpr int kTileHeight = 8;
+constexpr int kMaxLevel = 63;  // of a Merkle node (tile levels are in tiles.h)
 
 constexpr char kMetaFormat[] = "format";
 constexpr char kMetaSize[] = "size";
@@ -523,7 +522,7 @@ absl::Status RocksDbLogStore::ScanLeaves(
 }
 
 absl::StatusOr<std::string> RocksDbLogStore::ReadTile(int level, uint64_t index, int width) const {
-  if (width < 1 || width > static_cast<int>(kTileWidth)) {
+  if (width < 1 || width > kFullTileWidth) {
     return absl::InvalidArgumentError(absl::StrCat("tile width ", width, " not in 1..256"));
   }
   if (level < 0 || kTileHeight * level > kMaxLevel) {
@@ -531,12 +530,11 @@ absl::StatusOr<std::string> RocksDbLogStore::ReadTile(int level, uint64_t index,
   }
   const int merkle_level = kTileHeight * level;
   const uint64_t size = Size();
-  const uint64_t complete = CompleteNodes(size, merkle_level);
-  if (index >= complete / kTileWidth + 1 || index * kTileWidth + width > complete) {
+  if (!TileWithinTree({.entries = false, .level = level, .index = index, .width = width}, size)) {
     return absl::NotFoundError(absl::StrCat("tile ", level, "/", index, ".p/", width,
                                             " is not complete in a log of size ", size));
   }
-  const uint64_t first = index * kTileWidth;
+  const uint64_t first = index * kFullTileWidth;
   const std::string upper = NodeKey(merkle_level, first + width);
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions read_options;
@@ -560,16 +558,17 @@ absl::StatusOr<std::string> RocksDbLogStore::ReadTile(int level, uint64_t index,
 }
 
 absl::StatusOr<std::string> RocksDbLogStore::ReadEntryBundle(uint64_t index, int width) const {
-  if (width < 1 || width > static_cast<int>(kTileWidth)) {
+  if (width < 1 || width > kFullTileWidth) {
     return absl::InvalidArgumentError(absl::StrCat("entry bundle width ", width, " not in 1..256"));
   }
   const uint64_t size = Size();
-  if (index > size / kTileWidth || index * kTileWidth + width > size) {
+  if (!TileWithinTree({.entries = true, .level = 0, .index = index, .width = width}, size)) {
     return absl::NotFoundError(absl::StrCat("entry bundle ", index, ".p/", width,
                                             " is beyond the log size ", size));
   }
+  const uint64_t first = index * kFullTileWidth;
   std::string bundle;
-  RETURN_IF_ERROR(ScanLeaves(index * kTileWidth, index * kTileWidth + width,
+  RETURN_IF_ERROR(ScanLeaves(first, first + width,
                              [&](uint64_t, absl::string_view leaf) {
                                bundle.push_back(static_cast<char>(leaf.size() >> 8));
                                bundle.push_back(static_cast<char>(leaf.size() & 0xff));

@@ -334,11 +334,20 @@ absl::Status CheckHostPort(absl::string_view address) {
   return absl::OkStatus();
 }
 
+// The same rule fedrelay-ctl and the federation core apply to a pinned key
+// (rules::CheckPinnablePeerKey), so check-config refuses what start-up would.
 absl::Status CheckPubkey(absl::string_view hex) {
   absl::StatusOr<std::string> raw = HexDecode(hex, "the value", kEd25519PublicKeyBytes);
-  if (raw.ok()) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat("must be an Ed25519 public key: ", raw.status().message()));
+  if (!raw.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("must be an Ed25519 public key: ", raw.status().message()));
+  }
+  if (!Ed25519IsValidPublicKey(*raw)) {
+    return absl::InvalidArgumentError(
+        "must be an Ed25519 public key: this is not a point of the curve's prime-order subgroup "
+        "(nothing would verify under it); check that it was copied correctly");
+  }
+  return absl::OkStatus();
 }
 
 // ---- the loader ----
@@ -548,9 +557,10 @@ class Loader {
       const std::string& guild = item.Scalar();
       bool printable = !guild.empty();
       for (char c : guild) printable = printable && static_cast<unsigned char>(c) > 0x20 && c != 0x7f;
-      if (!printable) {
+      if (!printable || absl::StrContains(guild, ',')) {
+        // ',' joins may_ban in the signed peer entries (rules::CheckPeerFields).
         return ctx_.Error(item.Mark(), item_display,
-                          absl::StrCat("a guild id must be non-empty without spaces; got ",
+                          absl::StrCat("a guild id must be non-empty without spaces or ','; got ",
                                        Quote(guild)));
       }
       if (std::find(value.list.begin(), value.list.end(), guild) != value.list.end()) {

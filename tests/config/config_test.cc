@@ -446,6 +446,12 @@ std::vector<BadCase> BadCases() {
        "pubkey: 8D28", "peers[0].pubkey", "must be an Ed25519 public key"},
       {"PubkeyShort", with(absl::StrCat("pubkey: ", kAlphaKey), "pubkey: abcd"), "pubkey: abcd",
        "peers[0].pubkey", "must be an Ed25519 public key"},
+      // Well-formed hex, but the identity point: start-up would refuse to pin it.
+      {"PubkeySmallOrder",
+       with(absl::StrCat("pubkey: ", kAlphaKey), absl::StrCat("pubkey: 01", std::string(62, '0'))),
+       "pubkey: 0100", "peers[0].pubkey", "prime-order subgroup"},
+      {"GuildIdWithComma", with("may_ban: [g1, \"g2\"]", "may_ban: [g1, \"g2,g3\"]"), "may_ban: [g1",
+       "peers[1].may_ban[1]", "without spaces or ','"},
       {"StarNotAlone", with("may_ban: [\"*\"]", "may_ban: [\"*\", g1]"), "may_ban: [\"*\"",
        "peers[0].may_ban", "only entry"},
       {"DuplicatePeer", with("server_id: gamma.example", "server_id: alpha.example  # again"),

@@ -1,8 +1,5 @@
 #include "federation/federation_test_util.h"
 
-#include <cstdlib>
-#include <filesystem>
-
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "base/status_macros.h"
@@ -18,19 +15,6 @@ const Keys& TestKeys() {
       VectorKey("user-alice-id"), VectorKey("user-alice-dev"), VectorKey("user-bob-id"),
       VectorKey("user-bob-dev")};
   return *keys;
-}
-
-TempDir::TempDir() {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string pattern = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/fedrelay-fed-XXXXXX");
-  char* made = mkdtemp(pattern.data());
-  if (made == nullptr) std::abort();
-  path_ = made;
-}
-
-TempDir::~TempDir() {
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
 }
 
 void RecordingSink::OnDurable(const std::vector<std::shared_ptr<const v1::LogEntry>>& entries) {

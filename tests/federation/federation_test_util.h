@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "base/clock.h"
 #include "base/crypto.h"
+#include "common/temp_dir.h"
 #include "federation/federation.h"
 #include "fedrelay/v1/fedrelay.pb.h"
 #include "store/log_store.h"
@@ -32,17 +33,11 @@ struct Keys {
 };
 const Keys& TestKeys();
 
-// A fresh directory, removed with its contents on destruction.
-class TempDir {
+// A fresh directory $TMPDIR/fedrelay-fed-XXXXXX, removed with its contents on
+// destruction.
+class TempDir : public ::fedrelay::testing::TempDir {
  public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : ::fedrelay::testing::TempDir("fedrelay-fed-") {}
 };
 
 // Keeps every durable entry the federation hands downstream. It can also hold

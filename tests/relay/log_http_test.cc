@@ -1,9 +1,6 @@
 #include "relay/log_http.h"
 
-#include <stdlib.h>
-
 #include <atomic>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +9,7 @@
 #include "base/crypto.h"
 #include "base/errors.h"
 #include "base/metrics.h"
+#include "common/temp_dir.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -32,22 +30,6 @@ constexpr uint64_t kLogSize = 300;  // one full tile and a partial one of 44 at 
 constexpr char kOrigin[] = "relay.example.test/log";
 
 std::string Leaf(uint64_t i) { return absl::StrCat("leaf-", i, std::string(i % 7, 'x')); }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "log_http_test.XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::string ErrorCodeOf(const Response& response) {
   const auto body = nlohmann::json::parse(response.body(), nullptr, /*allow_exceptions=*/false);
@@ -94,7 +76,7 @@ class LogHttpTest : public ::testing::Test {
     ASSERT_TRUE(store_->SaveCheckpoint(checkpoint).ok());
   }
 
-  TempDir dir_;
+  ::fedrelay::testing::TempDir dir_{"log_http_test."};
   std::unique_ptr<store::LogStore> store_;
   MetricsRegistry metrics_;
   std::atomic<bool> ready_{true};

@@ -1,27 +1,9 @@
 #include "store/log_store_test_util.h"
 
-#include <stdlib.h>
-
-#include <cstdlib>
-#include <filesystem>
-
 #include "absl/strings/str_cat.h"
 #include "base/crypto.h"
 
 namespace fedrelay::store::testing {
-
-TempDir::TempDir() {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string pattern = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/fedrelay-store-XXXXXX");
-  char* made = mkdtemp(pattern.data());
-  if (made == nullptr) std::abort();
-  path_ = made;
-}
-
-TempDir::~TempDir() {
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
 
 std::vector<StoreFactory> AllStoreFactories() {
   std::vector<StoreFactory> factories;

@@ -10,21 +10,16 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/temp_dir.h"
 #include "store/log_store.h"
 
 namespace fedrelay::store::testing {
 
-// A fresh directory under $TMPDIR, removed with everything in it on destruction.
-class TempDir {
+// A fresh directory $TMPDIR/fedrelay-store-XXXXXX, removed with everything in
+// it on destruction.
+class TempDir : public ::fedrelay::testing::TempDir {
  public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : ::fedrelay::testing::TempDir("fedrelay-store-") {}
 };
 
 // How a suite gets a LogStore: each implementation the suite runs against is one of these.

@@ -611,6 +611,8 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
   }
 
   void Log(int status) {
+    // Off by default: build the line (and redact the target) only when it is written.
+    if (!spdlog::should_log(spdlog::level::debug)) return;
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
     spdlog::debug("http {} {} {} {} from {} in {:.2f} ms", request_.method.empty() ? "-" : request_.method,

@@ -590,13 +590,6 @@ void WorkPool::Run() {
   }
 }
 
-// A reactor that only reports an error.
-class RefusedStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
- public:
-  explicit RefusedStream(const grpc::Status& status) { Finish(status); }
-  void OnDone() override { delete this; }
-};
-
 void DeliveryCore::Start(const federation::Federation* federation) {
   auth_ = std::make_unique<DownstreamAuthenticator>(
       federation, options_.api_keys,
@@ -767,24 +760,24 @@ absl::StatusOr<uint64_t> DeliveryCore::StartPosition(const Principal& principal,
 grpc::ServerWriteReactor<grpc::ByteBuffer>* DeliveryCore::Subscribe(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer& raw_request) {
   if (!started_.load() || stopped_.load()) {
-    return new RefusedStream(
+    return RefuseStream<grpc::ByteBuffer>(
         grpc::Status(grpc::StatusCode::UNAVAILABLE, "unavailable: delivery is not running"));
   }
   // Credentials first (metadata only): a caller without them learns nothing
   // about its request (SPEC 4: others get UNAUTHENTICATED).
   absl::StatusOr<Principal> principal =
       auth_->Authenticate(DownstreamCredentials::FromGrpc(*context), kSubscribeMethod);
-  if (!principal.ok()) return new RefusedStream(ToGrpcStatus(principal.status()));
+  if (!principal.ok()) return RefuseStream<grpc::ByteBuffer>(ToGrpcStatus(principal.status()));
   v1::SubscribeRequest request;
   if (grpc::ByteBuffer copy = raw_request;
       !grpc::SerializationTraits<v1::SubscribeRequest>::Deserialize(&copy, &request).ok()) {
-    return new RefusedStream(ToGrpcStatus(
+    return RefuseStream<grpc::ByteBuffer>(ToGrpcStatus(
         MakeError(ErrorCode::kMalformed, "the SubscribeRequest does not parse")));
   }
   absl::StatusOr<EventFilter> filter = EventFilter::FromRequest(request);
-  if (!filter.ok()) return new RefusedStream(ToGrpcStatus(filter.status()));
+  if (!filter.ok()) return RefuseStream<grpc::ByteBuffer>(ToGrpcStatus(filter.status()));
   absl::StatusOr<uint64_t> start_after = StartPosition(*principal, request);
-  if (!start_after.ok()) return new RefusedStream(ToGrpcStatus(start_after.status()));
+  if (!start_after.ok()) return RefuseStream<grpc::ByteBuffer>(ToGrpcStatus(start_after.status()));
 
   spdlog::info("subscriber {} connected: after event {}{}{}", principal->identity, *start_after,
                request.guild_ids().empty()

@@ -355,12 +355,8 @@ grpc::ServerBidiReactor<v1::Submission, v1::SubmissionResult>* FederationService
 grpc::ServerWriteReactor<grpc::ByteBuffer>* FederationService::Subscribe(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   if (delivery_ != nullptr) return delivery_->Subscribe(context, request);
-  class Refuse final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
-   public:
-    Refuse() { Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "unavailable: no delivery")); }
-    void OnDone() override { delete this; }
-  };
-  return new Refuse();
+  return RefuseStream<grpc::ByteBuffer>(
+      grpc::Status(grpc::StatusCode::UNAVAILABLE, "unavailable: no delivery"));
 }
 
 grpc::ServerUnaryReactor* FederationService::Acknowledge(grpc::CallbackServerContext* context,

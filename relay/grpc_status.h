@@ -14,6 +14,18 @@ namespace fedrelay::relay {
 grpc::Status ToGrpcStatus(const absl::Status& status,
                           grpc::CallbackServerContext* context = nullptr);
 
+// A server-streaming call refused before it started: finishes with `status`
+// and deletes itself once gRPC is done with it.
+template <typename Message>
+grpc::ServerWriteReactor<Message>* RefuseStream(const grpc::Status& status) {
+  class Refused final : public grpc::ServerWriteReactor<Message> {
+   public:
+    explicit Refused(const grpc::Status& status) { this->Finish(status); }
+    void OnDone() override { delete this; }
+  };
+  return new Refused(status);
+}
+
 }  // namespace fedrelay::relay
 
 #endif  // FEDRELAY_RELAY_GRPC_STATUS_H_

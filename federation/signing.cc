@@ -272,6 +272,16 @@ std::string MakeCallSignatureHex(absl::string_view origin_server_id,
       CallSigningBytes(origin_server_id, destination_server_id, method, timestamp)));
 }
 
+std::array<std::pair<std::string, std::string>, 3> CallSignatureMetadata(
+    absl::string_view origin_server_id, absl::string_view destination_server_id,
+    absl::string_view method, uint64_t timestamp, const Ed25519PrivateKey& server_key) {
+  return {{{std::string(kCallOriginHeader), std::string(origin_server_id)},
+           {std::string(kCallTimestampHeader), absl::StrCat(timestamp)},
+           {std::string(kCallSignatureHeader),
+            MakeCallSignatureHex(origin_server_id, destination_server_id, method, timestamp,
+                                 server_key)}}};
+}
+
 std::string MakeMemberSessionSignatureHex(absl::string_view user_id, absl::string_view device_id,
                                           uint64_t timestamp, const Ed25519PrivateKey& device_key) {
   return HexEncode(device_key.Sign(MemberSessionSigningBytes(user_id, device_id, timestamp)));

@@ -16,8 +16,10 @@
 #ifndef FEDRELAY_FEDERATION_SIGNING_H_
 #define FEDRELAY_FEDERATION_SIGNING_H_
 
+#include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -155,6 +157,18 @@ std::string MakeCallSignatureHex(absl::string_view origin_server_id,
                                  uint64_t timestamp, const Ed25519PrivateKey& server_key);
 std::string MakeMemberSessionSignatureHex(absl::string_view user_id, absl::string_view device_id,
                                           uint64_t timestamp, const Ed25519PrivateKey& device_key);
+
+// A peer's Call signature travels as gRPC metadata (SPEC section 4); `method`
+// is the full gRPC method path.
+inline constexpr absl::string_view kCallOriginHeader = "x-fedrelay-origin";
+inline constexpr absl::string_view kCallTimestampHeader = "x-fedrelay-timestamp";
+inline constexpr absl::string_view kCallSignatureHeader = "x-fedrelay-signature";
+inline constexpr absl::string_view kSubscribeMethod = "/fedrelay.v1.FederationRelay/Subscribe";
+inline constexpr absl::string_view kAcknowledgeMethod = "/fedrelay.v1.FederationRelay/Acknowledge";
+// The three (name, value) metadata pairs of a Call signature made now-ish.
+std::array<std::pair<std::string, std::string>, 3> CallSignatureMetadata(
+    absl::string_view origin_server_id, absl::string_view destination_server_id,
+    absl::string_view method, uint64_t timestamp, const Ed25519PrivateKey& server_key);
 
 }  // namespace fedrelay::federation
 

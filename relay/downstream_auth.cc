@@ -16,9 +16,9 @@ namespace fedrelay::relay {
 namespace {
 
 constexpr absl::string_view kAuthorizationHeader = "authorization";
-constexpr absl::string_view kOriginHeader = "x-fedrelay-origin";
-constexpr absl::string_view kTimestampHeader = "x-fedrelay-timestamp";
-constexpr absl::string_view kSignatureHeader = "x-fedrelay-signature";
+using federation::kCallOriginHeader;
+using federation::kCallSignatureHeader;
+using federation::kCallTimestampHeader;
 constexpr absl::string_view kBearer = "bearer ";
 
 absl::Status Unauthenticated(absl::string_view detail) {
@@ -39,9 +39,9 @@ DownstreamCredentials DownstreamCredentials::FromGrpc(const grpc::CallbackServer
     }
   };
   read(kAuthorizationHeader, &credentials.authorization);
-  read(kOriginHeader, &credentials.origin);
-  read(kTimestampHeader, &credentials.timestamp);
-  read(kSignatureHeader, &credentials.signature);
+  read(kCallOriginHeader, &credentials.origin);
+  read(kCallTimestampHeader, &credentials.timestamp);
+  read(kCallSignatureHeader, &credentials.signature);
   return credentials;
 }
 
@@ -81,13 +81,13 @@ absl::StatusOr<Principal> DownstreamAuthenticator::AuthenticateCall(
     const DownstreamCredentials& credentials, absl::string_view method) const {
   if (!credentials.origin.has_value() || !credentials.timestamp.has_value() ||
       !credentials.signature.has_value()) {
-    return Unauthenticated(absl::StrCat("a Call signature needs ", kOriginHeader, ", ",
-                                        kTimestampHeader, " and ", kSignatureHeader));
+    return Unauthenticated(absl::StrCat("a Call signature needs ", kCallOriginHeader, ", ",
+                                        kCallTimestampHeader, " and ", kCallSignatureHeader));
   }
   const std::string& origin = *credentials.origin;
   const std::optional<uint64_t> timestamp = ParseDecimalU64(*credentials.timestamp);
   if (!timestamp.has_value()) {
-    return Unauthenticated(absl::StrCat(kTimestampHeader, " must be decimal Unix milliseconds"));
+    return Unauthenticated(absl::StrCat(kCallTimestampHeader, " must be decimal Unix milliseconds"));
   }
   const uint64_t now = options_.clock->NowMs();
   const uint64_t skew = now > *timestamp ? now - *timestamp : *timestamp - now;
@@ -96,7 +96,7 @@ absl::StatusOr<Principal> DownstreamAuthenticator::AuthenticateCall(
                                         " ms away from the relay's clock (limit ",
                                         options_.max_clock_skew_ms, ")"));
   }
-  auto signature = federation::ParseSignatureHex(*credentials.signature, kSignatureHeader);
+  auto signature = federation::ParseSignatureHex(*credentials.signature, kCallSignatureHeader);
   if (!signature.ok()) return Unauthenticated(HumanMessage(signature.status()));
   const std::optional<federation::PeerInfo> peer = federation_->Peer(origin);
   if (!peer.has_value()) return Unauthenticated(absl::StrCat("'", origin, "' is not a known peer"));

@@ -25,13 +25,14 @@
 #include "absl/strings/string_view.h"
 #include "base/clock.h"
 #include "federation/federation.h"
+#include "federation/signing.h"
 #include "relay/api_keys.h"
 
 namespace fedrelay::relay {
 
 // Full gRPC method paths, the `method` field of a Call signature.
-inline constexpr absl::string_view kSubscribeMethod = "/fedrelay.v1.FederationRelay/Subscribe";
-inline constexpr absl::string_view kAcknowledgeMethod = "/fedrelay.v1.FederationRelay/Acknowledge";
+using federation::kAcknowledgeMethod;
+using federation::kSubscribeMethod;
 
 // An authenticated downstream consumer.
 struct Principal {

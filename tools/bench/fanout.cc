@@ -29,7 +29,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr char kSubscribeMethod[] = "/fedrelay.v1.FederationRelay/Subscribe";
 constexpr int kChannels = 8;  // subscribers spread over this many HTTP/2 connections
 
 Ed25519PrivateKey BenchKey(const std::string& name) {
@@ -102,10 +101,10 @@ class Subscriber final : public grpc::ClientReadReactor<v1::StreamResponse> {
              const std::string& guild, Shared* shared)
       : shared_(shared) {
     const uint64_t timestamp = SystemClock().NowMs();
-    context_.AddMetadata("x-fedrelay-origin", peer);
-    context_.AddMetadata("x-fedrelay-timestamp", absl::StrCat(timestamp));
-    context_.AddMetadata("x-fedrelay-signature", federation::MakeCallSignatureHex(
-                                                     peer, "relay.example", kSubscribeMethod, timestamp, key));
+    for (const auto& [name, value] : federation::CallSignatureMetadata(
+             peer, "relay.example", federation::kSubscribeMethod, timestamp, key)) {
+      context_.AddMetadata(name, value);
+    }
     request_.set_resume_from_event_id("");
     request_.add_kinds("member_joined");
     if (!guild.empty()) request_.add_guild_ids(guild);

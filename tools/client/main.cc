@@ -683,8 +683,6 @@ the cursor the relay now holds. A later `subscribe` without --resume continues
 after it.
 )";
 
-constexpr char kSubscribeMethod[] = "/fedrelay.v1.FederationRelay/Subscribe";
-constexpr char kAcknowledgeMethod[] = "/fedrelay.v1.FederationRelay/Acknowledge";
 
 // Who a downstream call is made as: a peer's Call signature or an API key.
 class Subscriber {
@@ -722,17 +720,16 @@ class Subscriber {
     return kExitAccepted;
   }
 
-  void Authenticate(grpc::ClientContext& context, const char* method) const {
+  void Authenticate(grpc::ClientContext& context, absl::string_view method) const {
     if (!api_key_.empty()) {
       context.AddMetadata("authorization", "Bearer " + api_key_);
       return;
     }
     const uint64_t timestamp = NowMs();
-    context.AddMetadata("x-fedrelay-origin", server_id_);
-    context.AddMetadata("x-fedrelay-timestamp", absl::StrCat(timestamp));
-    context.AddMetadata("x-fedrelay-signature",
-                        federation::MakeCallSignatureHex(server_id_, relay_server_id_, method,
-                                                         timestamp, *server_key_));
+    for (const auto& [name, value] : federation::CallSignatureMetadata(
+             server_id_, relay_server_id_, method, timestamp, *server_key_)) {
+      context.AddMetadata(name, value);
+    }
   }
 
  private:
@@ -745,7 +742,7 @@ class Subscriber {
 // Sets *cursor to the durable cursor the relay holds afterwards.
 int Acknowledge(Relay& relay, const Subscriber& subscriber, uint64_t event_id, uint64_t* cursor) {
   auto context = relay.NewContext();
-  subscriber.Authenticate(*context, kAcknowledgeMethod);
+  subscriber.Authenticate(*context, federation::kAcknowledgeMethod);
   v1::AcknowledgeRequest request;
   request.set_event_id(event_id);
   v1::AcknowledgeResponse response;
@@ -779,7 +776,7 @@ int Subscribe(Args& args, Relay& relay) {
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::milliseconds(relay.global().timeout_ms));
   }
-  subscriber.Authenticate(context, kSubscribeMethod);
+  subscriber.Authenticate(context, federation::kSubscribeMethod);
   auto reader = relay.stub().Subscribe(&context, request);
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;

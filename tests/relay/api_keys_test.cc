@@ -1,5 +1,5 @@
 // API keys: shown once, stored only as hashes, revocable one by one (SPEC section 6).
-#include "relay/api_keys.h"
+#include "relay/auth/api_keys.h"
 
 #include <filesystem>
 #include <set>

@@ -1,4 +1,4 @@
-#include "relay/http_server.h"
+#include "relay/http/http_server.h"
 
 #include <atomic>
 #include <chrono>

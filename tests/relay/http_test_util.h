@@ -9,7 +9,7 @@
 #include <vector>
 
 // GCC 12 reports a false maybe-uninitialized inside Beast's parser in
-// sanitizer builds (see relay/http_server.cc).
+// sanitizer builds (see relay/http/http_server.cc).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <boost/asio/connect.hpp>

@@ -1,4 +1,4 @@
-#include "relay/log_http.h"
+#include "relay/http/log_http.h"
 
 #include <atomic>
 #include <memory>
@@ -13,7 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "relay/http_server.h"
+#include "relay/http/http_server.h"
 #include "relay/http_test_util.h"
 #include "store/log_store.h"
 #include "store/note.h"

@@ -1,5 +1,5 @@
 // The pure parts of downstream visibility: kinds, filters and homeserver hosts.
-#include "relay/visibility.h"
+#include "relay/downstream/visibility.h"
 
 #include "base/errors.h"
 #include "gtest/gtest.h"

@@ -10,7 +10,7 @@
 #include "base/flags.h"
 #include "config/config.h"
 #include "fedrelay/v1/admin.grpc.pb.h"
-#include "relay/admin_service.h"
+#include "relay/grpc/admin_service.h"
 #include "store/note.h"
 
 namespace {

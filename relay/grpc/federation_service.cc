@@ -1,4 +1,4 @@
-#include "relay/federation_service.h"
+#include "relay/grpc/federation_service.h"
 
 #include <deque>
 #include <utility>
@@ -7,8 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "base/errors.h"
-#include "relay/delivery.h"
-#include "relay/grpc_status.h"
+#include "relay/downstream/delivery.h"
+#include "relay/grpc/grpc_status.h"
 
 namespace fedrelay::relay {
 namespace {

@@ -21,7 +21,7 @@
 //
 // Lock order: DeliveryCore::fanout_mu_ -> SubscriberStream::mu_. The work pool's
 // and the stats' locks are taken with no other lock held.
-#include "relay/delivery.h"
+#include "relay/downstream/delivery.h"
 
 #include <algorithm>
 #include <atomic>
@@ -41,9 +41,9 @@
 #include "base/errors.h"
 #include "base/metrics.h"
 #include "base/status_macros.h"
-#include "relay/downstream_auth.h"
-#include "relay/grpc_status.h"
-#include "relay/visibility.h"
+#include "relay/auth/downstream_auth.h"
+#include "relay/grpc/grpc_status.h"
+#include "relay/downstream/visibility.h"
 #include "spdlog/spdlog.h"
 
 namespace fedrelay::relay {

@@ -1,4 +1,4 @@
-#include "relay/visibility.h"
+#include "relay/downstream/visibility.h"
 
 #include <utility>
 

@@ -1,8 +1,8 @@
 // FederationRelay gRPC service: the write RPCs (unary and the Submit stream),
 // Ping and GetServerInfo. Subscribe and Acknowledge are delegated to the
 // downstream Delivery component (relay/delivery.h).
-#ifndef FEDRELAY_RELAY_FEDERATION_SERVICE_H_
-#define FEDRELAY_RELAY_FEDERATION_SERVICE_H_
+#ifndef FEDRELAY_RELAY_GRPC_FEDERATION_SERVICE_H_
+#define FEDRELAY_RELAY_GRPC_FEDERATION_SERVICE_H_
 
 #include <memory>
 #include <string>
@@ -10,7 +10,7 @@
 #include "config/config.h"
 #include "federation/federation.h"
 #include "fedrelay/v1/fedrelay.grpc.pb.h"
-#include "relay/rate_limiter.h"
+#include "relay/auth/rate_limiter.h"
 
 namespace fedrelay::relay {
 
@@ -91,4 +91,4 @@ class FederationService final
 
 }  // namespace fedrelay::relay
 
-#endif  // FEDRELAY_RELAY_FEDERATION_SERVICE_H_
+#endif  // FEDRELAY_RELAY_GRPC_FEDERATION_SERVICE_H_

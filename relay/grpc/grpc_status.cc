@@ -1,4 +1,4 @@
-#include "relay/grpc_status.h"
+#include "relay/grpc/grpc_status.h"
 
 #include <string>
 

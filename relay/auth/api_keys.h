@@ -10,8 +10,8 @@
 //
 // Thread-safety: all methods are thread-safe. Revocation listeners run on the
 // revoking thread, after the revocation is durable, without internal locks held.
-#ifndef FEDRELAY_RELAY_API_KEYS_H_
-#define FEDRELAY_RELAY_API_KEYS_H_
+#ifndef FEDRELAY_RELAY_AUTH_API_KEYS_H_
+#define FEDRELAY_RELAY_AUTH_API_KEYS_H_
 
 #include <cstdint>
 #include <functional>
@@ -86,4 +86,4 @@ class ApiKeys {
 
 }  // namespace fedrelay::relay
 
-#endif  // FEDRELAY_RELAY_API_KEYS_H_
+#endif  // FEDRELAY_RELAY_AUTH_API_KEYS_H_

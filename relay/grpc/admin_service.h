@@ -1,13 +1,13 @@
 // Operator commands for fedrelay-ctl, served on <data_dir>/admin.sock only.
 // Peer changes go through the federation core, so each is a relay-signed log entry.
-#ifndef FEDRELAY_RELAY_ADMIN_SERVICE_H_
-#define FEDRELAY_RELAY_ADMIN_SERVICE_H_
+#ifndef FEDRELAY_RELAY_GRPC_ADMIN_SERVICE_H_
+#define FEDRELAY_RELAY_GRPC_ADMIN_SERVICE_H_
 
 #include <string>
 
 #include "federation/federation.h"
 #include "fedrelay/v1/admin.grpc.pb.h"
-#include "relay/api_keys.h"
+#include "relay/auth/api_keys.h"
 #include "store/log_store.h"
 
 namespace fedrelay::relay {
@@ -63,4 +63,4 @@ class AdminService final : public v1::Admin::CallbackService {
 
 }  // namespace fedrelay::relay
 
-#endif  // FEDRELAY_RELAY_ADMIN_SERVICE_H_
+#endif  // FEDRELAY_RELAY_GRPC_ADMIN_SERVICE_H_

@@ -1,6 +1,6 @@
 // The one place an absl::Status becomes a gRPC status (STYLE 1).
-#ifndef FEDRELAY_RELAY_GRPC_STATUS_H_
-#define FEDRELAY_RELAY_GRPC_STATUS_H_
+#ifndef FEDRELAY_RELAY_GRPC_GRPC_STATUS_H_
+#define FEDRELAY_RELAY_GRPC_GRPC_STATUS_H_
 
 #include <grpcpp/grpcpp.h>
 
@@ -28,4 +28,4 @@ grpc::ServerWriteReactor<Message>* RefuseStream(const grpc::Status& status) {
 
 }  // namespace fedrelay::relay
 
-#endif  // FEDRELAY_RELAY_GRPC_STATUS_H_
+#endif  // FEDRELAY_RELAY_GRPC_GRPC_STATUS_H_

@@ -1,7 +1,7 @@
-#include "relay/admin_service.h"
+#include "relay/grpc/admin_service.h"
 
 #include "base/errors.h"
-#include "relay/grpc_status.h"
+#include "relay/grpc/grpc_status.h"
 #include "spdlog/spdlog.h"
 
 namespace fedrelay::relay {

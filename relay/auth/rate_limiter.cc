@@ -1,4 +1,4 @@
-#include "relay/rate_limiter.h"
+#include "relay/auth/rate_limiter.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,11 +1,11 @@
-#include "relay/audit_service.h"
+#include "relay/grpc/audit_service.h"
 
 #include <deque>
 
 #include "absl/strings/str_cat.h"
 #include "base/errors.h"
 #include "base/status_macros.h"
-#include "relay/grpc_status.h"
+#include "relay/grpc/grpc_status.h"
 
 namespace fedrelay::relay {
 namespace {

@@ -12,8 +12,8 @@
 // kUnauthenticated, with a detail that never echoes the credential.
 //
 // Thread-safety: Authenticate is thread-safe.
-#ifndef FEDRELAY_RELAY_DOWNSTREAM_AUTH_H_
-#define FEDRELAY_RELAY_DOWNSTREAM_AUTH_H_
+#ifndef FEDRELAY_RELAY_AUTH_DOWNSTREAM_AUTH_H_
+#define FEDRELAY_RELAY_AUTH_DOWNSTREAM_AUTH_H_
 
 #include <cstdint>
 #include <optional>
@@ -26,7 +26,7 @@
 #include "base/clock.h"
 #include "federation/federation.h"
 #include "federation/signing.h"
-#include "relay/api_keys.h"
+#include "relay/auth/api_keys.h"
 
 namespace fedrelay::relay {
 
@@ -82,4 +82,4 @@ class DownstreamAuthenticator {
 
 }  // namespace fedrelay::relay
 
-#endif  // FEDRELAY_RELAY_DOWNSTREAM_AUTH_H_
+#endif  // FEDRELAY_RELAY_AUTH_DOWNSTREAM_AUTH_H_

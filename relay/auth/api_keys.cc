@@ -1,4 +1,4 @@
-#include "relay/api_keys.h"
+#include "relay/auth/api_keys.h"
 
 #include <sys/random.h>
 

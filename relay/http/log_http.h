@@ -14,14 +14,14 @@
 //
 // Thread-safety: the registered handlers only read `store` and `metrics`,
 // which must outlive the server's Stop().
-#ifndef FEDRELAY_RELAY_LOG_HTTP_H_
-#define FEDRELAY_RELAY_LOG_HTTP_H_
+#ifndef FEDRELAY_RELAY_HTTP_LOG_HTTP_H_
+#define FEDRELAY_RELAY_HTTP_LOG_HTTP_H_
 
 #include <functional>
 
 #include "absl/status/status.h"
 #include "base/metrics.h"
-#include "relay/http_server.h"
+#include "relay/http/http_server.h"
 #include "store/log_store.h"
 
 namespace fedrelay::relay {
@@ -35,4 +35,4 @@ void RegisterHealthEndpoints(HttpServer& server, const MetricsRegistry& metrics,
 
 }  // namespace fedrelay::relay
 
-#endif  // FEDRELAY_RELAY_LOG_HTTP_H_
+#endif  // FEDRELAY_RELAY_HTTP_LOG_HTTP_H_

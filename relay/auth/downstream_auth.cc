@@ -1,4 +1,4 @@
-#include "relay/downstream_auth.h"
+#include "relay/auth/downstream_auth.h"
 
 #include <algorithm>
 #include <utility>

@@ -1,4 +1,4 @@
-#include "relay/log_http.h"
+#include "relay/http/log_http.h"
 
 #include <string>
 #include <utility>

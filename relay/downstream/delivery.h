@@ -18,8 +18,8 @@
 // Subscribe/Acknowledge before Start or after Shutdown answer UNAVAILABLE.
 //
 // Thread-safety: all methods are thread-safe.
-#ifndef FEDRELAY_RELAY_DELIVERY_H_
-#define FEDRELAY_RELAY_DELIVERY_H_
+#ifndef FEDRELAY_RELAY_DOWNSTREAM_DELIVERY_H_
+#define FEDRELAY_RELAY_DOWNSTREAM_DELIVERY_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -31,7 +31,7 @@
 #include "base/clock.h"
 #include "federation/federation.h"
 #include "fedrelay/v1/fedrelay.grpc.pb.h"
-#include "relay/api_keys.h"
+#include "relay/auth/api_keys.h"
 #include "store/log_store.h"
 
 namespace fedrelay::relay {
@@ -77,4 +77,4 @@ class Delivery : public federation::EventSink {
 
 }  // namespace fedrelay::relay
 
-#endif  // FEDRELAY_RELAY_DELIVERY_H_
+#endif  // FEDRELAY_RELAY_DOWNSTREAM_DELIVERY_H_

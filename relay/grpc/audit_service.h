@@ -1,6 +1,6 @@
 // AuditLog gRPC service (SPEC sections 4 and 7): public, no credentials.
-#ifndef FEDRELAY_RELAY_AUDIT_SERVICE_H_
-#define FEDRELAY_RELAY_AUDIT_SERVICE_H_
+#ifndef FEDRELAY_RELAY_GRPC_AUDIT_SERVICE_H_
+#define FEDRELAY_RELAY_GRPC_AUDIT_SERVICE_H_
 
 #include "fedrelay/v1/fedrelay.grpc.pb.h"
 #include "store/log_store.h"
@@ -31,4 +31,4 @@ class AuditService final : public v1::AuditLog::CallbackService {
 
 }  // namespace fedrelay::relay
 
-#endif  // FEDRELAY_RELAY_AUDIT_SERVICE_H_
+#endif  // FEDRELAY_RELAY_GRPC_AUDIT_SERVICE_H_

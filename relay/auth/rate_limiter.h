@@ -4,8 +4,8 @@
 // are whatever identifies the caller for that limit (origin server id, signing
 // user or device key, client connection). Idle buckets are dropped lazily.
 // Thread-safe.
-#ifndef FEDRELAY_RELAY_RATE_LIMITER_H_
-#define FEDRELAY_RELAY_RATE_LIMITER_H_
+#ifndef FEDRELAY_RELAY_AUTH_RATE_LIMITER_H_
+#define FEDRELAY_RELAY_AUTH_RATE_LIMITER_H_
 
 #include <cstdint>
 #include <string>
@@ -41,4 +41,4 @@ class RateLimiter {
 
 }  // namespace fedrelay::relay
 
-#endif  // FEDRELAY_RELAY_RATE_LIMITER_H_
+#endif  // FEDRELAY_RELAY_AUTH_RATE_LIMITER_H_

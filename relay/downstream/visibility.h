@@ -16,8 +16,8 @@
 //   an extra event. dm_invite_status belongs to its invite's guild.
 //
 // Thread-safety: EventFilter is immutable; Visibility::Select is thread-safe.
-#ifndef FEDRELAY_RELAY_VISIBILITY_H_
-#define FEDRELAY_RELAY_VISIBILITY_H_
+#ifndef FEDRELAY_RELAY_DOWNSTREAM_VISIBILITY_H_
+#define FEDRELAY_RELAY_DOWNSTREAM_VISIBILITY_H_
 
 #include <memory>
 #include <optional>
@@ -29,7 +29,7 @@
 #include "absl/strings/string_view.h"
 #include "federation/federation.h"
 #include "fedrelay/v1/fedrelay.pb.h"
-#include "relay/downstream_auth.h"
+#include "relay/auth/downstream_auth.h"
 
 namespace fedrelay::relay {
 
@@ -96,4 +96,4 @@ class Visibility {
 
 }  // namespace fedrelay::relay
 
-#endif  // FEDRELAY_RELAY_VISIBILITY_H_
+#endif  // FEDRELAY_RELAY_DOWNSTREAM_VISIBILITY_H_

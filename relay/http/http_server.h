@@ -20,8 +20,8 @@
 // Thread-safety: Handle*/HandleWebSocket before Start(); Start() once; Stop()
 // from any thread other than an io thread, any number of times. Handlers are
 // called concurrently for different connections.
-#ifndef FEDRELAY_RELAY_HTTP_SERVER_H_
-#define FEDRELAY_RELAY_HTTP_SERVER_H_
+#ifndef FEDRELAY_RELAY_HTTP_HTTP_SERVER_H_
+#define FEDRELAY_RELAY_HTTP_HTTP_SERVER_H_
 
 #include <chrono>
 #include <cstddef>
@@ -148,4 +148,4 @@ class HttpServer {
 
 }  // namespace fedrelay::relay
 
-#endif  // FEDRELAY_RELAY_HTTP_SERVER_H_
+#endif  // FEDRELAY_RELAY_HTTP_HTTP_SERVER_H_

@@ -148,7 +148,7 @@ const Key kKeys[] = {
 
 constexpr absl::string_view kEmbeddedDefault = R"yaml(# fedrelay's embedded default: what `fedrelayd` runs with when given no --config.
 # Paths are relative to the working directory. The peers use the well-known
-# test keys from shared/test-vectors (demo only: anyone can sign as them).
+# test keys from tests/vectors (demo only: anyone can sign as them).
 relay:
   server_id: relay.example
   origin: relay.example/log

@@ -29,7 +29,7 @@
 namespace fedrelay::relay {
 namespace {
 
-// The example peers' keys derive from public seeds (shared/test-vectors), so
+// The example peers' keys derive from public seeds (tests/vectors), so
 // anyone can sign as them. Fine for a loopback demo; an operator must hear it.
 bool IsWellKnownDemoKey(const std::string& pubkey_hex) {
   for (const char* name : {"server-alpha", "server-beta"}) {

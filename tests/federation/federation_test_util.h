@@ -1,5 +1,5 @@
 // A relay core under test: a real RocksDB LogStore in a temp dir, a FakeClock,
-// the fixed keys of shared/test-vectors/signing.json, and builders for signed
+// the fixed keys of tests/vectors/signing.json, and builders for signed
 // requests of every kind.
 #ifndef FEDRELAY_TESTS_FEDERATION_FEDERATION_TEST_UTIL_H_
 #define FEDRELAY_TESTS_FEDERATION_FEDERATION_TEST_UTIL_H_

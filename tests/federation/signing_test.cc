@@ -1,5 +1,5 @@
 // Canonical signing bytes and strict verification against
-// shared/test-vectors/signing.json (SPEC section 2): every vector must be
+// tests/vectors/signing.json (SPEC section 2): every vector must be
 // reproduced byte for byte from the proto messages the relay actually receives.
 #include "federation/signing.h"
 

@@ -15,7 +15,7 @@ namespace {
 }
 
 nlohmann::json Load() {
-  const std::string path = FEDRELAY_SOURCE_DIR "/../shared/test-vectors/signing.json";
+  const std::string path = FEDRELAY_SOURCE_DIR "/tests/vectors/signing.json";
   std::ifstream in(path);
   if (!in) Die("cannot open " + path);
   try {

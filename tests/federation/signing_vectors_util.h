@@ -1,4 +1,4 @@
-// Access to shared/test-vectors/signing.json for the federation tests. The file
+// Access to tests/vectors/signing.json for the federation tests. The file
 // is read at run time; tests never copy its values into code.
 #ifndef FEDRELAY_TESTS_FEDERATION_SIGNING_VECTORS_UTIL_H_
 #define FEDRELAY_TESTS_FEDERATION_SIGNING_VECTORS_UTIL_H_

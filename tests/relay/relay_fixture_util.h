@@ -19,7 +19,7 @@
 namespace fedrelay::testing {
 
 // Ed25519 key from seed SHA-256("fedrelay test key " + name), as in
-// shared/test-vectors/signing.json ("server-alpha", "user-alice-id", "relay", ...).
+// tests/vectors/signing.json ("server-alpha", "user-alice-id", "relay", ...).
 Ed25519PrivateKey TestKey(const std::string& name);
 
 struct HttpResult {

@@ -144,8 +144,8 @@ TEST(MerkleHashTest, DomainSeparatedHashes) {
 }
 
 TEST_F(MerkleTest, RootsMatchSharedVectors) {
-  std::ifstream in(FEDRELAY_SOURCE_DIR "/../shared/test-vectors/merkle.json");
-  ASSERT_TRUE(in) << "missing shared/test-vectors/merkle.json";
+  std::ifstream in(FEDRELAY_SOURCE_DIR "/tests/vectors/merkle.json");
+  ASSERT_TRUE(in) << "missing tests/vectors/merkle.json";
   const nlohmann::json vectors = nlohmann::json::parse(in);
   const auto& leaves = vectors.at("leaves_ascii");
   InMemoryTree tree;
@@ -161,6 +161,59 @@ TEST_F(MerkleTest, RootsMatchSharedVectors) {
     ++checked;
   }
   EXPECT_EQ(checked, 14);
+}
+
+// tests/vectors/merkle_proofs.json: every audit path and consistency proof of
+// the 13 vector leaves, made by an RFC 6962 transcription that is not ours.
+TEST_F(MerkleTest, ProofsMatchVectors) {
+  std::ifstream leaves_in(FEDRELAY_SOURCE_DIR "/tests/vectors/merkle.json");
+  std::ifstream proofs_in(FEDRELAY_SOURCE_DIR "/tests/vectors/merkle_proofs.json");
+  ASSERT_TRUE(leaves_in && proofs_in) << "missing tests/vectors/merkle.json or merkle_proofs.json";
+  const nlohmann::json leaves = nlohmann::json::parse(leaves_in).at("leaves_ascii");
+  const nlohmann::json proofs = nlohmann::json::parse(proofs_in);
+  InMemoryTree tree;
+  for (const auto& leaf : leaves) tree.AppendLeafHash(HashLeaf(leaf.get<std::string>()));
+  const auto unhex = [](const nlohmann::json& hex) {
+    return HexDecode(hex.get<std::string>(), "hash", 32).value();
+  };
+  const auto hashes = [&unhex](const nlohmann::json& hex_list) {
+    Hashes out;
+    for (const auto& hex : hex_list) out.push_back(unhex(hex));
+    return out;
+  };
+
+  int inclusions = 0;
+  for (const auto& v : proofs.at("inclusion")) {
+    const uint64_t index = v.at("leaf_index").get<uint64_t>();
+    const uint64_t size = v.at("tree_size").get<uint64_t>();
+    const Hashes want = hashes(v.at("path_hex"));
+    absl::StatusOr<Hashes> got = InclusionProof(tree, index, size);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, want) << "inclusion of " << index << " in " << size;
+    EXPECT_EQ(HexEncode(HashLeaf(leaves.at(index).get<std::string>())),
+              v.at("leaf_hash_hex").get<std::string>());
+    EXPECT_TRUE(
+        VerifyInclusion(unhex(v.at("leaf_hash_hex")), index, size, want, unhex(v.at("root_hex"))).ok())
+        << "inclusion of " << index << " in " << size;
+    ++inclusions;
+  }
+  int consistencies = 0;
+  for (const auto& v : proofs.at("consistency")) {
+    const uint64_t first = v.at("first_tree_size").get<uint64_t>();
+    const uint64_t second = v.at("second_tree_size").get<uint64_t>();
+    const Hashes want = hashes(v.at("proof_hex"));
+    absl::StatusOr<Hashes> got = ConsistencyProof(tree, first, second);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, want) << "consistency " << first << " -> " << second;
+    EXPECT_TRUE(VerifyConsistency(first, second, want, unhex(v.at("first_root_hex")),
+                                  unhex(v.at("second_root_hex")))
+                    .ok())
+        << "consistency " << first << " -> " << second;
+    ++consistencies;
+  }
+  // Every leaf of every size 1..13, and every pair of sizes 1 <= first <= second <= 13.
+  EXPECT_EQ(inclusions, 91);
+  EXPECT_EQ(consistencies, 91);
 }
 
 // ---- Roots and ranges. ----

@@ -20,9 +20,9 @@ constexpr absl::string_view kOrigin = "relay.example/log";
 constexpr absl::string_view kEmDash = "\xe2\x80\x94";
 
 std::string ReadVector(const std::string& name) {
-  std::ifstream in(std::string(FEDRELAY_SOURCE_DIR "/../shared/test-vectors/") + name,
+  std::ifstream in(std::string(FEDRELAY_SOURCE_DIR "/tests/vectors/") + name,
                    std::ios::binary);
-  EXPECT_TRUE(in) << "missing shared/test-vectors/" << name;
+  EXPECT_TRUE(in) << "missing tests/vectors/" << name;
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();

@@ -271,9 +271,11 @@ absl::StatusOr<std::string> LogEntryToExplorerJson(v1::LogEntry entry) {
 void RegisterExplorerEndpoints(HttpServer& server, const store::LogStore& store,
                                const federation::Federation& federation, ExplorerInfo info) {
   auto files = std::make_shared<const StaticFiles>();
-  server.Handle("GET", "/", [files](const HttpRequest& request) {
-    return ServeFile(*files->Find(kIndexFile), request);
-  });
+  for (const char* page : {"/", "/explorer"}) {
+    server.Handle("GET", page, [files](const HttpRequest& request) {
+      return ServeFile(*files->Find(kIndexFile), request);
+    });
+  }
   server.HandlePrefix("GET", "/explorer/", [files](const HttpRequest& request) {
     return ServeExplorerPath(*files, request);
   });

@@ -2,7 +2,7 @@
 // log from a browser, plus the two public JSON endpoints that feed it
 // (docs/explorer.md):
 //
-//   GET /                         the page (index.html)
+//   GET /, /explorer              the page (index.html)
 //   GET /explorer/<file>          its script and style sheet; any other path
 //                                 under /explorer/ is the page again (app routes)
 //   GET /v1/log/entries?start=&end=   decoded entries [start, end) as proto3 JSON,

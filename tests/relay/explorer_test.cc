@@ -175,7 +175,7 @@ TEST_F(ExplorerTest, PageIsServedWithAStrictPolicyAndRevalidation) {
   EXPECT_EQ(style.headers["content-type"], "text/css; charset=utf-8");
 
   // The app's own routes are the page; a missing file is not.
-  for (const char* route : {"/explorer/", "/explorer/entry/3", "/explorer/user/abc"}) {
+  for (const char* route : {"/explorer", "/explorer/", "/explorer/entry/3", "/explorer/user/abc"}) {
     HttpResult routed = HttpRequest(relay_->http_port(), "GET", route);
     EXPECT_EQ(routed.status, 200) << route;
     EXPECT_EQ(routed.body, page.body) << route;

@@ -353,6 +353,7 @@ const state = {
   verifier: null,
   keyError: null,     // why the pinned key could not be used
   checkpoint: null,   // the verified checkpoint {origin, size, root}
+  largestVerifiedSize: 0,  // a log only grows: a smaller tree later is a failure
   summary: null,
   treeSize: 0,
   pageStart: 0,
@@ -414,9 +415,10 @@ async function loadCheckpoint() {
   }
   try {
     const checkpoint = await verifyCheckpoint(noteText, state.verifier);
-    if (state.checkpoint && checkpoint.size < state.checkpoint.size) {
-      throw new Error(`the tree shrank from ${state.checkpoint.size} to ${checkpoint.size} entries`);
+    if (checkpoint.size < state.largestVerifiedSize) {
+      throw new Error(`the tree shrank from ${state.largestVerifiedSize} to ${checkpoint.size} entries`);
     }
+    state.largestVerifiedSize = checkpoint.size;
     state.checkpoint = checkpoint;
     $('checkpoint-details').hidden = false;
     $('cp-origin').textContent = checkpoint.origin;
@@ -436,6 +438,7 @@ async function pinKey(text, remember) {
   $('vkey').value = text;
   state.verifier = null;
   state.keyError = null;
+  state.largestVerifiedSize = 0;
   if (text) {
     try {
       state.verifier = await parseVerifierKey(text);

@@ -72,6 +72,7 @@ class ExplorerTest : public ::testing::Test {
     for (const char* user : {"alice", "bob"}) {
       const auto joined = SendUnary(*stub, SignedJoin("alpha", user, "g1", now));
       ASSERT_TRUE(joined.status.ok()) << joined.status.error_message();
+      if (std::string(user) == "alice") alice_join_event_id_ = joined.receipt.event_id();
     }
     const auto invite = SendUnary(*stub, SignedInvite("explorer-invite-1", "alice", "bob", now, kInviteToken));
     ASSERT_TRUE(invite.status.ok()) << invite.status.error_message();
@@ -134,6 +135,7 @@ class ExplorerTest : public ::testing::Test {
   std::unique_ptr<RelayProcess> relay_;
   std::vector<v1::LogEntry> entries_;
   uint64_t invite_event_id_ = 0;
+  uint64_t alice_join_event_id_ = 0;
   uint64_t ban_event_id_ = 0;
 };
 
@@ -379,6 +381,24 @@ TEST_F(ExplorerTest, BrowserVerifiesTheCheckpointAndAnEntrysInclusion) {
   EXPECT_THAT(text->get<std::string>(), Not(HasSubstr(kInviteToken)));
   EXPECT_THAT(text->get<std::string>(), HasSubstr("alpha.example"));
   EXPECT_THAT(text->get<std::string>(), HasSubstr("every guild"));
+
+  // Search by user key lists the entries that name the key: Alice's join, her invite, her migration.
+  auto found = browser->Evaluate(absl::StrCat("searchUser('", UserId("alice"), R"JS(').then(() => ({
+      status: document.getElementById('entries-status').textContent,
+      ids: Array.from(document.querySelectorAll('#entries-body tr')).map((r) => r.dataset.eventId)})))JS"));
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_THAT(found->value("status", ""), HasSubstr("3 entries mention"));
+  EXPECT_EQ((*found)["ids"], json::array({std::to_string(entries_.size()), std::to_string(invite_event_id_),
+                                          std::to_string(alice_join_event_id_)}))
+      << found->dump();
+  // Search by event id opens that entry.
+  ASSERT_TRUE(browser->Evaluate(R"JS((() => { document.getElementById('search').value = '7';
+      document.getElementById('search-form').requestSubmit(); return true; })())JS").ok());
+  auto opened = browser->WaitFor(
+      "document.getElementById('entry-title').textContent",
+      [](const json& title) { return title.is_string() && absl::StartsWith(title.get<std::string>(), "event 7 "); },
+      std::chrono::seconds(30));
+  EXPECT_TRUE(opened.ok()) << opened.status();
 
   // The page's own checks refuse a note changed after signing.
   auto tampered = browser->Evaluate(absl::StrCat(R"JS((async () => {

@@ -19,6 +19,7 @@
 #include "relay/grpc/audit_service.h"
 #include "relay/downstream/delivery.h"
 #include "relay/grpc/federation_service.h"
+#include "relay/http/explorer.h"
 #include "relay/http/http_server.h"
 #include "relay/http/log_http.h"
 #include "spdlog/spdlog.h"
@@ -170,6 +171,9 @@ class RelayImpl final : public Relay {
     http_ = std::make_unique<HttpServer>(options);
     RegisterLogEndpoints(*http_, *store_);
     RegisterHealthEndpoints(*http_, MetricsRegistry::Default(), [this]() { return Readiness(); });
+    RegisterExplorerEndpoints(*http_, *store_, *federation_,
+                              ExplorerInfo{FEDRELAY_VERSION, config_.server_id, config_.origin, verifier_key_,
+                                           key_->PublicKeyHex()});
     RETURN_IF_ERROR(http_->Start());
     http_port_ = http_->port();
     spdlog::info("HTTP listening on {} (port {})", config_.http_listen, http_port_);

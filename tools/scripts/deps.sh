@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs fedrelay's build and runtime dependencies from Debian 12's packages
 # when any is missing. Safe to run repeatedly: does nothing when all are there.
+#   tools/scripts/deps.sh [--test]
+# --test also installs what only the test suite needs (test_packages below:
+# chromium, for the log explorer's in-browser test).
 set -euo pipefail
 
 packages=(
@@ -9,6 +12,16 @@ packages=(
   libsodium-dev librocksdb-dev libabsl-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
 )
+
+# Only the test suite needs these; test.sh asks for them with --test.
+test_packages=(chromium)
+for arg in "$@"; do
+  case "$arg" in
+    --test) packages+=("${test_packages[@]}") ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    *) echo "deps.sh: unknown argument $arg (usage: deps.sh [--test])" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

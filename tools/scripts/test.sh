@@ -21,6 +21,8 @@ run_suite() {
   ctest --test-dir "$dir" --output-on-failure -j "$(nproc)" --timeout 600 ${pattern[@]+"${pattern[@]}"}
 }
 
+# The test-only packages too (chromium for the explorer's browser test).
+tools/scripts/deps.sh --test
 tools/scripts/build.sh --werror
 echo "== Release suite"
 run_suite build

@@ -46,6 +46,8 @@ constexpr absl::string_view kConversationsPrefix = "bridge/conversations/";
 constexpr absl::string_view kWatermarkKey = "bridge/watermark";
 constexpr size_t kMaxRecipientLength = 256;
 constexpr uint64_t kCatchUpChunk = 256;
+// Entries that concern nobody between two watermark writes (at most).
+constexpr uint64_t kWatermarkEvery = 1024;
 
 constexpr absl::string_view kSend = "send";      // SendMessage
 constexpr absl::string_view kStatus = "status";  // UpdateMessagesStatus
@@ -325,7 +327,9 @@ struct BridgeOutbox::Core {
 
   // Owned by the worker thread.
   std::map<std::string, Item> pending;  // unfinished notifications by token
-  uint64_t watermark = 0;
+  uint64_t watermark = 0;         // last event id processed
+  uint64_t stored_watermark = 0;  // ... as stored
+  uint64_t watermark_stored_at_ms = 0;
   std::thread worker;
 };
 
@@ -336,6 +340,7 @@ absl::Status BridgeOutbox::Core::Load() {
     auto parsed = ParseDecimalU64(*mark);
     if (!parsed.has_value()) return MakeError(ErrorCode::kInternal, "corrupt bridge watermark");
     watermark = *parsed;
+    stored_watermark = watermark;
   }
   absl::Status parse_status;
   RETURN_IF_ERROR(store.Scan(store::Table::kAux, kItemPrefix, [&](absl::string_view, absl::string_view value) {
@@ -391,9 +396,17 @@ void BridgeOutbox::Core::Run() {
       if (stopping) return;
       work.swap(inbox);
     }
+    // Every entry of this round in one pass: one store write for all of them.
+    std::vector<std::shared_ptr<const v1::LogEntry>> entries;
     for (const Work& item : work) {
-      if (const auto* entries = std::get_if<EntriesWork>(&item)) {
-        HandleEntries(entries->entries);
+      if (const auto* batch = std::get_if<EntriesWork>(&item)) {
+        entries.insert(entries.end(), batch->entries.begin(), batch->entries.end());
+      }
+    }
+    HandleEntries(entries);
+    for (const Work& item : work) {
+      if (std::holds_alternative<EntriesWork>(item)) {
+        continue;
       } else if (const auto* frame = std::get_if<FrameWork>(&item)) {
         HandleFrame(*frame);
       } else if (const auto* attach = std::get_if<AttachWork>(&item)) {
@@ -498,8 +511,11 @@ void BridgeOutbox::Core::ProcessEntries(const std::vector<std::shared_ptr<const 
     if (auto concern = ConcernOf(*entry)) {
       auto binding = bound.find(concern->user_id);
       if (binding == bound.end()) continue;
+      const std::string token = absl::StrCat("ntf-", entry->event_id());
+      // Re-read after a crash whose write had landed: keep its state.
+      if (pending.count(token) > 0 || LoadItem(token).has_value()) continue;
       Item item;
-      item.token = absl::StrCat("ntf-", entry->event_id());
+      item.token = token;
       item.kind = std::string(kSend);
       item.key_id = binding->second.key_id;
       item.user_id = concern->user_id;
@@ -566,6 +582,12 @@ void BridgeOutbox::Core::ProcessEntries(const std::vector<std::shared_ptr<const 
     writes.Put(store::Table::kAux, absl::StrCat(kItemPrefix, token), SerializeItem(item));
   }
   const uint64_t last = entries.back()->event_id();
+  // Entries that concern nobody only move the watermark; storing it now and
+  // then is enough, since re-reading them after a crash creates nothing.
+  if (writes.empty() && last < stored_watermark + kWatermarkEvery && now < watermark_stored_at_ms + 1000) {
+    watermark = last;
+    return;
+  }
   writes.Put(store::Table::kAux, kWatermarkKey, std::to_string(last));
   if (absl::Status status = options.store->Write(writes); !status.ok()) {
     spdlog::error("bridge: cannot store notifications for events {}..{}: {}", entries.front()->event_id(),
@@ -573,6 +595,8 @@ void BridgeOutbox::Core::ProcessEntries(const std::vector<std::shared_ptr<const 
     return;  // the watermark stays; the entries are read from the log again
   }
   watermark = last;
+  stored_watermark = last;
+  watermark_stored_at_ms = now;
   for (auto& [token, item] : updated) {
     if (auto it = pending.find(token); it != pending.end()) it->second.read = true;
   }

@@ -13,10 +13,15 @@ namespace {
 // One bridge connection: a thin adapter, the outbox does the work.
 class BridgeSocket final : public WebSocketHandler {
  public:
-  BridgeSocket(BridgeOutbox& outbox, std::string key_id) : outbox_(outbox), key_id_(std::move(key_id)) {}
+  BridgeSocket(ApiKeys& api_keys, BridgeOutbox& outbox, std::string key, std::string key_id)
+      : api_keys_(api_keys), outbox_(outbox), key_(std::move(key)), key_id_(std::move(key_id)) {}
 
   void OnOpen(std::shared_ptr<WebSocketConnection> connection) override {
-    session_ = outbox_.Attach(key_id_, std::move(connection));
+    session_ = outbox_.Attach(key_id_, connection);
+    // A revocation between the upgrade and Attach found no session to close:
+    // checking again after Attach leaves no gap (the revocation listener runs
+    // after the revocation is durable).
+    if (!api_keys_.Authenticate(key_).ok()) connection->Close();
   }
   void OnMessage(std::string message) override {
     if (session_ != 0) outbox_.OnFrame(session_, std::move(message));
@@ -26,7 +31,9 @@ class BridgeSocket final : public WebSocketHandler {
   }
 
  private:
+  ApiKeys& api_keys_;
   BridgeOutbox& outbox_;
+  const std::string key_;  // the secret, in memory only: to re-check it once in OnOpen
   const std::string key_id_;
   uint64_t session_ = 0;
 };
@@ -43,7 +50,7 @@ void RegisterBridgeEndpoint(HttpServer& server, ApiKeys& api_keys, BridgeOutbox&
     }
     auto info = api_keys.Authenticate(*token);
     if (!info.ok()) return info.status();
-    return std::unique_ptr<WebSocketHandler>(new BridgeSocket(outbox, info->key_id));
+    return std::unique_ptr<WebSocketHandler>(new BridgeSocket(api_keys, outbox, *token, info->key_id));
   });
 }
 

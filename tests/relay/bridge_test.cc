@@ -332,6 +332,7 @@ TEST_F(BridgeTest, RetryableFailuresAreRetriedWithTheSameTokenUntilTheLimit) {
   EXPECT_THAT(NotificationLine(token), HasSubstr("state=failed"));
   EXPECT_THAT(NotificationLine(token), HasSubstr("attempts=3"));
   EXPECT_EQ(Metric("fedrelay_bridge_final_failures_total"), final_before + 1);
+  EXPECT_EQ(Metric("fedrelay_bridge_sent_total"), 3);
   EXPECT_GE(Metric(R"(fedrelay_bridge_failed_total{code="NO_CONNECTIVITY"})"), 1);
   EXPECT_GE(Metric(R"(fedrelay_bridge_failed_total{code="GENERIC_FAILURE"})"), 2);
   // A late answer for a settled token changes nothing.
@@ -355,6 +356,7 @@ TEST_F(BridgeTest, NoPermissionParksUntilTheBridgeReportsSendPermissionOn) {
   EXPECT_FALSE(bridge->Next("SendMessage", kQuiet).has_value());
   EXPECT_THAT(NotificationLine(TokenOf(*first)), HasSubstr("state=parked"));
   EXPECT_EQ(Metric("fedrelay_bridge_parked"), 1);
+  EXPECT_GT(Metric("fedrelay_bridge_retry_backlog_age_seconds"), 0);
   bridge->State("CONNECTED", "ON");
   auto again = bridge->Next("SendMessage");
   ASSERT_TRUE(again.has_value());

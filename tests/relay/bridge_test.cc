@@ -564,6 +564,16 @@ TEST_F(BridgeTest, ReferenceBridgeAnswersWithScriptedFailures) {
   EXPECT_THAT(run.out, HasSubstr("answered SendMessageSucceeded"));
   EXPECT_THAT(run.out, HasSubstr("banned from guild g1"));
   EXPECT_THAT(run.out, Not(HasSubstr(key_)));
+  ToolResult help = testing::RunTool({BinaryPath("tools/fedrelay-client"), "bridge", "--help"}, relay_->dir());
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_THAT(help.out, HasSubstr("--fail CODE"));
+  ToolResult ctl_help = Ctl({"--help"});
+  EXPECT_EQ(ctl_help.exit_code, 0);
+  EXPECT_THAT(ctl_help.out, HasSubstr("bridge bind USER_ID --key KEY_ID --recipient ADDRESS"));
+  EXPECT_EQ(testing::RunTool({BinaryPath("tools/fedrelay-client"), "bridge", "--fail", "OOPS", "--key", key_file},
+                             relay_->dir())
+                .exit_code,
+            2);
   // A key file others may read is refused.
   chmod(key_file.c_str(), 0644);
   ToolResult loose = testing::RunTool({BinaryPath("tools/fedrelay-client"), "bridge", "--key", key_file}, relay_->dir());

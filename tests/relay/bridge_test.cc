@@ -498,6 +498,19 @@ TEST_F(BridgeTest, RevokingTheKeyClosesTheBridgeAtOnce) {
   EXPECT_EQ(RefusedUpgradeCode(key_), "unauthenticated");
 }
 
+TEST_F(BridgeTest, ANewerConnectionWithTheSameKeyReplacesTheOlderOne) {
+  StartRelay();
+  Bind("twice-bob");
+  auto older = Connect();
+  ASSERT_NE(older, nullptr);
+  ASSERT_TRUE(older->Next("UploadConversations").has_value());
+  auto newer = Connect();
+  ASSERT_NE(newer, nullptr);
+  EXPECT_TRUE(older->WaitClosed(std::chrono::seconds(5)));
+  Submit(SignedBan("alpha", "twice-bob", "g1", NowMs()));
+  EXPECT_TRUE(newer->Next("SendMessage").has_value());
+}
+
 TEST_F(BridgeTest, ConversationsReportsAreStoredAndShownToTheOperator) {
   StartRelay();
   auto none = Ctl({"bridge", "conversations", key_id_});
@@ -564,6 +577,13 @@ TEST_F(BridgeTest, ReferenceBridgeAnswersWithScriptedFailures) {
   EXPECT_THAT(run.out, HasSubstr("answered SendMessageSucceeded"));
   EXPECT_THAT(run.out, HasSubstr("banned from guild g1"));
   EXPECT_THAT(run.out, Not(HasSubstr(key_)));
+  // Nothing left to send: --count is not reached within --timeout-ms.
+  ToolResult idle = testing::RunTool(
+      {BinaryPath("tools/fedrelay-client"), "--timeout-ms", "1000", "bridge", "--key", key_file, "--http",
+       absl::StrCat("127.0.0.1:", relay_->http_port()), "--count", "1"},
+      relay_->dir());
+  EXPECT_EQ(idle.exit_code, 1);
+  EXPECT_THAT(idle.err, HasSubstr("answered 0 of 1"));
   ToolResult help = testing::RunTool({BinaryPath("tools/fedrelay-client"), "bridge", "--help"}, relay_->dir());
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_THAT(help.out, HasSubstr("--fail CODE"));

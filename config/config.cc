@@ -144,6 +144,20 @@ const Key kKeys[] = {
      "Lifetime of a member channel session token. Not used yet: the member channel is not built.",
      &Config::member_session_ttl_ms, 1000,
      kMaxMillis},
+    {"bridge.retry_base_delay_ms", Kind::kMillis, "1000",
+     "First retry delay of a bridge notification after NO_CONNECTIVITY or GENERIC_FAILURE; each"
+     " further failure doubles it (up to bridge.retry_max_delay_ms), jittered down by up to half.",
+     &Config::bridge_retry_base_delay_ms, 1, kMaxMillis},
+    {"bridge.retry_max_delay_ms", Kind::kMillis, "300000",
+     "Longest retry delay of a bridge notification.", &Config::bridge_retry_max_delay_ms, 1,
+     kMaxMillis},
+    {"bridge.max_attempts", Kind::kUint32, "8",
+     "Failures (NO_CONNECTIVITY or GENERIC_FAILURE) after which a bridge notification fails for"
+     " good.",
+     &Config::bridge_max_attempts, 1, 1000},
+    {"bridge.resend_after_ms", Kind::kMillis, "60000",
+     "A SendMessage the bridge has not answered after this long is sent again with the same token.",
+     &Config::bridge_resend_after_ms, 10, kMaxMillis},
 };
 
 constexpr absl::string_view kEmbeddedDefault = R"yaml(# fedrelay's embedded default: what `fedrelayd` runs with when given no --config.

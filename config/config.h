@@ -58,6 +58,11 @@ struct Config {
   uint64_t access_request_timeout_ms = 600000;
   // member channel
   uint64_t member_session_ttl_ms = 3600000;
+  // messaging bridge (docs/bridge.md)
+  uint64_t bridge_retry_base_delay_ms = 1000;
+  uint64_t bridge_retry_max_delay_ms = 300000;
+  uint64_t bridge_max_attempts = 8;
+  uint64_t bridge_resend_after_ms = 60000;
 
   // Where this configuration came from (a path, or "<embedded default>").
   std::string source;

@@ -17,7 +17,10 @@
 #include "relay/grpc/admin_service.h"
 #include "relay/auth/api_keys.h"
 #include "relay/grpc/audit_service.h"
+#include "relay/downstream/bridge_outbox.h"
 #include "relay/downstream/delivery.h"
+#include "relay/downstream/tee_sink.h"
+#include "relay/http/bridge_ws.h"
 #include "relay/grpc/federation_service.h"
 #include "relay/http/explorer.h"
 #include "relay/http/http_server.h"
@@ -84,12 +87,23 @@ class RelayImpl final : public Relay {
     delivery_options.max_clock_skew_ms = config_.max_clock_skew_ms;
     delivery_ = Delivery::Create(delivery_options);
 
+    // The messaging bridge's outbox hears every durable entry too (docs/bridge.md).
+    BridgeOptions bridge_options;
+    bridge_options.store = store_.get();
+    bridge_options.api_keys = api_keys_.get();
+    bridge_options.retry_base_delay_ms = config_.bridge_retry_base_delay_ms;
+    bridge_options.retry_max_delay_ms = config_.bridge_retry_max_delay_ms;
+    bridge_options.max_attempts = config_.bridge_max_attempts;
+    bridge_options.resend_after_ms = config_.bridge_resend_after_ms;
+    ASSIGN_OR_RETURN(bridge_, BridgeOutbox::Open(bridge_options));
+    sink_ = std::make_unique<TeeSink>(std::vector<federation::EventSink*>{delivery_.get(), bridge_.get()});
+
     federation::FederationOptions options;
     options.server_id = config_.server_id;
     options.max_clock_skew_ms = config_.max_clock_skew_ms;
     options.config_peers = PeersFromConfig(config_);
     ASSIGN_OR_RETURN(federation_,
-                     federation::Federation::Open(store_.get(), key_.get(), options, delivery_.get()));
+                     federation::Federation::Open(store_.get(), key_.get(), options, sink_.get()));
     delivery_->Start(federation_.get());
 
     store::Checkpointer::Options checkpoint_options;
@@ -120,6 +134,7 @@ class RelayImpl final : public Relay {
     if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     if (admin_server_) admin_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
     if (federation_) federation_->Stop();
+    if (bridge_) bridge_->Shutdown();
     if (checkpointer_) {
       checkpointer_->Stop();
       if (auto last = checkpointer_->PublishNow(); !last.ok()) {
@@ -152,6 +167,7 @@ class RelayImpl final : public Relay {
     // directory: filesystem permissions are the credential.
     admin_service_ = std::make_unique<AdminService>(federation_.get(), store_.get(), verifier_key_,
                                                     key_->PublicKeyHex(), api_keys_.get());
+    admin_service_->set_bridge(bridge_.get());
     const std::string socket_path = AdminSocketPath(config_.data_dir);
     std::filesystem::remove(socket_path);
     grpc::ServerBuilder admin_builder;
@@ -174,6 +190,7 @@ class RelayImpl final : public Relay {
     RegisterExplorerEndpoints(*http_, *store_, *federation_,
                               ExplorerInfo{FEDRELAY_VERSION, config_.server_id, config_.origin, verifier_key_,
                                            key_->PublicKeyHex()});
+    RegisterBridgeEndpoint(*http_, *api_keys_, *bridge_);
     RETURN_IF_ERROR(http_->Start());
     http_port_ = http_->port();
     spdlog::info("HTTP listening on {} (port {})", config_.http_listen, http_port_);
@@ -205,6 +222,8 @@ class RelayImpl final : public Relay {
   std::unique_ptr<store::LogStore> store_;
   std::unique_ptr<ApiKeys> api_keys_;
   std::unique_ptr<Delivery> delivery_;  // the federation core's sink: outlives it
+  std::unique_ptr<BridgeOutbox> bridge_;  // the federation core's other sink
+  std::unique_ptr<TeeSink> sink_;         // delivery_ and bridge_, for the federation core
   std::unique_ptr<federation::Federation> federation_;
   std::unique_ptr<store::Checkpointer> checkpointer_;
   std::unique_ptr<FederationService> federation_service_;

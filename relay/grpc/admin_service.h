@@ -8,6 +8,7 @@
 #include "federation/federation.h"
 #include "fedrelay/v1/admin.grpc.pb.h"
 #include "relay/auth/api_keys.h"
+#include "relay/downstream/bridge_outbox.h"
 #include "store/log_store.h"
 
 namespace fedrelay::relay {
@@ -53,12 +54,29 @@ class AdminService final : public v1::Admin::CallbackService {
                                          const v1::RevokeApiKeyRequest* request,
                                          v1::AdminApiKey* response) override;
 
+  // The messaging bridge's commands (relay/grpc/admin_bridge.cc); without a
+  // bridge outbox they answer UNAVAILABLE. Set before serving.
+  void set_bridge(BridgeOutbox* bridge) { bridge_ = bridge; }
+  grpc::ServerUnaryReactor* BindBridge(grpc::CallbackServerContext* context,
+                                       const v1::BindBridgeRequest* request,
+                                       v1::AdminBridgeBinding* response) override;
+  grpc::ServerUnaryReactor* ListBridge(grpc::CallbackServerContext* context,
+                                       const v1::ListBridgeRequest* request,
+                                       v1::ListBridgeResponse* response) override;
+  grpc::ServerUnaryReactor* UnbindBridge(grpc::CallbackServerContext* context,
+                                         const v1::UnbindBridgeRequest* request,
+                                         v1::UnbindBridgeResponse* response) override;
+  grpc::ServerUnaryReactor* BridgeConversations(grpc::CallbackServerContext* context,
+                                                const v1::BridgeConversationsRequest* request,
+                                                v1::BridgeConversationsResponse* response) override;
+
  private:
   federation::Federation* const federation_;
   const store::LogStore* const store_;
   const std::string verifier_key_;
   const std::string relay_pubkey_hex_;
   ApiKeys* const api_keys_;
+  BridgeOutbox* bridge_ = nullptr;
 };
 
 }  // namespace fedrelay::relay

@@ -303,10 +303,11 @@ TEST(ConfigTest, DescribeKeysListsEveryKeyWithTypeAndDefault) {
         "rate_limits.invite_rate_limit", "rate_limits.discovery_rate_limit",
         "rate_limits.sync_mailbox_rate_limit", "rate_limits.ping_rate_limit",
         "log.checkpoint_interval_ms", "integration.access_request_timeout_ms",
-        "member.session_ttl_ms"}) {
+        "member.session_ttl_ms", "bridge.retry_base_delay_ms", "bridge.retry_max_delay_ms",
+        "bridge.max_attempts", "bridge.resend_after_ms"}) {
     EXPECT_THAT(names, ::testing::Contains(std::string(key)));
   }
-  EXPECT_EQ(names.size(), 23u);
+  EXPECT_EQ(names.size(), 27u);
   const std::vector<std::string> lines = absl::StrSplit(described, '\n', absl::SkipEmpty());
   for (const std::string& line : lines) {
     if (absl::StartsWith(line, "federation.max_clock_skew_ms")) {

@@ -28,6 +28,7 @@
 #include "base/flags.h"
 #include "federation/signing.h"
 #include "fedrelay/v1/fedrelay.grpc.pb.h"
+#include "tools/client/bridge.h"
 
 namespace {
 
@@ -65,6 +66,7 @@ Talking to the relay:
   profile               a user's UpdateFederatedProfile, signed by one of their devices
   subscribe             receive events as a peer homeserver or API key (JSON lines)
   ack                   move the subscriber's durable cursor (Acknowledge)
+  bridge                a reference messaging bridge on /v1/bridge (docs/bridge.md)
 
 Offline:
   pubkey --key FILE     print the hex public key of a key file
@@ -858,6 +860,8 @@ const Command kCommands[] = {
     {"profile", kProfileHelp, Profile},
     {"subscribe", kSubscribeHelp, Subscribe},
     {"ack", kAckHelp, Ack},
+    {"bridge", fedrelay::client::kBridgeHelp,
+     [](Args& args, Relay& relay) { return fedrelay::client::RunBridge(args, relay.global().timeout_ms); }},
 };
 
 }  // namespace

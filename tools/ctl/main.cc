@@ -40,6 +40,15 @@ Commands talking to the relay:
                                        the key is printed this once and never again
   apikey list                          key ids, names, scopes, created/revoked times
   apikey revoke KEY_ID                 revoke a key; its open streams end at once
+  bridge bind USER_ID --key KEY_ID --recipient ADDRESS
+                                       send the user's notifications (dm invites, bans,
+                                       migrations) to the bridge holding that API key
+  bridge list                          bindings, then every notification and its state
+  bridge unbind USER_ID                stop notifying the user through a bridge
+  bridge conversations KEY_ID [--stored]
+                                       ask the connected bridge for its conversations
+                                       (UploadConversations) and print its report;
+                                       --stored prints the last stored report only
 
 Offline commands:
   keygen --out FILE [--name NAME]      create a 0600 Ed25519 key file, print its keys
@@ -280,6 +289,85 @@ int ApiKey(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& sock
   return Usage(verb.empty() ? "apikey needs create, list or revoke" : "unknown apikey command '" + verb + "'");
 }
 
+int Bridge(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& socket) {
+  const std::string verb = args.Positional();
+  grpc::ClientContext context;
+  Bound(context);
+  if (verb == "bind") {
+    const std::string user_id = args.Positional();
+    std::string key_id, recipient;
+    if (!args.Value("--key", &key_id) || !args.Value("--recipient", &recipient)) return Usage(args.error());
+    if (!args.Leftover().empty()) return Usage("unexpected argument " + args.Leftover());
+    if (user_id.empty() || key_id.empty() || recipient.empty()) {
+      return Usage("bridge bind needs USER_ID --key KEY_ID --recipient ADDRESS");
+    }
+    fedrelay::v1::BindBridgeRequest request;
+    request.set_user_id(user_id);
+    request.set_key_id(key_id);
+    request.set_recipient(recipient);
+    fedrelay::v1::AdminBridgeBinding response;
+    if (auto status = admin.BindBridge(&context, request, &response); !status.ok()) {
+      return FailRpc(status, socket);
+    }
+    std::cout << "bound " << response.user_id() << " to key " << response.key_id() << " recipient "
+              << response.recipient() << "\n";
+    return 0;
+  }
+  if (verb == "list") {
+    if (!args.Leftover().empty()) return Usage("unexpected argument " + args.Leftover());
+    fedrelay::v1::ListBridgeResponse response;
+    if (auto status = admin.ListBridge(&context, {}, &response); !status.ok()) return FailRpc(status, socket);
+    if (response.bindings().empty()) std::cout << "no bridge bindings\n";
+    for (const auto& b : response.bindings()) {
+      std::cout << "binding " << b.user_id() << "  key=" << b.key_id() << "  recipient=" << b.recipient()
+                << "  created_at=" << b.created_at() << "\n";
+    }
+    for (const auto& n : response.notifications()) {
+      std::cout << "notification " << n.token() << "  " << n.kind() << "  state=" << n.state()
+                << "  event=" << n.event_id() << "  user=" << n.user_id() << "  key=" << n.key_id()
+                << "  attempts=" << n.attempts() << (n.last_code().empty() ? "" : "  last_code=")
+                << n.last_code() << (n.read() ? "  read" : "") << "\n";
+    }
+    return 0;
+  }
+  if (verb == "unbind") {
+    const std::string user_id = args.Positional();
+    if (user_id.empty()) return Usage("bridge unbind needs USER_ID");
+    if (!args.Leftover().empty()) return Usage("unexpected argument " + args.Leftover());
+    fedrelay::v1::UnbindBridgeRequest request;
+    request.set_user_id(user_id);
+    fedrelay::v1::UnbindBridgeResponse response;
+    if (auto status = admin.UnbindBridge(&context, request, &response); !status.ok()) {
+      return FailRpc(status, socket);
+    }
+    std::cout << "unbound " << user_id << "\n";
+    return 0;
+  }
+  if (verb == "conversations") {
+    const bool stored = args.Flag("--stored");
+    const std::string key_id = args.Positional();
+    if (key_id.empty()) return Usage("bridge conversations needs KEY_ID");
+    if (!args.Leftover().empty()) return Usage("unexpected argument " + args.Leftover());
+    fedrelay::v1::BridgeConversationsRequest request;
+    request.set_key_id(key_id);
+    request.set_refresh(!stored);
+    fedrelay::v1::BridgeConversationsResponse response;
+    if (auto status = admin.BridgeConversations(&context, request, &response); !status.ok()) {
+      return FailRpc(status, socket);
+    }
+    if (!response.found()) {
+      std::cout << "no conversations report from key " << key_id << " yet\n";
+      return 0;
+    }
+    std::cout << "received_at:   " << response.received_at() << "\n"
+              << "token:         " << response.token() << "\n"
+              << "conversations: " << response.conversations() << "\n";
+    return 0;
+  }
+  return Usage(verb.empty() ? "bridge needs bind, list, unbind or conversations"
+                            : "unknown bridge command '" + verb + "'");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -311,5 +399,6 @@ int main(int argc, char** argv) {
   if (args.Command("peer")) return Peer(args, *admin, socket);
   if (args.Command("equivocations")) return Equivocations(*admin, socket);
   if (args.Command("apikey")) return ApiKey(args, *admin, socket);
+  if (args.Command("bridge")) return Bridge(args, *admin, socket);
   return Usage(args.Leftover().empty() ? "missing command" : "unknown command '" + args.Leftover() + "'");
 }

@@ -8,6 +8,7 @@
 #include "federation/federation.h"
 #include "fedrelay/v1/admin.grpc.pb.h"
 #include "relay/auth/api_keys.h"
+#include "relay/member/member_tickets.h"
 #include "store/log_store.h"
 
 namespace fedrelay::relay {
@@ -53,12 +54,25 @@ class AdminService final : public v1::Admin::CallbackService {
                                          const v1::RevokeApiKeyRequest* request,
                                          v1::AdminApiKey* response) override;
 
+  // Member channel tickets (admin_tickets.cc); UNAVAILABLE until SetTickets.
+  void SetTickets(MemberTickets* tickets) { tickets_ = tickets; }
+  grpc::ServerUnaryReactor* ListTickets(grpc::CallbackServerContext* context,
+                                        const v1::ListTicketsRequest* request,
+                                        v1::ListTicketsResponse* response) override;
+  grpc::ServerUnaryReactor* GetTicket(grpc::CallbackServerContext* context,
+                                      const v1::GetTicketRequest* request,
+                                      v1::AdminTicket* response) override;
+  grpc::ServerUnaryReactor* CloseTicket(grpc::CallbackServerContext* context,
+                                        const v1::CloseTicketRequest* request,
+                                        v1::AdminTicket* response) override;
+
  private:
   federation::Federation* const federation_;
   const store::LogStore* const store_;
   const std::string verifier_key_;
   const std::string relay_pubkey_hex_;
   ApiKeys* const api_keys_;
+  MemberTickets* tickets_ = nullptr;
 };
 
 }  // namespace fedrelay::relay

@@ -28,6 +28,7 @@
 #include "base/flags.h"
 #include "federation/signing.h"
 #include "fedrelay/v1/fedrelay.grpc.pb.h"
+#include "tools/client/member.h"
 
 namespace {
 
@@ -65,6 +66,8 @@ Talking to the relay:
   profile               a user's UpdateFederatedProfile, signed by one of their devices
   subscribe             receive events as a peer homeserver or API key (JSON lines)
   ack                   move the subscriber's durable cursor (Acknowledge)
+  member                a user's own device on the member channel (HTTP): login,
+                        register, events, ack, ticket
 
 Offline:
   pubkey --key FILE     print the hex public key of a key file
@@ -858,6 +861,20 @@ const Command kCommands[] = {
     {"profile", kProfileHelp, Profile},
     {"subscribe", kSubscribeHelp, Subscribe},
     {"ack", kAckHelp, Ack},
+    {"member", fedrelay::client::kMemberHelp,
+     [](Args& args, Relay& relay) {
+       return fedrelay::client::RunMember(
+           args, relay.global().timeout_ms,
+           [](Args& login_args, v1::DeviceCert* cert, std::optional<Ed25519PrivateKey>* identity_key,
+              std::optional<Ed25519PrivateKey>* device_key) {
+             DeviceSigner signer;
+             if (int rc = ReadDeviceSigner(login_args, "--user-key", &signer); rc != 0) return rc;
+             *cert = signer.cert;
+             *identity_key = std::move(signer.identity_key);
+             *device_key = std::move(signer.device_key);
+             return kExitAccepted;
+           });
+     }},
 };
 
 }  // namespace

@@ -63,7 +63,10 @@ absl::Status ValidateCategory(absl::string_view category) {
 }  // namespace
 
 MemberTickets::MemberTickets(store::LogStore* store, const Clock* clock)
-    : store_(store), clock_(clock) {}
+    : MemberTickets(store, clock, Limits()) {}
+
+MemberTickets::MemberTickets(store::LogStore* store, const Clock* clock, Limits limits)
+    : store_(store), clock_(clock), limits_(limits) {}
 
 absl::Status MemberTickets::Load() {
   size_t open = 0;
@@ -88,18 +91,18 @@ absl::Status MemberTickets::Validate(const Ticket& ticket) {
 absl::StatusOr<Ticket> MemberTickets::Create(Ticket ticket) {
   RETURN_IF_ERROR(Validate(ticket));
   absl::MutexLock lock(&mu_);
-  if (open_ >= kMaxOpenTickets) {
+  if (open_ >= limits_.open_total) {
     return MakeError(ErrorCode::kRateLimited,
                      "the relay holds as many open tickets as it accepts; try again later");
   }
   size_t user_open = 0;
   RETURN_IF_ERROR(store_->Scan(store::Table::kAux, OpenPrefix(ticket.user_id),
                                [&](absl::string_view, absl::string_view) {
-                                 return ++user_open < kMaxOpenTicketsPerUser;
+                                 return ++user_open < limits_.open_per_user;
                                }));
-  if (user_open >= kMaxOpenTicketsPerUser) {
+  if (user_open >= limits_.open_per_user) {
     return MakeError(ErrorCode::kRateLimited,
-                     absl::StrCat("at most ", kMaxOpenTicketsPerUser,
+                     absl::StrCat("at most ", limits_.open_per_user,
                                   " open tickets per user; wait until an operator closes one"));
   }
   ticket.ticket_id = absl::StrCat("st_", NewUlid());

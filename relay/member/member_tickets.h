@@ -28,7 +28,7 @@
 namespace fedrelay::relay {
 
 inline constexpr size_t kMaxTicketSummaryBytes = 2000;
-inline constexpr size_t kMaxOpenTicketsPerUser = 10;
+inline constexpr size_t kMaxOpenTicketsPerUser = 3;
 inline constexpr size_t kMaxOpenTickets = 10000;
 inline constexpr absl::string_view kTicketCategoryBanAppeal = "ban_appeal";
 
@@ -48,7 +48,12 @@ struct Ticket {
 
 class MemberTickets {
  public:
+  struct Limits {
+    size_t open_per_user = kMaxOpenTicketsPerUser;
+    size_t open_total = kMaxOpenTickets;
+  };
   explicit MemberTickets(store::LogStore* store, const Clock* clock = &SystemClock());
+  MemberTickets(store::LogStore* store, const Clock* clock, Limits limits);
 
   // Loads the count of open tickets.
   absl::Status Load();
@@ -73,6 +78,7 @@ class MemberTickets {
  private:
   store::LogStore* const store_;
   const Clock* const clock_;
+  const Limits limits_;
   mutable absl::Mutex mu_;
   size_t open_ ABSL_GUARDED_BY(mu_) = 0;
 };

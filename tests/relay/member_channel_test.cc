@@ -461,16 +461,25 @@ TEST_F(MemberChannelTest, TicketsAreBoundedInSizeAndNumber) {
   ExpectError(Post("/member/channel/support/ticket",
                    json{{"category", "Bad Category"}, {"summary", "x"}}.dump(), session),
               400, "malformed");
-  // 5 per minute per user.
-  for (int i = 0; i < 5; ++i) {
-    EXPECT_EQ(Post("/member/channel/support/ticket",
-                   json{{"category", "support"}, {"summary", absl::StrCat("ticket ", i)}}.dump(), session)
-                  .status,
-              200);
+  auto file = [&](int i) {
+    return Post("/member/channel/support/ticket",
+                json{{"category", "support"}, {"summary", absl::StrCat("ticket ", i)}}.dump(), session);
+  };
+  // At most 3 open tickets per user: the 4th waits until an operator closes one.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    const HttpResult filed = file(i);
+    ASSERT_EQ(filed.status, 200) << filed.body;
+    ids.push_back(Body(filed).value("ticket_id", ""));
   }
-  ExpectError(Post("/member/channel/support/ticket",
-                   json{{"category", "support"}, {"summary", "one more"}}.dump(), session),
-              429, "rate_limited");
+  ExpectError(file(3), 429, "rate_limited");
+  for (const std::string& id : ids) ASSERT_EQ(Ctl({"ticket", "close", id}).exit_code, 0);
+  // 5 per minute per user (the refused 4th counted): 5th accepted, 6th refused.
+  EXPECT_EQ(file(4).status, 200);
+  const HttpResult limited = file(5);
+  ExpectError(limited, 429, "rate_limited");
+  EXPECT_TRUE(limited.headers.count("retry-after")) << limited.body;
+  EXPECT_THAT(Body(limited).value("error", ""), HasSubstr("/min"));
 }
 
 TEST_F(MemberChannelTest, SessionsAcksAndTheIndexSurviveARestart) {

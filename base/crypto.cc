@@ -22,6 +22,12 @@ absl::Status InitCrypto() {
   return absl::OkStatus();
 }
 
+std::string RandomBytes(size_t n) {
+  std::string out(n, '\0');
+  randombytes_buf(out.data(), n);
+  return out;
+}
+
 std::string Sha256(absl::string_view data) {
   std::string out(crypto_hash_sha256_BYTES, '\0');
   crypto_hash_sha256(reinterpret_cast<unsigned char*>(out.data()),

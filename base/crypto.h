@@ -25,6 +25,10 @@ absl::Status InitCrypto();
 // Raw 32-byte SHA-256 digest.
 std::string Sha256(absl::string_view data);
 
+// `n` bytes from libsodium's CSPRNG (the kernel's getrandom): for secrets
+// such as API keys and session tokens.
+std::string RandomBytes(size_t n);
+
 // Strict verification (libsodium crypto_sign_verify_detached): rejects
 // non-canonical signatures and small-order public keys. Inputs are raw bytes;
 // wrong lengths simply fail verification.

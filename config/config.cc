@@ -112,12 +112,10 @@ const Key kKeys[] = {
      "Longest display name, reason, bio, url, ... in bytes (0 = no limit).",
      &RateLimits::max_message_length, 0, kU32Max},
     {"rate_limits.register_rate_limit", Kind::kUint32, "60",
-     "POST /member/channel/device/register per minute (0 = no limit)."
-     " Not enforced yet: the member channel is not built (only reported in GetServerInfo).",
+     "POST /member/channel/device/register per minute per user (0 = no limit).",
      &RateLimits::register_rate_limit, 0, kU32Max},
     {"rate_limits.login_rate_limit", Kind::kUint32, "60",
-     "POST /member/session per minute (0 = no limit)."
-     " Not enforced yet: the member channel is not built (only reported in GetServerInfo).",
+     "POST /member/session per minute per user_id and per client IP address (0 = no limit).",
      &RateLimits::login_rate_limit, 0, kU32Max},
     {"rate_limits.invite_rate_limit", Kind::kUint32, "600",
      "ReceiveDMInvite, AcceptDMInvite, RejectDMInvite per minute per signing user (inviter) or device "
@@ -127,8 +125,7 @@ const Key kKeys[] = {
      "GetServerInfo per minute per client connection (0 = no limit).",
      &RateLimits::discovery_rate_limit, 0, kU32Max},
     {"rate_limits.sync_mailbox_rate_limit", Kind::kUint32, "600",
-     "GET /member/channel/events per minute (0 = no limit)."
-     " Not enforced yet: the member channel is not built (only reported in GetServerInfo).",
+     "GET /member/channel/events per minute per user and device (0 = no limit).",
      &RateLimits::sync_mailbox_rate_limit, 0, kU32Max},
     {"rate_limits.ping_rate_limit", Kind::kUint32, "600",
      "Ping per minute per client connection (0 = no limit).",
@@ -141,7 +138,7 @@ const Key kKeys[] = {
      " Not used yet: the WebSocket integration protocol is not built.",
      &Config::access_request_timeout_ms, 1000, kMaxMillis},
     {"member.session_ttl_ms", Kind::kMillis, "3600000",
-     "Lifetime of a member channel session token. Not used yet: the member channel is not built.",
+     "Lifetime of a member channel session token (never past its device cert's expiry).",
      &Config::member_session_ttl_ms, 1000,
      kMaxMillis},
     {"bridge.retry_base_delay_ms", Kind::kMillis, "1000",

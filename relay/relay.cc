@@ -19,12 +19,16 @@
 #include "relay/grpc/audit_service.h"
 #include "relay/downstream/bridge_outbox.h"
 #include "relay/downstream/delivery.h"
-#include "relay/downstream/tee_sink.h"
 #include "relay/http/bridge_ws.h"
 #include "relay/grpc/federation_service.h"
 #include "relay/http/explorer.h"
 #include "relay/http/http_server.h"
 #include "relay/http/log_http.h"
+#include "relay/downstream/event_sink_fan_out.h"
+#include "relay/http/member_channel.h"
+#include "relay/member/member_index.h"
+#include "relay/member/member_sessions.h"
+#include "relay/member/member_tickets.h"
 #include "spdlog/spdlog.h"
 #include "store/checkpointer.h"
 #include "store/log_store.h"
@@ -96,15 +100,23 @@ class RelayImpl final : public Relay {
     bridge_options.max_attempts = config_.bridge_max_attempts;
     bridge_options.resend_after_ms = config_.bridge_resend_after_ms;
     ASSIGN_OR_RETURN(bridge_, BridgeOutbox::Open(bridge_options));
-    sink_ = std::make_unique<TeeSink>(std::vector<federation::EventSink*>{delivery_.get(), bridge_.get()});
 
     federation::FederationOptions options;
     options.server_id = config_.server_id;
     options.max_clock_skew_ms = config_.max_clock_skew_ms;
     options.config_peers = PeersFromConfig(config_);
+    // The member channel's index and the bridge outbox see every durable entry too.
+    member_index_ = std::make_unique<MemberIndex>(store_.get());
+    sinks_ = std::make_unique<EventSinkFanOut>(
+        std::vector<federation::EventSink*>{delivery_.get(), member_index_.get(), bridge_.get()});
     ASSIGN_OR_RETURN(federation_,
-                     federation::Federation::Open(store_.get(), key_.get(), options, sink_.get()));
+                     federation::Federation::Open(store_.get(), key_.get(), options, sinks_.get()));
     delivery_->Start(federation_.get());
+    RETURN_IF_ERROR(member_index_->Start(federation_.get()));
+    member_sessions_ = std::make_unique<MemberSessions>(store_.get(), config_.member_session_ttl_ms,
+                                                        config_.max_clock_skew_ms);
+    member_tickets_ = std::make_unique<MemberTickets>(store_.get());
+    RETURN_IF_ERROR(member_tickets_->Load());
 
     store::Checkpointer::Options checkpoint_options;
     checkpoint_options.origin = config_.origin;
@@ -133,8 +145,10 @@ class RelayImpl final : public Relay {
     if (delivery_) delivery_->Shutdown();
     if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     if (admin_server_) admin_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    if (member_channel_) member_channel_->Stop();
     if (federation_) federation_->Stop();
     if (bridge_) bridge_->Shutdown();
+    if (member_index_) member_index_->Stop();  // after the core's last OnDurable
     if (checkpointer_) {
       checkpointer_->Stop();
       if (auto last = checkpointer_->PublishNow(); !last.ok()) {
@@ -168,6 +182,7 @@ class RelayImpl final : public Relay {
     admin_service_ = std::make_unique<AdminService>(federation_.get(), store_.get(), verifier_key_,
                                                     key_->PublicKeyHex(), api_keys_.get());
     admin_service_->set_bridge(bridge_.get());
+    admin_service_->SetTickets(member_tickets_.get());
     const std::string socket_path = AdminSocketPath(config_.data_dir);
     std::filesystem::remove(socket_path);
     grpc::ServerBuilder admin_builder;
@@ -191,6 +206,14 @@ class RelayImpl final : public Relay {
                               ExplorerInfo{FEDRELAY_VERSION, config_.server_id, config_.origin, verifier_key_,
                                            key_->PublicKeyHex()});
     RegisterBridgeEndpoint(*http_, *api_keys_, *bridge_);
+    MemberChannelOptions member_options;
+    member_options.store = store_.get();
+    member_options.federation = federation_.get();
+    member_options.index = member_index_.get();
+    member_options.sessions = member_sessions_.get();
+    member_options.tickets = member_tickets_.get();
+    member_options.rate_limits = config_.rate_limits;
+    member_channel_ = RegisterMemberChannel(*http_, member_options);
     RETURN_IF_ERROR(http_->Start());
     http_port_ = http_->port();
     spdlog::info("HTTP listening on {} (port {})", config_.http_listen, http_port_);
@@ -222,9 +245,13 @@ class RelayImpl final : public Relay {
   std::unique_ptr<store::LogStore> store_;
   std::unique_ptr<ApiKeys> api_keys_;
   std::unique_ptr<Delivery> delivery_;  // the federation core's sink: outlives it
-  std::unique_ptr<BridgeOutbox> bridge_;  // the federation core's other sink
-  std::unique_ptr<TeeSink> sink_;         // delivery_ and bridge_, for the federation core
+  std::unique_ptr<BridgeOutbox> bridge_;  // a sink of the federation core: outlives it
+  std::unique_ptr<MemberIndex> member_index_;  // a sink of the federation core: outlives it
+  std::unique_ptr<EventSinkFanOut> sinks_;
   std::unique_ptr<federation::Federation> federation_;
+  std::unique_ptr<MemberSessions> member_sessions_;
+  std::unique_ptr<MemberTickets> member_tickets_;
+  std::unique_ptr<MemberChannel> member_channel_;
   std::unique_ptr<store::Checkpointer> checkpointer_;
   std::unique_ptr<FederationService> federation_service_;
   std::unique_ptr<AuditService> audit_service_;

@@ -68,6 +68,14 @@ absl::StatusOr<std::vector<std::string>> LogStore::ConsistencyProof(uint64_t fir
   return store::ConsistencyProof(Nodes(), first, second);
 }
 
+absl::Status LogStore::ScanFrom(
+    Table table, absl::string_view prefix, absl::string_view start,
+    const std::function<bool(absl::string_view, absl::string_view)>& fn) const {
+  return Scan(table, prefix, [&](absl::string_view key, absl::string_view value) {
+    return key < start || fn(key, value);
+  });
+}
+
 namespace {
 
 constexpr uint64_t kFormatVersion = 1;
@@ -212,6 +220,9 @@ class RocksDbLogStore : public LogStore {
                                                  absl::string_view key) const override;
   absl::Status Scan(Table table, absl::string_view prefix,
                     const std::function<bool(absl::string_view, absl::string_view)>& fn)
+      const override;
+  absl::Status ScanFrom(Table table, absl::string_view prefix, absl::string_view start,
+                        const std::function<bool(absl::string_view, absl::string_view)>& fn)
       const override;
   absl::Status Write(const WriteSet& writes) override;
   absl::Status VerifyIntegrity(
@@ -640,6 +651,18 @@ absl::Status RocksDbLogStore::Scan(
       db_->NewIterator(rocksdb::ReadOptions(), cfs_[CfFor(table)]));
   for (it->Seek(ToSlice(prefix)); it->Valid() && it->key().starts_with(ToSlice(prefix));
        it->Next()) {
+    if (!fn(ToView(it->key()), ToView(it->value()))) return absl::OkStatus();
+  }
+  return FromRocks(it->status(), "scanning a table");
+}
+
+absl::Status RocksDbLogStore::ScanFrom(
+    Table table, absl::string_view prefix, absl::string_view start,
+    const std::function<bool(absl::string_view, absl::string_view)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), cfs_[CfFor(table)]));
+  const absl::string_view seek = start < prefix ? prefix : start;
+  for (it->Seek(ToSlice(seek)); it->Valid() && it->key().starts_with(ToSlice(prefix)); it->Next()) {
     if (!fn(ToView(it->key()), ToView(it->value()))) return absl::OkStatus();
   }
   return FromRocks(it->status(), "scanning a table");

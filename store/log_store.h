@@ -111,6 +111,11 @@ class LogStore {
   // Calls `fn(key, value)` for keys starting with `prefix`, in key order, until it returns false.
   virtual absl::Status Scan(Table table, absl::string_view prefix,
                             const std::function<bool(absl::string_view, absl::string_view)>& fn) const = 0;
+  // As Scan, but starting at the first key >= `start` (which should begin with
+  // `prefix`): a seek, so paging through a long prefix costs O(page). The
+  // default filters a Scan; the RocksDB store seeks.
+  virtual absl::Status ScanFrom(Table table, absl::string_view prefix, absl::string_view start,
+                                const std::function<bool(absl::string_view, absl::string_view)>& fn) const;
   // Applies `writes` durably, outside of any log append.
   virtual absl::Status Write(const WriteSet& writes) = 0;
 

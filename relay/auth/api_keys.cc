@@ -1,9 +1,6 @@
 #include "relay/auth/api_keys.h"
 
-#include <sys/random.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <tuple>
 #include <utility>
 
@@ -25,20 +22,6 @@ constexpr size_t kMaxNameLength = 100;
 constexpr absl::string_view kRecordPrefix = "apikey/";
 
 std::string RecordKey(absl::string_view key_id) { return absl::StrCat(kRecordPrefix, key_id); }
-
-absl::StatusOr<std::string> RandomBytes(size_t n) {
-  std::string out(n, '\0');
-  size_t filled = 0;
-  while (filled < n) {
-    const ssize_t got = getrandom(out.data() + filled, n - filled, 0);
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      return MakeError(ErrorCode::kInternal, "getrandom failed");
-    }
-    filled += static_cast<size_t>(got);
-  }
-  return out;
-}
 
 bool IsLowerHex(absl::string_view text) {
   return std::all_of(text.begin(), text.end(),
@@ -132,7 +115,7 @@ absl::StatusOr<ApiKeys::Created> ApiKeys::Create(absl::string_view name,
   // A 64-bit id prefix collides with an existing key practically never; if it
   // does, draw again rather than shadow the older key.
   for (int attempt = 0; attempt < 4; ++attempt) {
-    ASSIGN_OR_RETURN(const std::string secret, RandomBytes(kSecretBytes));
+    const std::string secret = RandomBytes(kSecretBytes);
     Created created;
     created.key = absl::StrCat(kKeyPrefix, HexEncode(secret));
     const std::string sha256_hex = HexEncode(Sha256(created.key));

@@ -9,6 +9,7 @@
 #include "fedrelay/v1/admin.grpc.pb.h"
 #include "relay/auth/api_keys.h"
 #include "relay/downstream/bridge_outbox.h"
+#include "relay/member/member_tickets.h"
 #include "store/log_store.h"
 
 namespace fedrelay::relay {
@@ -69,6 +70,17 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* BridgeConversations(grpc::CallbackServerContext* context,
                                                 const v1::BridgeConversationsRequest* request,
                                                 v1::BridgeConversationsResponse* response) override;
+  // Member channel tickets (admin_tickets.cc); UNAVAILABLE until SetTickets.
+  void SetTickets(MemberTickets* tickets) { tickets_ = tickets; }
+  grpc::ServerUnaryReactor* ListTickets(grpc::CallbackServerContext* context,
+                                        const v1::ListTicketsRequest* request,
+                                        v1::ListTicketsResponse* response) override;
+  grpc::ServerUnaryReactor* GetTicket(grpc::CallbackServerContext* context,
+                                      const v1::GetTicketRequest* request,
+                                      v1::AdminTicket* response) override;
+  grpc::ServerUnaryReactor* CloseTicket(grpc::CallbackServerContext* context,
+                                        const v1::CloseTicketRequest* request,
+                                        v1::AdminTicket* response) override;
 
  private:
   federation::Federation* const federation_;
@@ -77,6 +89,7 @@ class AdminService final : public v1::Admin::CallbackService {
   const std::string relay_pubkey_hex_;
   ApiKeys* const api_keys_;
   BridgeOutbox* bridge_ = nullptr;
+  MemberTickets* tickets_ = nullptr;
 };
 
 }  // namespace fedrelay::relay

@@ -288,6 +288,34 @@ TEST_P(LogStoreTest, Tables) {
   EXPECT_EQ(store->Size(), 0u);
 }
 
+TEST_P(LogStoreTest, ScanFromSeeksWithinThePrefix) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  WriteSet writes;
+  for (const char* key : {"idx/u/01", "idx/u/02", "idx/u/03", "idx/v/01", "idx/uu/01"}) {
+    writes.Put(Table::kAux, key, key);
+  }
+  ASSERT_TRUE(store->Write(writes).ok());
+  std::vector<std::string> seen;
+  auto collect = [&](absl::string_view key, absl::string_view) {
+    seen.emplace_back(key);
+    return seen.size() < 2;
+  };
+  // The store's own seek and the base class's filtering default agree.
+  ASSERT_TRUE(store->ScanFrom(Table::kAux, "idx/u/", "idx/u/02", collect).ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"idx/u/02", "idx/u/03"}));
+  seen.clear();
+  ASSERT_TRUE(store->LogStore::ScanFrom(Table::kAux, "idx/u/", "idx/u/02", collect).ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"idx/u/02", "idx/u/03"}));
+  seen.clear();
+  // A start before the prefix starts at the prefix; one past it finds nothing.
+  ASSERT_TRUE(store->ScanFrom(Table::kAux, "idx/u/", "a", collect).ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"idx/u/01", "idx/u/02"}));
+  seen.clear();
+  ASSERT_TRUE(store->ScanFrom(Table::kAux, "idx/u/", "idx/u/04", collect).ok());
+  EXPECT_TRUE(seen.empty());
+}
+
 TEST_P(LogStoreTest, SideWritesLandWithTheAppend) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);

@@ -29,6 +29,7 @@
 #include "federation/signing.h"
 #include "fedrelay/v1/fedrelay.grpc.pb.h"
 #include "tools/client/bridge.h"
+#include "tools/client/member.h"
 
 namespace {
 
@@ -67,6 +68,8 @@ Talking to the relay:
   subscribe             receive events as a peer homeserver or API key (JSON lines)
   ack                   move the subscriber's durable cursor (Acknowledge)
   bridge                a reference messaging bridge on /v1/bridge (docs/bridge.md)
+  member                a user's own device on the member channel (HTTP): login,
+                        register, events, ack, ticket
 
 Offline:
   pubkey --key FILE     print the hex public key of a key file
@@ -862,6 +865,20 @@ const Command kCommands[] = {
     {"ack", kAckHelp, Ack},
     {"bridge", fedrelay::client::kBridgeHelp,
      [](Args& args, Relay& relay) { return fedrelay::client::RunBridge(args, relay.global().timeout_ms); }},
+    {"member", fedrelay::client::kMemberHelp,
+     [](Args& args, Relay& relay) {
+       return fedrelay::client::RunMember(
+           args, relay.global().timeout_ms,
+           [](Args& login_args, v1::DeviceCert* cert, std::optional<Ed25519PrivateKey>* identity_key,
+              std::optional<Ed25519PrivateKey>* device_key) {
+             DeviceSigner signer;
+             if (int rc = ReadDeviceSigner(login_args, "--user-key", &signer); rc != 0) return rc;
+             *cert = signer.cert;
+             *identity_key = std::move(signer.identity_key);
+             *device_key = std::move(signer.device_key);
+             return kExitAccepted;
+           });
+     }},
 };
 
 }  // namespace

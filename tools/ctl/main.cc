@@ -49,6 +49,10 @@ Commands talking to the relay:
                                        ask the connected bridge for its conversations
                                        (UploadConversations) and print its report;
                                        --stored prints the last stored report only
+  ticket list [--all]                  member channel support tickets and ban appeals
+                                       (open ones; --all includes closed ones)
+  ticket show TICKET_ID                one ticket in full
+  ticket close TICKET_ID [--note TEXT] close a ticket (closing a closed one changes nothing)
 
 Offline commands:
   keygen --out FILE [--name NAME]      create a 0600 Ed25519 key file, print its keys
@@ -368,6 +372,73 @@ int Bridge(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& sock
                             : "unknown bridge command '" + verb + "'");
 }
 
+void PrintTicketLine(const fedrelay::v1::AdminTicket& ticket) {
+  std::cout << ticket.ticket_id() << "  " << (ticket.closed() ? "closed" : "open  ") << "  "
+            << ticket.category() << "  user=" << ticket.user_id() << "  created_at="
+            << ticket.created_at();
+  if (!ticket.event_id().empty()) std::cout << "  event=" << ticket.event_id();
+  if (!ticket.guild_id().empty()) std::cout << "  guild=" << ticket.guild_id();
+  std::cout << "\n";
+}
+
+void PrintTicket(const fedrelay::v1::AdminTicket& ticket) {
+  std::cout << "ticket id:  " << ticket.ticket_id() << "\n"
+            << "status:     " << (ticket.closed() ? "closed" : "open") << "\n"
+            << "category:   " << ticket.category() << "\n"
+            << "user:       " << ticket.user_id() << "\n"
+            << "device:     " << ticket.device_id() << "\n"
+            << "created_at: " << ticket.created_at() << "\n";
+  if (!ticket.event_id().empty()) std::cout << "event:      " << ticket.event_id() << "\n";
+  if (!ticket.guild_id().empty()) std::cout << "guild:      " << ticket.guild_id() << "\n";
+  if (ticket.closed()) {
+    std::cout << "closed_at:  " << ticket.closed_at() << "\n"
+              << "note:       " << ticket.resolution() << "\n";
+  }
+  std::cout << "summary:    " << ticket.summary() << "\n";
+}
+
+int Ticket(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& socket) {
+  const std::string verb = args.Positional();
+  grpc::ClientContext context;
+  Bound(context);
+  if (verb == "list") {
+    const bool all = args.Flag("--all");
+    if (!args.Leftover().empty()) return Usage("unexpected argument " + args.Leftover());
+    fedrelay::v1::ListTicketsRequest request;
+    request.set_include_closed(all);
+    fedrelay::v1::ListTicketsResponse response;
+    if (auto status = admin.ListTickets(&context, request, &response); !status.ok()) {
+      return FailRpc(status, socket);
+    }
+    if (response.tickets().empty()) std::cout << (all ? "no tickets\n" : "no open tickets\n");
+    for (const auto& ticket : response.tickets()) PrintTicketLine(ticket);
+    return 0;
+  }
+  if (verb == "show" || verb == "close") {
+    const std::string ticket_id = args.Positional();
+    if (ticket_id.empty()) return Usage("ticket " + verb + " needs TICKET_ID");
+    std::string note;
+    if (verb == "close" && !args.Value("--note", &note)) return Usage(args.error());
+    if (!args.Leftover().empty()) return Usage("unexpected argument " + args.Leftover());
+    fedrelay::v1::AdminTicket response;
+    grpc::Status status;
+    if (verb == "show") {
+      fedrelay::v1::GetTicketRequest request;
+      request.set_ticket_id(ticket_id);
+      status = admin.GetTicket(&context, request, &response);
+    } else {
+      fedrelay::v1::CloseTicketRequest request;
+      request.set_ticket_id(ticket_id);
+      request.set_resolution(note);
+      status = admin.CloseTicket(&context, request, &response);
+    }
+    if (!status.ok()) return FailRpc(status, socket);
+    PrintTicket(response);
+    return 0;
+  }
+  return Usage(verb.empty() ? "ticket needs list, show or close" : "unknown ticket command '" + verb + "'");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -400,5 +471,6 @@ int main(int argc, char** argv) {
   if (args.Command("equivocations")) return Equivocations(*admin, socket);
   if (args.Command("apikey")) return ApiKey(args, *admin, socket);
   if (args.Command("bridge")) return Bridge(args, *admin, socket);
+  if (args.Command("ticket")) return Ticket(args, *admin, socket);
   return Usage(args.Leftover().empty() ? "missing command" : "unknown command '" + args.Leftover() + "'");
 }

@@ -460,7 +460,11 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
   void DoRead() {
     if (core_->stopping.load()) return;
     parser_.emplace();
-    parser_->body_limit(core_->options.max_body_bytes);
+    if (core_->options.max_body_bytes == 0) {
+      parser_->body_limit(boost::none);
+    } else {
+      parser_->body_limit(core_->options.max_body_bytes);
+    }
     parser_->header_limit(static_cast<uint32_t>(core_->options.max_header_bytes));
     stream_.expires_after(core_->options.idle_timeout);
     http::async_read(stream_, buffer_, *parser_,

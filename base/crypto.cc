@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -102,6 +103,7 @@ absl::StatusOr<Ed25519PrivateKey> ReadKeyFile(const std::string& path) {
   if (!in) return absl::NotFoundError(absl::StrCat("cannot open key file ", path));
   std::stringstream buffer;
   buffer << in.rdbuf();
+  std::optional<std::string> found;
   for (absl::string_view line : absl::StrSplit(buffer.str(), '\n')) {
     line = absl::StripAsciiWhitespace(line);
     if (line.empty() || line[0] == '#') continue;
@@ -111,9 +113,17 @@ absl::StatusOr<Ed25519PrivateKey> ReadKeyFile(const std::string& path) {
       return absl::InvalidArgumentError(
           absl::StrCat("key file ", path, ": expected 64 lowercase hex characters (the seed)"));
     }
-    return Ed25519PrivateKey::FromSeed(*seed);
+    // Two keys in one file: which one was meant is a guess we must not make.
+    if (found.has_value()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("key file ", path, " holds more than one key line"));
+    }
+    found = *std::move(seed);
   }
-  return absl::InvalidArgumentError(absl::StrCat("key file ", path, " holds no key"));
+  if (!found.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat("key file ", path, " holds no key"));
+  }
+  return Ed25519PrivateKey::FromSeed(*found);
 }
 
 absl::Status WriteKeyFile(const std::string& path, const Ed25519PrivateKey& key) {

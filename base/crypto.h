@@ -65,8 +65,10 @@ class Ed25519PrivateKey {
   std::array<unsigned char, 64> secret_{};  // libsodium's seed || public key form
 };
 
-// Key files hold one line of 64 lowercase hex characters (the seed), optionally
-// preceded by '#' comment lines. They must not be readable by group or others.
+// Key files hold one line of 64 lowercase hex characters (the seed); blank
+// lines and lines starting with '#' (WriteKeyFile's header names the public
+// key) are ignored, a second key line is refused. They must not be readable by
+// group or others.
 absl::StatusOr<Ed25519PrivateKey> ReadKeyFile(const std::string& path);
 // Creates `path` with mode 0600; fails rather than overwrite an existing file.
 absl::Status WriteKeyFile(const std::string& path, const Ed25519PrivateKey& key);

@@ -40,6 +40,7 @@ constexpr ErrorInfo kErrors[] = {
     {ErrorCode::kPayloadTooLarge, "payload_too_large", absl::StatusCode::kInvalidArgument, 413},
     {ErrorCode::kRateLimited, "rate_limited", absl::StatusCode::kResourceExhausted, 429},
     {ErrorCode::kUnavailable, "unavailable", absl::StatusCode::kUnavailable, 503},
+    {ErrorCode::kConflict, "conflict", absl::StatusCode::kFailedPrecondition, 409},
     {ErrorCode::kInternal, "internal", absl::StatusCode::kInternal, 500},
 };
 

@@ -41,6 +41,8 @@ enum class ErrorCode {
   kRateLimited,        // RESOURCE_EXHAUSTED: with a retry delay
   kUnavailable,        // UNAVAILABLE: shutting down or not ready
   kInternal,           // INTERNAL: a bug or a storage failure
+  kConflict,           // FAILED_PRECONDITION: an operator change that clashes with the current state
+                       //   (admin service only: peer exists, no such change to make)
 };
 
 // "stale_timestamp" etc.

@@ -27,6 +27,7 @@
 #include "absl/strings/strip.h"
 #include "base/crypto.h"
 #include "base/encoding.h"
+#include "base/peer_values.h"
 #include "base/status_macros.h"
 #include "yaml-cpp/yaml.h"
 
@@ -80,9 +81,10 @@ const Key kKeys[] = {
     {"relay.origin", Kind::kNoteName, "",
      "Checkpoint origin line and note signer name (no spaces, no '+').", &Config::origin},
     {"relay.key_file", Kind::kPath, "",
-     "The relay's Ed25519 key file (mode 0600); created on first start if missing.",
+     "The relay's Ed25519 key file (mode 0600); created if missing only for a new, empty store "
+     "(the store remembers its key and refuses another).",
      &Config::key_file},
-    {"relay.data_dir", Kind::kPath, "", "Directory holding the relay's RocksDB store.",
+    {"relay.data_dir", Kind::kPath, "", "Directory holding the relay's RocksDB store (made 0700 at start).",
      &Config::data_dir},
     {"listen.grpc", Kind::kHostPort, "", "gRPC listen address, host:port (port 0 = ephemeral).",
      &Config::grpc_listen},
@@ -109,7 +111,10 @@ const Key kKeys[] = {
      "(per signing user for user-signed kinds) (0 = no limit).",
      &RateLimits::message_rate_limit, 0, kU32Max},
     {"rate_limits.max_message_length", Kind::kUint32, "4096",
-     "Longest display name, reason, bio, url, ... in bytes (0 = no limit).",
+     "Longest free text in bytes: display names, ban reason, bio, avatar/host/homeserver urls, "
+     "invite token and guild name (0 = no limit). Identifiers (server, guild, invite, device "
+     "ids) are bounded by max_upload_size only; a refusal does not count against "
+     "message_rate_limit.",
      &RateLimits::max_message_length, 0, kU32Max},
     {"rate_limits.register_rate_limit", Kind::kUint32, "60",
      "POST /member/channel/device/register per minute per user (0 = no limit).",
@@ -272,27 +277,12 @@ const char* NodeTypeName(const YAML::Node& node) {
   return "something else";
 }
 
-std::string Quote(absl::string_view text) {
-  constexpr size_t kMaxShown = 80;
-  std::string shown(text.substr(0, kMaxShown));
-  if (text.size() > kMaxShown) shown += "...";
-  return absl::StrCat("\"", absl::CHexEscape(shown), "\"");
-}
+std::string Quote(absl::string_view text) { return QuoteValue(text); }
 
 // ---- value checks (each returns what is wrong, or OK) ----
 
-absl::Status CheckServerId(absl::string_view id) {
-  constexpr size_t kMaxLength = 253;
-  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  bool ok = !id.empty() && id.size() <= kMaxLength && alnum(id.front()) && alnum(id.back()) &&
-            !absl::StrContains(id, "..");
-  for (char c : id) ok = ok && (alnum(c) || c == '.' || c == '-' || c == ':');
-  if (ok) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "must be a server id: 1-253 characters of a-z, 0-9, '.', '-', ':', starting and ending "
-      "with a letter or digit, no '..'; got ",
-      Quote(id)));
-}
+// Server ids, pubkeys and guild lists: base/peer_values.h, shared with the
+// federation core so that fedrelay-ctl is held to the same rules.
 
 absl::Status CheckNoteName(absl::string_view name) {
   bool ok = !name.empty();
@@ -341,22 +331,6 @@ absl::Status CheckHostPort(absl::string_view address) {
                      [](char c) { return absl::ascii_isalnum(c) || c == '-'; })) {
       return bad("invalid host name");
     }
-  }
-  return absl::OkStatus();
-}
-
-// The same rule fedrelay-ctl and the federation core apply to a pinned key
-// (rules::CheckPinnablePeerKey), so check-config refuses what start-up would.
-absl::Status CheckPubkey(absl::string_view hex) {
-  absl::StatusOr<std::string> raw = HexDecode(hex, "the value", kEd25519PublicKeyBytes);
-  if (!raw.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("must be an Ed25519 public key: ", raw.status().message()));
-  }
-  if (!Ed25519IsValidPublicKey(*raw)) {
-    return absl::InvalidArgumentError(
-        "must be an Ed25519 public key: this is not a point of the curve's prime-order subgroup "
-        "(nothing would verify under it); check that it was copied correctly");
   }
   return absl::OkStatus();
 }
@@ -498,7 +472,7 @@ class Loader {
       case Kind::kServerId: check = CheckServerId(text); break;
       case Kind::kNoteName: check = CheckNoteName(text); break;
       case Kind::kHostPort: check = CheckHostPort(text); break;
-      case Kind::kPubkey: check = CheckPubkey(text); break;
+      case Kind::kPubkey: check = CheckPeerPubkey(text); break;
       case Kind::kPath:
         if (text.empty() || text.find('\0') != std::string::npos) {
           check = absl::InvalidArgumentError("must be a non-empty path");
@@ -566,13 +540,8 @@ class Loader {
                           absl::StrCat("expected a guild id, got ", NodeTypeName(item)));
       }
       const std::string& guild = item.Scalar();
-      bool printable = !guild.empty();
-      for (char c : guild) printable = printable && static_cast<unsigned char>(c) > 0x20 && c != 0x7f;
-      if (!printable || absl::StrContains(guild, ',')) {
-        // ',' joins may_ban in the signed peer entries (rules::CheckPeerFields).
-        return ctx_.Error(item.Mark(), item_display,
-                          absl::StrCat("a guild id must be non-empty without spaces or ','; got ",
-                                       Quote(guild)));
+      if (absl::Status check = CheckGuildId(guild); !check.ok()) {
+        return ctx_.Error(item.Mark(), item_display, check.message());
       }
       if (std::find(value.list.begin(), value.list.end(), guild) != value.list.end()) {
         return ctx_.Error(item.Mark(), item_display,
@@ -580,10 +549,9 @@ class Loader {
       }
       value.list.push_back(guild);
     }
-    if (value.list.size() > 1 &&
-        std::find(value.list.begin(), value.list.end(), "*") != value.list.end()) {
-      return ctx_.Error(node.Mark(), display,
-                        "\"*\" (every guild) must be the only entry when present");
+    // The rest of the rule (e.g. "*" alone), as the federation core applies it.
+    if (absl::Status check = CheckGuildList(value.list); !check.ok()) {
+      return ctx_.Error(node.Mark(), display, check.message());
     }
     return value;
   }

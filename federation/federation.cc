@@ -10,6 +10,7 @@
 #include "absl/synchronization/notification.h"
 #include "base/errors.h"
 #include "base/metrics.h"
+#include "base/peer_values.h"
 #include "base/status_macros.h"
 #include "federation/rules/rules.h"
 #include "federation/signing.h"
@@ -156,6 +157,8 @@ class FederationImpl final : public Federation, private store::LogWriter::BatchO
   void OnBatchDurable(uint64_t first_index, const std::vector<std::string>& leaves) override;
   void OnBatchFailed() override;
 
+  absl::Status CheckNewPeerValues(absl::string_view action_name, const std::string& server_id,
+                                  const std::vector<std::string>& may_ban) const;
   // Signs and logs an OperatorAction; `pubkey_hex` and `may_ban` only where
   // the action has them.
   absl::StatusOr<Accepted> RunOperatorAction(absl::string_view action_name,
@@ -465,6 +468,7 @@ absl::StatusOr<Accepted> FederationImpl::RunOperatorAction(absl::string_view act
                                                            PeerSource source) {
   if (stopped_.load()) return MakeError(ErrorCode::kUnavailable, "the relay is shutting down");
   if (!pubkey_hex.empty()) RETURN_IF_ERROR(rules::CheckPinnablePeerKey(pubkey_hex));
+  RETURN_IF_ERROR(CheckNewPeerValues(action_name, server_id, may_ban));
   const uint64_t now = options_.clock->NowMs();
   v1::OperatorAction action;
   action.set_action(std::string(action_name));
@@ -492,6 +496,35 @@ absl::StatusOr<Accepted> FederationImpl::RunOperatorAction(absl::string_view act
                  result->receipt.event_id());
   }
   return result;
+}
+
+// The config loader's value rules (base/peer_values.h), for every new action
+// whatever client sent it. Removing, rotating or re-scoping a peer that is
+// already in the log names it as logged, so an id logged before these rules
+// existed can still be removed.
+absl::Status FederationImpl::CheckNewPeerValues(absl::string_view action_name,
+                                                const std::string& server_id,
+                                                const std::vector<std::string>& may_ban) const {
+  if (action_name == rules::kPeerAdd) {
+    if (absl::Status check = CheckServerId(server_id); !check.ok()) {
+      return MakeError(ErrorCode::kMalformed, absl::StrCat("peer server_id ", check.message()));
+    }
+  }
+  if (action_name == rules::kPeerAdd || action_name == rules::kPeerMayBan) {
+    if (absl::Status check = CheckGuildList(may_ban); !check.ok()) {
+      return MakeError(ErrorCode::kMalformed, absl::StrCat("peer may_ban: ", check.message()));
+    }
+  }
+  if (action_name == rules::kPeerMayBan) {
+    // The same guilds in another order change nothing: refuse, do not log.
+    absl::ReaderMutexLock lock(&mu_);
+    std::optional<PeerRecord> peer = durable_.FindPeer(server_id);
+    if (peer.has_value() && SameGuilds(peer->may_ban, may_ban)) {
+      return MakeError(ErrorCode::kConflict,
+                       absl::StrCat("peer '", server_id, "' already has that may_ban list"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Accepted> FederationImpl::AddPeer(const PeerInfo& peer) {
@@ -538,32 +571,20 @@ absl::Status FederationImpl::ReconcileConfigPeers() {
                           .status());
       continue;
     }
-    bool changed = false;
     if (it->second.pubkey_hex != peer.pubkey_hex) {
       RETURN_IF_ERROR(
           RunOperatorAction(rules::kPeerRotate, server_id, peer.pubkey_hex, {}, PeerSource::kConfig)
               .status());
-      changed = true;
     }
-    if (it->second.may_ban != peer.may_ban) {
+    if (!SameGuilds(it->second.may_ban, peer.may_ban)) {
       RETURN_IF_ERROR(
           RunOperatorAction(rules::kPeerMayBan, server_id, "", peer.may_ban, PeerSource::kConfig)
               .status());
-      changed = true;
-    }
-    if (!changed && it->second.source != PeerSource::kConfig) {
-      // Same peer, now owned by the config: nothing accepted changes, so no
-      // log entry, only the state's bookkeeping.
-      PeerRecord adopted = it->second;
-      adopted.source = PeerSource::kConfig;
-      const StateOp adopt = op::PutPeer{server_id, std::move(adopted)};
-      store::WriteSet writes;
-      AddWrites(adopt, writes);
-      RETURN_IF_ERROR(store_->Write(writes));
-      absl::MutexLock lock(&mu_);
-      durable_.Apply(adopt);
     }
   }
+  // A peer keeps the owner that added it: one added with fedrelay-ctl and
+  // later listed in the config takes the config's values while listed, and
+  // stays when taken out again, until fedrelay-ctl removes it.
   for (const auto& [server_id, record] : logged) {
     if (record.source != PeerSource::kConfig || configured.contains(server_id)) continue;
     RETURN_IF_ERROR(

@@ -1,9 +1,11 @@
 // fedrelayd: the fedrelay daemon. See `fedrelayd --help`.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -40,10 +42,12 @@ Run (default):
                      {"grpc_port":N,"http_port":M,"pid":P} to FILE (useful with port 0).
   --log-level LEVEL  trace, debug, info (default), warn, error.
   SIGINT or SIGTERM shut the relay down cleanly: listeners close, in-flight
-  submissions are answered, a final checkpoint is published.
+  submissions are answered, a final checkpoint is published, the ready file
+  is removed. SIGHUP is logged and ignored (nothing is reloaded).
 
 check-config:
-  Loads and validates the configuration, prints a summary, exits 0 when valid.
+  Loads and validates the configuration and the key file (when it exists: mode
+  0600, one key line), prints a summary, exits 0 when valid.
 
 keygen:
   --out FILE   create an Ed25519 key file (mode 0600; never overwrites).
@@ -96,10 +100,24 @@ int CheckConfig(Args& args) {
     std::cerr << "fedrelayd: " << config.status().message() << "\n";
     return 1;
   }
+  // The key file as start-up will read it, so "valid" means start-up accepts it.
+  std::string key_state = "(missing: created at the first start of a new, empty store)";
+  if (std::filesystem::exists(config->key_file)) {
+    if (auto status = fedrelay::InitCrypto(); !status.ok()) {
+      std::cerr << "fedrelayd: " << status.message() << "\n";
+      return 1;
+    }
+    if (auto key = fedrelay::ReadKeyFile(config->key_file); !key.ok()) {
+      std::cerr << "fedrelayd: " << key.status().message() << "\n";
+      return 1;
+    } else {
+      key_state = "(public key " + key->PublicKeyHex() + ")";
+    }
+  }
   std::cout << "config " << config->source << " is valid\n"
             << "  server_id " << config->server_id << ", origin " << config->origin << "\n"
             << "  data_dir  " << config->data_dir << "\n"
-            << "  key_file  " << config->key_file << "\n"
+            << "  key_file  " << config->key_file << " " << key_state << "\n"
             << "  gRPC " << config->grpc_listen << ", HTTP " << config->http_listen << "\n"
             << "  peers     " << config->peers.size() << "\n";
   return 0;
@@ -133,8 +151,11 @@ int Run(Args& args) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // The store holds API-key hashes and cursors: files 0600, directories 0700.
+  umask(077);
 
   auto config = LoadConfig(config_path);
   if (!config.ok()) {
@@ -153,9 +174,17 @@ int Run(Args& args) {
     return 1;
   }
   int received = 0;
-  sigwait(&signals, &received);
+  for (;;) {
+    sigwait(&signals, &received);
+    if (received != SIGHUP) break;
+    // Nothing is reloaded at run time (peers change with fedrelay-ctl, the
+    // rest at a restart); a stray SIGHUP (a closed terminal) must not kill it.
+    spdlog::warn("received SIGHUP: ignored (nothing is reloaded; restart fedrelayd to apply "
+                 "config changes)");
+  }
   spdlog::info("received {}, shutting down", strsignal(received));
   (*relay)->Shutdown();
+  if (!ready_file.empty()) std::remove(ready_file.c_str());
   spdlog::info("shutdown complete");
   return 0;
 }

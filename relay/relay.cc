@@ -2,13 +2,16 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <memory>
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/errors.h"
 #include "base/metrics.h"
@@ -29,6 +32,8 @@
 #include "relay/member/member_index.h"
 #include "relay/member/member_sessions.h"
 #include "relay/member/member_tickets.h"
+#include "relay/listen_probe.h"
+#include "relay/relay_key.h"
 #include "spdlog/spdlog.h"
 #include "store/checkpointer.h"
 #include "store/log_store.h"
@@ -45,6 +50,14 @@ bool IsWellKnownDemoKey(const std::string& pubkey_hex) {
     if (key.ok() && key->PublicKeyHex() == pubkey_hex) return true;
   }
   return false;
+}
+
+// The port of a validated "host:port" listen address (0 = ephemeral).
+int ConfiguredPort(const std::string& listen) {
+  int port = 0;
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port)) return 0;
+  return port;
 }
 
 std::vector<federation::PeerInfo> PeersFromConfig(const config::Config& config) {
@@ -66,22 +79,36 @@ class RelayImpl final : public Relay {
 
   absl::Status Init() {
     RETURN_IF_ERROR(InitCrypto());
-    bool created = false;
-    ASSIGN_OR_RETURN(Ed25519PrivateKey key, LoadOrCreateKey(config_.key_file, &created));
-    key_ = std::make_unique<Ed25519PrivateKey>(std::move(key));
-    verifier_key_ = store::FormatVerifierKey(config_.origin, key_->PublicKey());
-    if (created) spdlog::info("generated relay key {}", config_.key_file);
-    spdlog::info("relay public key {} ; checkpoint verifier key {}", key_->PublicKeyHex(),
-                 verifier_key_);
-
+    // A taken port fails the start before anything is written (key, log).
+    RETURN_IF_ERROR(CheckCanListen(config_.grpc_listen, "gRPC"));
+    RETURN_IF_ERROR(CheckCanListen(config_.http_listen, "HTTP"));
+    // Until the first publish of this run, staleness counts from the start.
+    last_publish_ms_.store(SystemClock().NowMs());
     std::error_code ec;
     std::filesystem::create_directories(config_.data_dir, ec);
     if (ec) {
       return absl::FailedPreconditionError(
           absl::StrCat("cannot create data_dir ", config_.data_dir, ": ", ec.message()));
     }
+    // The store holds API-key hashes and subscriber cursors: only the relay's
+    // user may look inside, also for a data dir made by an older version.
+    if (chmod(config_.data_dir.c_str(), 0700) != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot make data_dir ", config_.data_dir, " private (chmod 700)"));
+    }
     ASSIGN_OR_RETURN(store_, store::LogStore::Open(config_.data_dir));
     spdlog::info("log opened at {} with {} entries", config_.data_dir, store_->Size());
+
+    // The store remembers its relay key: a missing or different key file is
+    // refused instead of silently starting a second signer on the same log.
+    bool created = false;
+    ASSIGN_OR_RETURN(Ed25519PrivateKey key,
+                     LoadOrCreateRelayKey(config_.key_file, config_.origin, *store_, &created));
+    key_ = std::make_unique<Ed25519PrivateKey>(std::move(key));
+    verifier_key_ = store::FormatVerifierKey(config_.origin, key_->PublicKey());
+    if (created) spdlog::info("generated relay key {} for the new store", config_.key_file);
+    spdlog::info("relay public key {} ; checkpoint verifier key {}", key_->PublicKeyHex(),
+                 verifier_key_);
 
     api_keys_ = std::make_unique<ApiKeys>(store_.get());
     DeliveryOptions delivery_options;
@@ -144,7 +171,11 @@ class RelayImpl final : public Relay {
     if (http_) http_->Stop();
     if (delivery_) delivery_->Shutdown();
     if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    if (admin_server_) admin_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    if (admin_server_) {
+      admin_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+      std::error_code ec;
+      std::filesystem::remove(AdminSocketPath(config_.data_dir), ec);
+    }
     if (member_channel_) member_channel_->Stop();
     if (federation_) federation_->Stop();
     if (bridge_) bridge_->Shutdown();
@@ -168,12 +199,25 @@ class RelayImpl final : public Relay {
     audit_service_ = std::make_unique<AuditService>(store_.get());
     grpc::ServerBuilder builder;
     builder.AddListeningPort(config_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
-    builder.SetMaxReceiveMessageSize(static_cast<int>(config_.rate_limits.max_upload_size));
+    // gRPC turns SO_REUSEPORT on by default: a second relay on the same port
+    // would bind too and share its calls. A taken port must fail start-up.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    // The services refuse a submission over max_upload_size as payload_too_large
+    // (counted in fedrelay_rejections_total). gRPC's own limit, which answers
+    // with a bare RESOURCE_EXHAUSTED before any handler runs, is only the
+    // backstop at twice that (plus 64 KiB); 0 = no limit on either.
+    const uint64_t upload_limit = config_.rate_limits.max_upload_size;
+    builder.SetMaxReceiveMessageSize(
+        upload_limit == 0 ? -1
+                          : static_cast<int>(std::min<uint64_t>(2 * upload_limit + (64 << 10),
+                                                                std::numeric_limits<int>::max())));
     builder.RegisterService(federation_service_.get());
     builder.RegisterService(audit_service_.get());
     grpc_server_ = builder.BuildAndStart();
-    if (!grpc_server_ || grpc_port_ == 0) {
-      return absl::UnavailableError(absl::StrCat("cannot listen for gRPC on ", config_.grpc_listen));
+    const int wanted_port = ConfiguredPort(config_.grpc_listen);
+    if (!grpc_server_ || grpc_port_ == 0 || (wanted_port != 0 && grpc_port_ != wanted_port)) {
+      return absl::UnavailableError(absl::StrCat("cannot listen for gRPC on ", config_.grpc_listen,
+                                                 " (port in use?)"));
     }
     spdlog::info("gRPC listening on {} (port {})", config_.grpc_listen, grpc_port_);
 
@@ -220,8 +264,9 @@ class RelayImpl final : public Relay {
     return absl::OkStatus();
   }
 
-  // Ready when the store is open and the latest checkpoint is fresh: not
-  // older than three intervals while entries wait uncovered.
+  // Ready when the store is open and the latest checkpoint is fresh: while
+  // entries wait uncovered by it, the last publish (or the start, before the
+  // first publish of this run) is at most three intervals plus a second ago.
   absl::Status Readiness() const {
     const auto latest = checkpointer_->Latest();
     if (!latest.has_value()) return MakeError(ErrorCode::kUnavailable, "no checkpoint yet");
@@ -266,24 +311,6 @@ class RelayImpl final : public Relay {
 };
 
 }  // namespace
-
-absl::StatusOr<Ed25519PrivateKey> LoadOrCreateKey(const std::string& path, bool* created) {
-  *created = false;
-  std::error_code ec;
-  if (std::filesystem::exists(path, ec)) return ReadKeyFile(path);
-  const auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) {
-    std::filesystem::create_directories(parent, ec);
-    if (ec) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot create directory for key file ", path, ": ", ec.message()));
-    }
-  }
-  auto key = Ed25519PrivateKey::Generate();
-  RETURN_IF_ERROR(WriteKeyFile(path, key));
-  *created = true;
-  return key;
-}
 
 absl::StatusOr<std::unique_ptr<Relay>> Relay::Start(const config::Config& config) {
   auto relay = std::make_unique<RelayImpl>(config);

@@ -2,7 +2,7 @@
 // main() and the integration-test fixtures both start it through here, so a
 // test exercises exactly what an operator runs.
 //
-// Start order: key -> store -> federation core -> checkpointer -> delivery ->
+// Start order: store -> key (relay_key.h) -> federation core -> checkpointer -> delivery ->
 // gRPC -> HTTP. Shutdown runs it backwards: listeners close first, in-flight
 // submissions finish and are answered, a last checkpoint is published, the
 // store closes. Thread-safety: Shutdown() may be called from any thread, once.
@@ -30,10 +30,6 @@ class Relay {
 
   virtual void Shutdown() = 0;
 };
-
-// Loads the key file, or creates it (mode 0600, parent directories included)
-// when it does not exist yet. `created` tells which happened.
-absl::StatusOr<Ed25519PrivateKey> LoadOrCreateKey(const std::string& path, bool* created);
 
 }  // namespace fedrelay::relay
 

@@ -61,7 +61,7 @@ absl::Status DecideOperatorAction(const StateView& state, const Verified& verifi
   std::optional<PeerRecord> peer = state.FindPeer(action.server_id());
   if (action.action() == kPeerAdd) {
     if (peer.has_value()) {
-      return absl::AlreadyExistsError(
+      return MakeError(ErrorCode::kConflict,
           absl::StrCat("peer '", action.server_id(), "' already exists (rotate its key or change may_ban)"));
     }
     PeerRecord added;
@@ -81,20 +81,19 @@ absl::Status DecideOperatorAction(const StateView& state, const Verified& verifi
   // A change that changes nothing is refused rather than logged.
   if (action.action() == kPeerRotate) {
     if (peer->pubkey_hex == action.pubkey()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("peer '", action.server_id(), "' already has that key"));
+      return MakeError(ErrorCode::kConflict,
+                       absl::StrCat("peer '", action.server_id(), "' already has that key"));
     }
     peer->pubkey_hex = action.pubkey();
   } else {
     std::vector<std::string> may_ban(action.may_ban().begin(), action.may_ban().end());
     if (peer->may_ban == may_ban) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("peer '", action.server_id(), "' already has that may_ban list"));
+      return MakeError(ErrorCode::kConflict,
+                       absl::StrCat("peer '", action.server_id(), "' already has that may_ban list"));
     }
     peer->may_ban = std::move(may_ban);
   }
-  // Config reconciliation makes the peer config-owned; ctl changes keep its owner.
-  if (verified.peer_source == PeerSource::kConfig) peer->source = PeerSource::kConfig;
+  // The peer keeps the owner that added it (see ReconcileConfigPeers).
   decision->ops.push_back(op::PutPeer{action.server_id(), *std::move(peer)});
   return absl::OkStatus();
 }

@@ -219,6 +219,7 @@ class DeliveryCore : public std::enable_shared_from_this<DeliveryCore> {
             "fedrelay_subscribers", "Open downstream Subscribe streams.")) {}
 
   void Start(const federation::Federation* federation);
+  void LoadKnownSubscribers();
   void Shutdown();
 
   void OnDurable(const std::vector<std::shared_ptr<const v1::LogEntry>>& entries);
@@ -606,7 +607,31 @@ void DeliveryCore::Start(const federation::Federation* federation) {
       }
     });
   }
+  LoadKnownSubscribers();
   started_.store(true);
+}
+
+// Every identity with a durable cursor gets its metrics at start, so the
+// acked cursor survives a restart on /metrics and a peer that went away
+// shows its lag (from its acknowledged cursor) before it reconnects.
+void DeliveryCore::LoadKnownSubscribers() {
+  std::vector<std::pair<std::string, uint64_t>> known;
+  const absl::Status scanned = options_.store->Scan(
+      store::Table::kCursors, "", [&](absl::string_view identity, absl::string_view value) {
+        if (std::optional<uint64_t> cursor = ParseDecimalU64(value)) {
+          known.emplace_back(std::string(identity), *cursor);
+        }
+        return true;
+      });
+  if (!scanned.ok()) {
+    spdlog::warn("cannot load subscriber cursors for the metrics: {}", scanned.ToString());
+    return;
+  }
+  for (const auto& [identity, cursor] : known) {
+    std::shared_ptr<IdentityStats> stats = StatsFor(identity);
+    stats->acked->Set(static_cast<double>(cursor));
+    stats->position.store(cursor);
+  }
 }
 
 void DeliveryCore::Shutdown() {

@@ -37,45 +37,31 @@ bool IsInviteTraffic(const federation::Submission& submission) {
 }
 
 // The free-text fields rate_limits.max_message_length bounds: names, reasons,
-// urls, ids and tokens (keys and signatures have fixed sizes the acceptance
-// rules check). Like the rate limits this is the relay's edge policy, not an
-// acceptance rule: what is already logged stays valid when the limit changes.
+// bios, urls and invite tokens. Identifiers (server ids, guild ids, invite and
+// device ids) are not text a person writes, so a small limit must not break
+// federation; they are bounded by max_upload_size like the rest of the request.
+// Like the rate limits this is the relay's edge policy, not an acceptance
+// rule: what is already logged stays valid when the limit changes.
 absl::Status CheckTextLengths(const federation::Submission& submission, uint32_t max_length) {
   if (max_length == 0) return absl::OkStatus();
   using Fields = std::vector<std::pair<absl::string_view, absl::string_view>>;
   struct Visitor {
     Fields operator()(const v1::FederationRequest& m) const {
-      return {{"origin_server_id", m.origin_server_id()},
-              {"user_display_name", m.user_display_name()},
-              {"guild_id", m.guild_id()}};
+      return {{"user_display_name", m.user_display_name()}};
     }
-    Fields operator()(const v1::BanNotification& m) const {
-      return {{"origin_server_id", m.origin_server_id()},
-              {"guild_id", m.guild_id()},
-              {"reason", m.reason()}};
-    }
+    Fields operator()(const v1::BanNotification& m) const { return {{"reason", m.reason()}}; }
     Fields operator()(const v1::DMInvite& m) const {
       return {{"token", m.token()},
-              {"invite_id", m.invite_id()},
-              {"guild_id", m.guild_id()},
               {"guild_name", m.guild_name()},
-              {"host_server_url", m.host_server_url()},
-              {"device_cert.device_id", m.device_cert().device_id()}};
+              {"host_server_url", m.host_server_url()}};
     }
-    Fields operator()(const v1::AcceptDMInviteRequest& m) const {
-      return {{"invite_id", m.invite_id()}, {"device_cert.device_id", m.device_cert().device_id()}};
-    }
-    Fields operator()(const v1::RejectDMInviteRequest& m) const {
-      return {{"invite_id", m.invite_id()}, {"device_cert.device_id", m.device_cert().device_id()}};
-    }
+    Fields operator()(const v1::AcceptDMInviteRequest&) const { return {}; }
+    Fields operator()(const v1::RejectDMInviteRequest&) const { return {}; }
     Fields operator()(const v1::UpdateHomeServerRequest& m) const {
       return {{"new_homeserver", m.new_homeserver()}};
     }
     Fields operator()(const v1::UpdateFederatedProfileRequest& m) const {
-      return {{"display_name", m.display_name()},
-              {"avatar_url", m.avatar_url()},
-              {"bio", m.bio()},
-              {"device_cert.device_id", m.device_cert().device_id()}};
+      return {{"display_name", m.display_name()}, {"avatar_url", m.avatar_url()}, {"bio", m.bio()}};
     }
   };
   for (const auto& [name, value] : std::visit(Visitor{}, submission)) {
@@ -87,6 +73,18 @@ absl::Status CheckTextLengths(const federation::Submission& submission, uint32_t
     }
   }
   return absl::OkStatus();
+}
+
+// rate_limits.max_upload_size for a submission, as a typed, counted refusal.
+// gRPC's own receive limit sits above it (relay.cc) only as a backstop.
+absl::Status CheckUploadSize(const federation::Submission& submission, uint32_t max_bytes) {
+  if (max_bytes == 0) return absl::OkStatus();
+  const size_t size = std::visit([](const auto& message) { return message.ByteSizeLong(); },
+                                 submission);
+  if (size <= max_bytes) return absl::OkStatus();
+  return MakeError(ErrorCode::kPayloadTooLarge,
+                   absl::StrCat("the request is ", size,
+                                " bytes, more than rate_limits.max_upload_size (", max_bytes, ")"));
 }
 
 // Refusals made here, before the federation core, are counted with its own.
@@ -253,8 +251,10 @@ FederationService::FederationService(federation::Federation* federation, Deliver
 
 void FederationService::SubmitLimited(federation::Submission submission, federation::DoneFn done) {
   RateLimiter& limiter = IsInviteTraffic(submission) ? invite_limiter_ : message_limiter_;
-  absl::Status allowed = limiter.Allow(RateKey(submission));
+  // Too large or too long is refused before the rate limiter: a refusal uses up no quota.
+  absl::Status allowed = CheckUploadSize(submission, limits_.max_upload_size);
   if (allowed.ok()) allowed = CheckTextLengths(submission, limits_.max_message_length);
+  if (allowed.ok()) allowed = limiter.Allow(RateKey(submission));
   if (!allowed.ok()) {
     federation::CountRejection(allowed);
     done(allowed);

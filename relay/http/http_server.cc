@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -460,7 +461,11 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
   void DoRead() {
     if (core_->stopping.load()) return;
     parser_.emplace();
-    parser_->body_limit(core_->options.max_body_bytes);
+    // 0 = no limit. Not boost::none: this Boost compares a Content-Length with
+    // the optional limit, and any length is "greater" than none.
+    parser_->body_limit(core_->options.max_body_bytes == 0
+                            ? std::numeric_limits<std::uint64_t>::max()
+                            : static_cast<std::uint64_t>(core_->options.max_body_bytes));
     parser_->header_limit(static_cast<uint32_t>(core_->options.max_header_bytes));
     stream_.expires_after(core_->options.idle_timeout);
     http::async_read(stream_, buffer_, *parser_,

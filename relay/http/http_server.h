@@ -107,7 +107,7 @@ class HttpServer {
   struct Options {
     std::string listen = "127.0.0.1:0";  // "host:port", "[v6]:port"; port 0 = ephemeral
     int threads = 2;
-    size_t max_body_bytes = 1 << 20;
+    size_t max_body_bytes = 1 << 20;  // 0 = no limit (rate_limits.max_upload_size: 0)
     size_t max_header_bytes = 16 << 10;
     size_t max_websocket_message_bytes = 1 << 20;
     size_t max_websocket_queue_bytes = 16 << 20;

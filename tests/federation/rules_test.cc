@@ -490,8 +490,9 @@ TEST_F(RulesTest, PeerAddRemoveRotateAndMayBanChangeWhatIsAccepted) {
 
   ASSERT_TRUE(harness_.federation().AddPeer({gamma, TestKeys().bob_id.PublicKeyHex(), {}}).ok());
   MustAccept(MakeJoin(TestKeys().bob_id, gamma, TestKeys().alice_id, "g"));
-  EXPECT_EQ(harness_.federation().AddPeer({gamma, TestKeys().bob_id.PublicKeyHex(), {}}).status().code(),
-            absl::StatusCode::kAlreadyExists);
+  const absl::Status again = harness_.federation().AddPeer({gamma, TestKeys().bob_id.PublicKeyHex(), {}}).status();
+  EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(MachineCode(again), "conflict") << "an operator refusal, not internal";
 
   ASSERT_TRUE(harness_.federation().SetPeerMayBan(gamma, {"g"}).ok());
   MustAccept(MakeBan(TestKeys().bob_id, gamma, TestKeys().alice_id, "g"));
@@ -527,6 +528,41 @@ TEST_F(RulesTest, ConfigChangesAreReconciledAtOpen) {
   // Reopening with the same config logs nothing more.
   ASSERT_TRUE(harness_.Open().ok());
   EXPECT_EQ(harness_.store().Size(), size + 3);
+}
+
+// Issue 17: the config loader's value rules hold for every admin client, not
+// only for the config file (base/peer_values.h).
+TEST_F(RulesTest, OperatorActionsFollowTheConfigValueRules) {
+  const std::string key = TestKeys().bob_id.PublicKeyHex();
+  const uint64_t size = harness_.store().Size();
+  for (const std::string id : {"Upper.Example", "bad..id", "x_y", "-x", "x.", ""}) {
+    EXPECT_EQ(MachineCode(harness_.federation().AddPeer({id, key, {}}).status()), "malformed") << id;
+  }
+  for (const std::vector<std::string>& may_ban : std::vector<std::vector<std::string>>{
+           {"*", "g1"}, {"g1", "g1"}, {"g 1"}, {""}}) {
+    EXPECT_EQ(MachineCode(harness_.federation().AddPeer({"gamma.example", key, may_ban}).status()),
+              "malformed");
+    EXPECT_EQ(MachineCode(harness_.federation().SetPeerMayBan(kAlpha, may_ban).status()), "malformed");
+  }
+  EXPECT_EQ(harness_.store().Size(), size) << "nothing refused is logged";
+  // The same guilds in another order change nothing.
+  ASSERT_TRUE(harness_.federation().SetPeerMayBan(kAlpha, {"g1", "g2"}).ok());
+  EXPECT_EQ(MachineCode(harness_.federation().SetPeerMayBan(kAlpha, {"g2", "g1"}).status()), "conflict");
+  EXPECT_EQ(harness_.store().Size(), size + 1);
+}
+
+TEST_F(RulesTest, ACtlPeerListedInTheConfigStaysWhenTakenOutAgain) {
+  const std::string key = TestKeys().bob_id.PublicKeyHex();
+  ASSERT_TRUE(harness_.federation().AddPeer({"ctl.example", key, {}}).ok());
+  std::vector<PeerInfo> base = harness_.config_peers();
+  harness_.config_peers().push_back(PeerInfo{"ctl.example", key, {"g"}});
+  ASSERT_TRUE(harness_.Open().ok());
+  ASSERT_TRUE(harness_.federation().Peer("ctl.example").has_value());
+  EXPECT_EQ(harness_.federation().Peer("ctl.example")->may_ban, std::vector<std::string>{"g"});
+  harness_.config_peers() = base;
+  ASSERT_TRUE(harness_.Open().ok());
+  EXPECT_TRUE(harness_.federation().Peer("ctl.example").has_value())
+      << "added with fedrelay-ctl: removed only with fedrelay-ctl";
 }
 
 TEST_F(RulesTest, SubmitAfterStopIsUnavailable) {

@@ -248,13 +248,6 @@ TEST_F(RejectionsTest, TextFieldsLongerThanMaxMessageLengthArePayloadTooLarge) {
     ExpectRefused(invite, Code::INVALID_ARGUMENT, "payload_too_large");
   }
   {
-    SCOPED_TRACE("decision device id");
-    auto reject = SignedReject("length-invite-1", "length-b", now);
-    reject.mutable_device_cert()->set_device_id(too_long);
-    federation::SignDeviceCert(reject.mutable_device_cert(), TestKey("user-length-b-id"));
-    ExpectRefused(reject, Code::INVALID_ARGUMENT, "payload_too_large");
-  }
-  {
     SCOPED_TRACE("new homeserver");
     ExpectRefused(SignedMigration("length-a", "https://" + too_long, now), Code::INVALID_ARGUMENT,
                   "payload_too_large");

@@ -466,9 +466,16 @@ int main(int argc, char** argv) {
   if (socket.empty()) socket = fedrelay::relay::AdminSocketPath(data_dir);
   auto channel = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
   auto admin = fedrelay::v1::Admin::NewStub(channel);
-  if (args.Command("status")) return Status(*admin, socket);
+  // Commands without arguments refuse extra ones, like every other command.
+  if (args.Command("status")) {
+    if (!args.Leftover().empty()) return Usage("unexpected argument " + args.Leftover());
+    return Status(*admin, socket);
+  }
   if (args.Command("peer")) return Peer(args, *admin, socket);
-  if (args.Command("equivocations")) return Equivocations(*admin, socket);
+  if (args.Command("equivocations")) {
+    if (!args.Leftover().empty()) return Usage("unexpected argument " + args.Leftover());
+    return Equivocations(*admin, socket);
+  }
   if (args.Command("apikey")) return ApiKey(args, *admin, socket);
   if (args.Command("bridge")) return Bridge(args, *admin, socket);
   if (args.Command("ticket")) return Ticket(args, *admin, socket);

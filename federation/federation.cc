@@ -11,6 +11,7 @@
 #include "base/errors.h"
 #include "base/metrics.h"
 #include "base/status_macros.h"
+#include "federation/accept.h"
 #include "federation/rules/rules.h"
 #include "federation/signing.h"
 #include "federation/state.h"
@@ -20,10 +21,6 @@
 
 namespace fedrelay::federation {
 namespace {
-
-// Expired replay records purged per accepted entry: bounded work per item,
-// still far more than the rate at which records are added.
-constexpr size_t kMaxPurgePerEntry = 16;
 
 // Prepare's answer for a byte-identical resubmission: never reaches a caller
 // (Finish answers it with the original outcome).
@@ -47,9 +44,8 @@ struct Item {
   uint64_t received_at = 0;  // when Validate ran: every rule is judged at this time
   DoneFn done;
 
-  // Accepted by Prepare.
+  // Admitted by Prepare.
   std::shared_ptr<const v1::LogEntry> entry;
-  v1::RelayReceipt receipt;
   uint64_t invite_event_id = 0;
 
   // A byte-identical resubmission of an entry of this batch, or of a durable one.
@@ -92,6 +88,14 @@ class LockedStateView final : public StateView {
   std::optional<uint64_t> ReplayExpiry(absl::string_view signature_hash) const override {
     absl::ReaderMutexLock lock(mu_);
     return state_->ReplayExpiry(signature_hash);
+  }
+  uint64_t ReplayHorizon() const override {
+    absl::ReaderMutexLock lock(mu_);
+    return state_->ReplayHorizon();
+  }
+  std::vector<std::string> ExpiredReplays(uint64_t before_ms, size_t max) const override {
+    absl::ReaderMutexLock lock(mu_);
+    return state_->ExpiredReplays(before_ms, max);
   }
 
  private:
@@ -146,7 +150,9 @@ class FederationImpl final : public Federation, private store::LogWriter::BatchO
   void Enqueue(std::shared_ptr<Item> item);
   absl::StatusOr<std::string> Prepare(const std::shared_ptr<Item>& item, uint64_t leaf_index,
                                       store::WriteSet& side);
-  absl::Status CheckReplay(Item& item, const std::string& signature_hash);
+  absl::Status ResolveSeenSignature(Item& item, const std::string& signature_hash);
+  v1::RelayReceipt SignedReceipt(uint64_t event_id, std::string leaf_hash,
+                                 uint64_t received_at) const;
   void Finish(const std::shared_ptr<Item>& item, absl::StatusOr<store::AppendedLeaf> result);
   void Complete(Item& item, const absl::StatusOr<Accepted>& outcome);
   absl::StatusOr<Accepted> AcceptedFromRecord(const ReplayRecord& record);
@@ -231,67 +237,32 @@ void FederationImpl::Enqueue(std::shared_ptr<Item> item) {
 
 absl::StatusOr<std::string> FederationImpl::Prepare(const std::shared_ptr<Item>& item,
                                                     uint64_t leaf_index, store::WriteSet& side) {
-  const rules::Verified& verified = item->verified;
-  std::string signature_hash;
-  if (!verified.signature.empty()) {
-    signature_hash = Sha256(verified.signature);
-    RETURN_IF_ERROR(CheckReplay(*item, signature_hash));
+  const EntryPlace place{leaf_index + 1, item->received_at, options_.max_clock_skew_ms};
+  AcceptOutcome outcome = AcceptStep(overlay_, item->verified, place);
+  if (const auto* seen = std::get_if<SeenSignature>(&outcome)) {
+    return ResolveSeenSignature(*item, seen->signature_hash);
   }
-
-  const uint64_t event_id = leaf_index + 1;
-  rules::Decision decision;
-  if (absl::Status status = rules::Decide(overlay_, verified, event_id, &decision); !status.ok()) {
-    if (decision.equivocation.has_value()) {
-      decision.equivocation->seen_at_ms = item->received_at;
-      RecordEquivocation(*std::move(decision.equivocation));
-    }
-    return status;
+  if (auto* refusal = std::get_if<Refusal>(&outcome)) {
+    if (refusal->equivocation.has_value()) RecordEquivocation(*std::move(refusal->equivocation));
+    return refusal->status;
   }
-
-  auto entry = std::make_shared<v1::LogEntry>(
-      rules::MakeEntry(verified, std::move(decision.events), event_id, item->received_at));
-  std::string leaf = rules::SerializeDeterministic(*entry);
-  // The receipt is signed now so the replay record can hold it; callers see
-  // it only after the batch is durable.
-  item->receipt.set_event_id(event_id);
-  item->receipt.set_leaf_hash(store::HashLeaf(leaf));
-  item->receipt.set_timestamp(item->received_at);
-  SignReceipt(&item->receipt, *relay_key_);
-
-  if (!signature_hash.empty()) {
-    ReplayRecord record;
-    record.expiry_ms = rules::ReplayExpiry(verified, options_.max_clock_skew_ms);
-    record.event_id = event_id;
-    record.body_hash = verified.body_hash;
-    record.receipt = item->receipt;
-    decision.ops.push_back(op::PutReplay{signature_hash, std::move(record)});
-  }
-  decision.ops.push_back(op::SetLogSize{leaf_index + 1});
-  // Purge what even a request validated a whole window ago can no longer hit.
-  const uint64_t now = options_.clock->NowMs();
-  if (now > options_.max_clock_skew_ms) {
-    std::vector<std::string> expired;
-    {
-      absl::MutexLock lock(&mu_);
-      expired = durable_.TakeExpiredReplays(now - options_.max_clock_skew_ms, kMaxPurgePerEntry);
-    }
-    for (std::string& hash : expired) decision.ops.push_back(op::DeleteReplay{std::move(hash)});
-  }
-  for (const StateOp& state_op : decision.ops) {
+  Admission& admission = std::get<Admission>(outcome);
+  for (const StateOp& state_op : admission.ops) {
     AddWrites(state_op, side);
     overlay_.Apply(state_op);
   }
-
-  item->entry = std::move(entry);
-  item->invite_event_id = decision.invite_event_id;
-  if (!signature_hash.empty()) batch_by_signature_hash_[signature_hash] = item;
+  item->entry = std::make_shared<const v1::LogEntry>(std::move(admission.entry));
+  item->invite_event_id = admission.invite_event_id;
+  if (!admission.signature_hash.empty()) {
+    batch_by_signature_hash_[admission.signature_hash] = item;
+  }
   batch_items_.push_back(item);
-  return leaf;
+  return std::move(admission.leaf);
 }
 
 // The same signature within the window is `replayed`, except a byte-identical
 // resubmission, which is answered with the original's outcome (idempotency).
-absl::Status FederationImpl::CheckReplay(Item& item, const std::string& signature_hash) {
+absl::Status FederationImpl::ResolveSeenSignature(Item& item, const std::string& signature_hash) {
   const auto replayed = [] {
     return MakeError(ErrorCode::kReplayed, "this signature was already accepted");
   };
@@ -301,8 +272,6 @@ absl::Status FederationImpl::CheckReplay(Item& item, const std::string& signatur
     item.duplicate_of = pending->second;
     return absl::AlreadyExistsError(kDuplicateMarker);
   }
-  std::optional<uint64_t> expiry = durable_.ReplayExpiry(signature_hash);
-  if (!expiry.has_value() || *expiry < item.received_at) return absl::OkStatus();
   ASSIGN_OR_RETURN(std::optional<std::string> bytes,
                    store_->Get(store::Table::kReplay, ReplayKey(signature_hash)));
   if (!bytes.has_value()) {
@@ -312,6 +281,16 @@ absl::Status FederationImpl::CheckReplay(Item& item, const std::string& signatur
   if (record.body_hash != item.verified.body_hash) return replayed();
   item.duplicate_record = std::move(record);
   return absl::AlreadyExistsError(kDuplicateMarker);
+}
+
+v1::RelayReceipt FederationImpl::SignedReceipt(uint64_t event_id, std::string leaf_hash,
+                                               uint64_t received_at) const {
+  v1::RelayReceipt receipt;
+  receipt.set_event_id(event_id);
+  receipt.set_leaf_hash(std::move(leaf_hash));
+  receipt.set_timestamp(received_at);
+  SignReceipt(&receipt, *relay_key_);
+  return receipt;
 }
 
 void FederationImpl::Finish(const std::shared_ptr<Item>& item,
@@ -333,7 +312,8 @@ void FederationImpl::Finish(const std::shared_ptr<Item>& item,
   absl::StatusOr<Accepted> outcome;
   if (result.ok()) {
     Accepted accepted;
-    accepted.receipt = item->receipt;
+    accepted.receipt = SignedReceipt(item->entry->event_id(), std::move(result->leaf_hash),
+                                     item->received_at);
     accepted.entry = item->entry;
     if (item->entry->has_dm_accept()) {
       absl::StatusOr<v1::DMInvite> invite = InviteWithToken(item->invite_event_id);
@@ -341,7 +321,7 @@ void FederationImpl::Finish(const std::shared_ptr<Item>& item,
         accepted.invite = *std::move(invite);
       } else {
         // The decision is durable; only the convenience copy is missing.
-        spdlog::error("event {}: cannot load the accepted invite: {}", item->receipt.event_id(),
+        spdlog::error("event {}: cannot load the accepted invite: {}", item->entry->event_id(),
                       invite.status().ToString());
       }
     }
@@ -365,12 +345,13 @@ void FederationImpl::Complete(Item& item, const absl::StatusOr<Accepted>& outcom
 
 absl::StatusOr<Accepted> FederationImpl::AcceptedFromRecord(const ReplayRecord& record) {
   Accepted accepted;
-  accepted.receipt = record.receipt;
   ASSIGN_OR_RETURN(std::string leaf, store_->GetLeaf(record.event_id - 1));
   auto entry = std::make_shared<v1::LogEntry>();
   if (!entry->ParseFromString(leaf)) {
     return MakeError(ErrorCode::kInternal, absl::StrCat("event ", record.event_id, " is unreadable"));
   }
+  // Ed25519 signatures are deterministic: this is the receipt the original got.
+  accepted.receipt = SignedReceipt(record.event_id, store::HashLeaf(leaf), entry->received_at());
   if (entry->has_dm_accept()) {
     std::optional<InviteRecord> invite = durable_.FindInvite(entry->dm_accept().invite_id());
     if (invite.has_value()) {
@@ -440,16 +421,6 @@ void FederationImpl::OnBatchDurable(uint64_t first_index, const std::vector<std:
 }
 
 void FederationImpl::OnBatchFailed() {
-  std::vector<std::string> unpurged;
-  for (const StateOp& state_op : overlay_.ops()) {
-    if (const auto* purge = std::get_if<op::DeleteReplay>(&state_op)) {
-      unpurged.push_back(purge->signature_hash);
-    }
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    durable_.RequeueReplays(unpurged);
-  }
   overlay_.Clear();
   batch_by_signature_hash_.clear();
   batch_items_.clear();

@@ -71,7 +71,6 @@ absl::StatusOr<std::vector<std::string>> LogStore::ConsistencyProof(uint64_t fir
 namespace {
 
 constexpr uint64_t kFormatVersion = 1;
-constexpr size_t kMaxLeafBytes = 65535;  // tile entry bundles carry a u16 length
 constexpr int kMaxLevel = 63;  // of a Merkle node (tile levels are in tiles.h)
 
 constexpr char kMetaFormat[] = "format";

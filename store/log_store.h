@@ -52,6 +52,11 @@ class WriteSet {
   std::vector<Op> ops_;
 };
 
+// The largest leaf the log holds: a C2SP entry bundle prefixes each leaf with
+// a u16 big-endian length. Append refuses a batch with a longer leaf; the
+// layer above refuses such an entry alone, before it reaches the writer batch.
+inline constexpr size_t kMaxLeafBytes = 65535;
+
 struct StoredCheckpoint {
   uint64_t tree_size = 0;
   std::string root_hash;  // raw 32 bytes

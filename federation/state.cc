@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "base/encoding.h"
 #include "base/status_macros.h"
+#include "federation/signing.h"
 
 namespace fedrelay::federation {
 namespace {
@@ -109,7 +110,7 @@ bool DecodePeer(absl::string_view bytes, PeerRecord* peer) {
 
 std::string EncodeInvite(const InviteRecord& invite) {
   return RecordWriter()
-      .Str(invite.status)
+      .Str(InviteStatusName(invite.status))
       .Str(invite.target_user_id)
       .Str(invite.inviter_id)
       .Str(invite.guild_id)
@@ -121,7 +122,12 @@ std::string EncodeInvite(const InviteRecord& invite) {
 
 bool DecodeInvite(absl::string_view bytes, InviteRecord* invite) {
   RecordReader reader(bytes);
-  return reader.Str(&invite->status) && reader.Str(&invite->target_user_id) &&
+  std::string status;
+  if (!reader.Str(&status)) return false;
+  std::optional<InviteStatus> parsed = ParseInviteStatus(status);
+  if (!parsed.has_value()) return false;
+  invite->status = *parsed;
+  return reader.Str(&invite->target_user_id) &&
          reader.Str(&invite->inviter_id) && reader.Str(&invite->guild_id) &&
          reader.Str(&invite->host_server_url) && reader.Str(&invite->body_hash) &&
          reader.U64(&invite->event_id) && reader.Done();
@@ -151,6 +157,26 @@ auto FindIn(const Map& map, const Key& key) -> std::optional<typename Map::mappe
 }
 
 }  // namespace
+
+absl::string_view InviteStatusName(InviteStatus status) {
+  switch (status) {
+    case InviteStatus::kAccepted:
+      return kDecisionAccepted;
+    case InviteStatus::kRejected:
+      return kDecisionRejected;
+    case InviteStatus::kPending:
+      break;
+  }
+  return kInvitePending;
+}
+
+std::optional<InviteStatus> ParseInviteStatus(absl::string_view name) {
+  for (InviteStatus status :
+       {InviteStatus::kPending, InviteStatus::kAccepted, InviteStatus::kRejected}) {
+    if (name == InviteStatusName(status)) return status;
+  }
+  return std::nullopt;
+}
 
 absl::string_view PeerSourceName(PeerSource source) {
   switch (source) {
@@ -442,7 +468,7 @@ std::string DerivedState::Describe(uint64_t replay_live_at_ms, bool with_peer_so
     lines.push_back(absl::StrCat("migration ", user, " ", migration.timestamp, " ", migration.target));
   }
   for (const auto& [id, invite] : invites_) {
-    lines.push_back(absl::StrCat("invite ", id, " status=", invite.status,
+    lines.push_back(absl::StrCat("invite ", id, " status=", InviteStatusName(invite.status),
                                  " target=", invite.target_user_id, " inviter=", invite.inviter_id,
                                  " guild=", invite.guild_id, " host=", invite.host_server_url,
                                  " body=", HexEncode(invite.body_hash), " event=", invite.event_id));

@@ -57,7 +57,7 @@ struct MigrationRecord {
 inline constexpr absl::string_view kInvitePending = "pending";
 
 struct InviteRecord {
-  std::string status;  // "pending", "accepted", "rejected"
+  InviteStatus status = InviteStatus::kPending;
   std::string target_user_id;
   std::string inviter_id;
   std::string guild_id;

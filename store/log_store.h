@@ -39,6 +39,8 @@ class WriteSet {
  public:
   void Put(Table table, absl::string_view key, absl::string_view value);
   void Delete(Table table, absl::string_view key);
+  // Appends `other`'s mutations after this set's own.
+  void Merge(const WriteSet& other);
   bool empty() const { return ops_.empty(); }
 
   struct Op {

@@ -76,14 +76,14 @@ absl::Status DecideDMDecision(const StateView& state, const Verified& verified, 
   if (verified.verified_signer_hex != invite->target_user_id) {
     RETURN_IF_ERROR(CheckCertOwner(cert, invite->target_user_id));
   }
-  if (invite->status != kInvitePending) {
-    return MakeError(ErrorCode::kAlreadyDecided,
-                     absl::StrCat("invite '", invite_id, "' is already ", invite->status));
+  if (invite->status != InviteStatus::kPending) {
+    return MakeError(ErrorCode::kAlreadyDecided, absl::StrCat("invite '", invite_id, "' is already ",
+                                                              InviteStatusName(invite->status)));
   }
 
   const absl::string_view status = accept ? kDecisionAccepted : kDecisionRejected;
   decision->invite_event_id = invite->event_id;
-  invite->status = std::string(status);
+  invite->status = accept ? InviteStatus::kAccepted : InviteStatus::kRejected;
   decision->ops.push_back(op::PutInvite{invite_id, *std::move(invite)});
   v1::DMInviteStatus* event = decision->events.emplace_back().mutable_dm_invite_status();
   event->set_invite_id(invite_id);

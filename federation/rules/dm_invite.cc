@@ -65,7 +65,7 @@ absl::Status DecideDMInvite(const StateView& state, const Verified& verified, ui
   }
 
   InviteRecord record;
-  record.status = std::string(kInvitePending);
+  record.status = InviteStatus::kPending;
   record.target_user_id = invite.target_user_id();
   record.inviter_id = invite.inviter_id();
   record.guild_id = invite.guild_id();

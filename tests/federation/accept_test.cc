@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "base/crypto.h"
 #include "base/errors.h"
 #include "federation/federation_test_util.h"
@@ -153,6 +155,40 @@ TEST(RelayAndAuditorTest, AnOversizedEntryIsRefusedAloneNotWithItsBatch) {
   // Nothing of it was remembered: sent again, it is judged again (not a duplicate).
   EXPECT_EQ(MachineCode(harness.federation().SubmitAndWait(batch[1]).status()),
             "payload_too_large");
+}
+
+// Callers are answered (and receipts signed) on the core's completer thread:
+// a caller whose callback is slow holds up the answers behind it, never the
+// writer, which goes on making later entries durable.
+TEST(WriterThreadTest, ASlowCallerDoesNotHoldUpTheWriter) {
+  ASSERT_TRUE(InitCrypto().ok());
+  Harness harness;
+  ASSERT_TRUE(harness.Open().ok());
+  absl::Notification answering_first;
+  absl::Notification release_first;
+  harness.federation().Submit(MakeJoin(TestKeys().alpha, kAlpha, TestKeys().alice_id, "slow"),
+                              [&](absl::StatusOr<Accepted> outcome) {
+                                EXPECT_TRUE(outcome.ok()) << outcome.status();
+                                answering_first.Notify();
+                                release_first.WaitForNotification();
+                              });
+  answering_first.WaitForNotification();
+  const uint64_t size = harness.store().Size();
+
+  absl::Notification second_answered;
+  harness.federation().Submit(MakeJoin(TestKeys().alpha, kAlpha, TestKeys().alice_id, "next"),
+                              [&](absl::StatusOr<Accepted> outcome) {
+                                EXPECT_TRUE(outcome.ok()) << outcome.status();
+                                second_answered.Notify();
+                              });
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (harness.store().Size() == size && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(harness.store().Size(), size + 1) << "the writer waited for a caller's callback";
+  EXPECT_FALSE(second_answered.HasBeenNotified()) << "answers overtook each other";
+  release_first.Notify();
+  second_answered.WaitForNotification();
 }
 
 // The relay decides batch by batch against its durable state plus the batch's

@@ -29,6 +29,16 @@ absl::Status ValidateDeviceCert(const v1::DeviceCert& cert, absl::string_view ex
 absl::StatusOr<std::string> ValidatedDeviceKey(const v1::DeviceCert& cert,
                                                absl::string_view expected_kid_hex, uint64_t now_ms);
 
+// The two halves of ValidatedDeviceKey, for a message whose cert owner is
+// known only from state (a DM decision: the invite's target_user_id).
+//
+// Parses cert.pubkey and cert.signature (kMalformed) and checks issued_at <=
+// now_ms < expiry (kInvalidDeviceCert); returns the raw 32-byte K_dev.
+absl::StatusOr<std::string> DeviceKeyValidAt(const v1::DeviceCert& cert, uint64_t now_ms);
+// OK when cert.signature verifies under `owner_kid_hex`; kInvalidDeviceCert
+// when it does not, kMalformed for a bad encoding.
+absl::Status VerifyDeviceCertOwner(const v1::DeviceCert& cert, absl::string_view owner_kid_hex);
+
 }  // namespace fedrelay::federation
 
 #endif  // FEDRELAY_FEDERATION_DEVICE_CERT_H_

@@ -1,7 +1,9 @@
 #include "federation/federation.h"
 
 #include <atomic>
+#include <deque>
 #include <map>
+#include <thread>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -12,6 +14,7 @@
 #include "base/metrics.h"
 #include "base/peer_values.h"
 #include "base/status_macros.h"
+#include "federation/accept.h"
 #include "federation/rules/rules.h"
 #include "federation/signing.h"
 #include "federation/state.h"
@@ -22,17 +25,56 @@
 namespace fedrelay::federation {
 namespace {
 
-// Expired replay records purged per accepted entry: bounded work per item,
-// still far more than the rate at which records are added.
-constexpr size_t kMaxPurgePerEntry = 16;
+// Runs closures one at a time, in the order posted, on a thread of its own:
+// what follows a durable batch (receipt signing, reading an invite's token,
+// answering callers) so the writer thread only decides and writes.
+class Completer {
+ public:
+  Completer() : thread_([this] { Run(); }) {}
+  ~Completer() { Stop(); }
+  // After Stop (a Submit racing with shutdown) `fn` runs on the caller's thread.
+  void Post(std::function<void()> fn) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!stopping_) {
+        queue_.push_back(std::move(fn));
+        return;
+      }
+    }
+    fn();
+  }
+  // Runs what was posted, then ends the thread.
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    if (thread_.joinable()) thread_.join();
+  }
 
-// Prepare's answer for a byte-identical resubmission: never reaches a caller
-// (Finish answers it with the original outcome).
-constexpr absl::string_view kDuplicateMarker = "fedrelay-internal: byte-identical resubmission";
+ private:
+  void Run() {
+    for (;;) {
+      std::deque<std::function<void()>> ready;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](Completer* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
+              return c->stopping_ || !c->queue_.empty();
+            },
+            this));
+        if (queue_.empty()) return;
+        ready.swap(queue_);
+      }
+      for (std::function<void()>& fn : ready) fn();
+    }
+  }
 
-bool IsDuplicateMarker(const absl::Status& status) {
-  return status.code() == absl::StatusCode::kAlreadyExists && status.message() == kDuplicateMarker;
-}
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;  // last: starts once the rest is initialized
+};
 
 
 Counter& EquivocationCounter() {
@@ -41,21 +83,17 @@ Counter& EquivocationCounter() {
       "Migrations refused because they name a second target at the same timestamp.");
 }
 
-// One submission on its way through the writer. Prepare and Finish run on
-// the writer thread only, so the fields need no lock.
+// One submission on its way through the writer. PlaceOnWriter runs on the writer
+// thread, Finish later on the completer thread (the queue between them orders
+// the two), so the fields need no lock.
 struct Item {
   rules::Verified verified;
   uint64_t received_at = 0;  // when Validate ran: every rule is judged at this time
   DoneFn done;
 
-  // Accepted by Prepare.
+  // Admitted by PlaceOnWriter.
   std::shared_ptr<const v1::LogEntry> entry;
-  v1::RelayReceipt receipt;
   uint64_t invite_event_id = 0;
-
-  // A byte-identical resubmission of an entry of this batch, or of a durable one.
-  std::shared_ptr<Item> duplicate_of;
-  std::optional<ReplayRecord> duplicate_record;
 
   // The final answer once known, and resubmissions waiting for it.
   std::optional<absl::StatusOr<Accepted>> outcome;
@@ -93,6 +131,14 @@ class LockedStateView final : public StateView {
   std::optional<uint64_t> ReplayExpiry(absl::string_view signature_hash) const override {
     absl::ReaderMutexLock lock(mu_);
     return state_->ReplayExpiry(signature_hash);
+  }
+  uint64_t ReplayHorizon() const override {
+    absl::ReaderMutexLock lock(mu_);
+    return state_->ReplayHorizon();
+  }
+  std::vector<std::string> ExpiredReplays(uint64_t before_ms, size_t max) const override {
+    absl::ReaderMutexLock lock(mu_);
+    return state_->ExpiredReplays(before_ms, max);
   }
 
  private:
@@ -145,14 +191,20 @@ class FederationImpl final : public Federation, private store::LogWriter::BatchO
 
  private:
   void Enqueue(std::shared_ptr<Item> item);
-  absl::StatusOr<std::string> Prepare(const std::shared_ptr<Item>& item, uint64_t leaf_index,
-                                      store::WriteSet& side);
-  absl::Status CheckReplay(Item& item, const std::string& signature_hash);
+  // The writer's question "what is this item at `leaf_index`?": runs the
+  // accept step against the batch overlay and stages what it admits.
+  store::Prepared PlaceOnWriter(const std::shared_ptr<Item>& item, uint64_t leaf_index,
+                                store::WriteSet& side);
+  store::Prepared ResolveSeenSignature(const std::shared_ptr<Item>& item,
+                                       const std::string& signature_hash);
+  v1::RelayReceipt SignedReceipt(uint64_t event_id, std::string leaf_hash,
+                                 uint64_t received_at) const;
   void Finish(const std::shared_ptr<Item>& item, absl::StatusOr<store::AppendedLeaf> result);
   void Complete(Item& item, const absl::StatusOr<Accepted>& outcome);
   absl::StatusOr<Accepted> AcceptedFromRecord(const ReplayRecord& record);
   absl::StatusOr<v1::DMInvite> InviteWithToken(uint64_t invite_event_id) const;
-  void RecordEquivocation(Equivocation equivocation);
+  // Flags a new equivocation; its record joins the batch's write.
+  store::WriteSet RecordEquivocation(Equivocation equivocation);
 
   void OnBatchDurable(uint64_t first_index, const std::vector<std::string>& leaves) override;
   void OnBatchFailed() override;
@@ -182,6 +234,7 @@ class FederationImpl final : public Federation, private store::LogWriter::BatchO
 
   // The batch being prepared (writer thread only).
   StateOverlay overlay_;
+  std::vector<Equivocation> batch_equivocations_;
   absl::flat_hash_map<std::string, std::shared_ptr<Item>> batch_by_signature_hash_;
   std::vector<std::shared_ptr<Item>> batch_items_;
   // fedrelay_accepted_total by entry kind, looked up once per kind (writer thread only).
@@ -196,6 +249,9 @@ class FederationImpl final : public Federation, private store::LogWriter::BatchO
   }
 
   std::atomic<bool> stopped_{false};
+  // Declared before the writer: the writer stops (and posts its last
+  // answers) first, then the completer drains.
+  Completer completer_;
   std::unique_ptr<store::LogWriter> writer_;
 };
 
@@ -227,116 +283,97 @@ void FederationImpl::Submit(Submission submission, DoneFn done) {
 void FederationImpl::Enqueue(std::shared_ptr<Item> item) {
   writer_->Submit(
       [this, item](uint64_t leaf_index, store::WriteSet& side) {
-        return Prepare(item, leaf_index, side);
+        return PlaceOnWriter(item, leaf_index, side);
       },
-      [this, item](absl::StatusOr<store::AppendedLeaf> result) { Finish(item, std::move(result)); });
+      [this, item](absl::StatusOr<store::AppendedLeaf> result) {
+        completer_.Post([this, item, result = std::move(result)]() mutable {
+          Finish(item, std::move(result));
+        });
+      });
 }
 
-absl::StatusOr<std::string> FederationImpl::Prepare(const std::shared_ptr<Item>& item,
-                                                    uint64_t leaf_index, store::WriteSet& side) {
-  const rules::Verified& verified = item->verified;
-  std::string signature_hash;
-  if (!verified.signature.empty()) {
-    signature_hash = Sha256(verified.signature);
-    RETURN_IF_ERROR(CheckReplay(*item, signature_hash));
+store::Prepared FederationImpl::PlaceOnWriter(const std::shared_ptr<Item>& item,
+                                              uint64_t leaf_index, store::WriteSet& side) {
+  const EntryPlace place{leaf_index + 1, item->received_at, options_.max_clock_skew_ms};
+  AcceptOutcome outcome = AcceptStep(overlay_, item->verified, place);
+  if (const auto* seen = std::get_if<SeenSignature>(&outcome)) {
+    return ResolveSeenSignature(item, seen->signature_hash);
   }
-
-  const uint64_t event_id = leaf_index + 1;
-  rules::Decision decision;
-  if (absl::Status status = rules::Decide(overlay_, verified, event_id, &decision); !status.ok()) {
-    if (decision.equivocation.has_value()) {
-      decision.equivocation->seen_at_ms = item->received_at;
-      RecordEquivocation(*std::move(decision.equivocation));
+  if (auto* refusal = std::get_if<Refusal>(&outcome)) {
+    if (!item->verified.entry.has_operator_action()) CountRejection(refusal->status);
+    if (refusal->equivocation.has_value()) {
+      return store::Prepared::Refused(std::move(refusal->status),
+                                      RecordEquivocation(*std::move(refusal->equivocation)));
     }
-    return status;
+    return store::Prepared::Refused(std::move(refusal->status));
   }
-
-  auto entry = std::make_shared<v1::LogEntry>(
-      rules::MakeEntry(verified, std::move(decision.events), event_id, item->received_at));
-  std::string leaf = rules::SerializeDeterministic(*entry);
-  // The receipt is signed now so the replay record can hold it; callers see
-  // it only after the batch is durable.
-  item->receipt.set_event_id(event_id);
-  item->receipt.set_leaf_hash(store::HashLeaf(leaf));
-  item->receipt.set_timestamp(item->received_at);
-  SignReceipt(&item->receipt, *relay_key_);
-
-  if (!signature_hash.empty()) {
-    ReplayRecord record;
-    record.expiry_ms = rules::ReplayExpiry(verified, options_.max_clock_skew_ms);
-    record.event_id = event_id;
-    record.body_hash = verified.body_hash;
-    record.receipt = item->receipt;
-    decision.ops.push_back(op::PutReplay{signature_hash, std::move(record)});
-  }
-  decision.ops.push_back(op::SetLogSize{leaf_index + 1});
-  // Purge what even a request validated a whole window ago can no longer hit.
-  const uint64_t now = options_.clock->NowMs();
-  if (now > options_.max_clock_skew_ms) {
-    std::vector<std::string> expired;
-    {
-      absl::MutexLock lock(&mu_);
-      expired = durable_.TakeExpiredReplays(now - options_.max_clock_skew_ms, kMaxPurgePerEntry);
-    }
-    for (std::string& hash : expired) decision.ops.push_back(op::DeleteReplay{std::move(hash)});
-  }
-  for (const StateOp& state_op : decision.ops) {
+  Admission& admission = std::get<Admission>(outcome);
+  for (const StateOp& state_op : admission.ops) {
     AddWrites(state_op, side);
     overlay_.Apply(state_op);
   }
-
-  item->entry = std::move(entry);
-  item->invite_event_id = decision.invite_event_id;
-  if (!signature_hash.empty()) batch_by_signature_hash_[signature_hash] = item;
+  item->entry = std::make_shared<const v1::LogEntry>(std::move(admission.entry));
+  item->invite_event_id = admission.invite_event_id;
+  if (!admission.signature_hash.empty()) {
+    batch_by_signature_hash_[admission.signature_hash] = item;
+  }
   batch_items_.push_back(item);
-  return leaf;
+  return store::Prepared::Leaf(std::move(admission.leaf));
 }
 
-// The same signature within the window is `replayed`, except a byte-identical
-// resubmission, which is answered with the original's outcome (idempotency).
-absl::Status FederationImpl::CheckReplay(Item& item, const std::string& signature_hash) {
-  const auto replayed = [] {
-    return MakeError(ErrorCode::kReplayed, "this signature was already accepted");
+// The same signature within the window is `replayed`, except an identical
+// resubmission, which is answered with the original's outcome (idempotency):
+// once the original's batch is durable if it is in this batch, else at once.
+store::Prepared FederationImpl::ResolveSeenSignature(const std::shared_ptr<Item>& item,
+                                                     const std::string& signature_hash) {
+  const auto refuse = [](absl::Status status) {
+    CountRejection(status);
+    return store::Prepared::Refused(std::move(status));
+  };
+  const auto replayed = [&refuse] {
+    return refuse(MakeError(ErrorCode::kReplayed, "this signature was already accepted"));
   };
   if (auto pending = batch_by_signature_hash_.find(signature_hash);
       pending != batch_by_signature_hash_.end()) {
-    if (pending->second->verified.body_hash != item.verified.body_hash) return replayed();
-    item.duplicate_of = pending->second;
-    return absl::AlreadyExistsError(kDuplicateMarker);
+    if (pending->second->verified.body_hash != item->verified.body_hash) return replayed();
+    // Answered with the original in Finish (the completer runs in order).
+    std::shared_ptr<Item> original = pending->second;
+    completer_.Post([original, item] { original->waiters.push_back(item); });
+    return store::Prepared::Answered();
   }
-  std::optional<uint64_t> expiry = durable_.ReplayExpiry(signature_hash);
-  if (!expiry.has_value() || *expiry < item.received_at) return absl::OkStatus();
-  ASSIGN_OR_RETURN(std::optional<std::string> bytes,
-                   store_->Get(store::Table::kReplay, ReplayKey(signature_hash)));
-  if (!bytes.has_value()) {
-    return MakeError(ErrorCode::kInternal, "replay memory and replay table disagree");
+  absl::StatusOr<std::optional<std::string>> bytes =
+      store_->Get(store::Table::kReplay, ReplayKey(signature_hash));
+  if (!bytes.ok()) return refuse(bytes.status());
+  if (!bytes->has_value()) {
+    return refuse(MakeError(ErrorCode::kInternal, "replay memory and replay table disagree"));
   }
-  ASSIGN_OR_RETURN(ReplayRecord record, ParseReplayRecord(*bytes));
-  if (record.body_hash != item.verified.body_hash) return replayed();
-  item.duplicate_record = std::move(record);
-  return absl::AlreadyExistsError(kDuplicateMarker);
+  absl::StatusOr<ReplayRecord> record = ParseReplayRecord(**bytes);
+  if (!record.ok()) return refuse(record.status());
+  if (record->body_hash != item->verified.body_hash) return replayed();
+  completer_.Post([this, item, record = *std::move(record)] {
+    Complete(*item, AcceptedFromRecord(record));
+  });
+  return store::Prepared::Answered();
 }
 
+v1::RelayReceipt FederationImpl::SignedReceipt(uint64_t event_id, std::string leaf_hash,
+                                               uint64_t received_at) const {
+  v1::RelayReceipt receipt;
+  receipt.set_event_id(event_id);
+  receipt.set_leaf_hash(std::move(leaf_hash));
+  receipt.set_timestamp(received_at);
+  SignReceipt(&receipt, *relay_key_);
+  return receipt;
+}
+
+// On the completer thread, in the writer's order.
 void FederationImpl::Finish(const std::shared_ptr<Item>& item,
                             absl::StatusOr<store::AppendedLeaf> result) {
-  if (!result.ok() && IsDuplicateMarker(result.status())) {
-    if (item->duplicate_record.has_value()) {
-      Complete(*item, AcceptedFromRecord(*item->duplicate_record));
-      return;
-    }
-    std::shared_ptr<Item> original = std::move(item->duplicate_of);
-    if (original->outcome.has_value()) {
-      Complete(*item, *original->outcome);
-    } else {
-      original->waiters.push_back(item);  // answered in the original's Finish
-    }
-    return;
-  }
-
   absl::StatusOr<Accepted> outcome;
   if (result.ok()) {
     Accepted accepted;
-    accepted.receipt = item->receipt;
+    accepted.receipt = SignedReceipt(item->entry->event_id(), std::move(result->leaf_hash),
+                                     item->received_at);
     accepted.entry = item->entry;
     if (item->entry->has_dm_accept()) {
       absl::StatusOr<v1::DMInvite> invite = InviteWithToken(item->invite_event_id);
@@ -344,15 +381,17 @@ void FederationImpl::Finish(const std::shared_ptr<Item>& item,
         accepted.invite = *std::move(invite);
       } else {
         // The decision is durable; only the convenience copy is missing.
-        spdlog::error("event {}: cannot load the accepted invite: {}", item->receipt.event_id(),
+        spdlog::error("event {}: cannot load the accepted invite: {}", item->entry->event_id(),
                       invite.status().ToString());
       }
     }
     AcceptedCounter(item->entry->kind()).Increment();
     outcome = std::move(accepted);
   } else {
-    // Operator refusals (unknown peer, no-op change) are not federation traffic.
-    if (!item->verified.entry.has_operator_action()) CountRejection(result.status());
+    // Refusals were counted by PlaceOnWriter; a failed write is counted here.
+    if (item->entry != nullptr && !item->verified.entry.has_operator_action()) {
+      CountRejection(result.status());
+    }
     outcome = result.status();
   }
   item->outcome = outcome;
@@ -368,14 +407,19 @@ void FederationImpl::Complete(Item& item, const absl::StatusOr<Accepted>& outcom
 
 absl::StatusOr<Accepted> FederationImpl::AcceptedFromRecord(const ReplayRecord& record) {
   Accepted accepted;
-  accepted.receipt = record.receipt;
   ASSIGN_OR_RETURN(std::string leaf, store_->GetLeaf(record.event_id - 1));
   auto entry = std::make_shared<v1::LogEntry>();
   if (!entry->ParseFromString(leaf)) {
     return MakeError(ErrorCode::kInternal, absl::StrCat("event ", record.event_id, " is unreadable"));
   }
+  // Ed25519 signatures are deterministic: this is the receipt the original got.
+  accepted.receipt = SignedReceipt(record.event_id, store::HashLeaf(leaf), entry->received_at());
   if (entry->has_dm_accept()) {
-    std::optional<InviteRecord> invite = durable_.FindInvite(entry->dm_accept().invite_id());
+    std::optional<InviteRecord> invite;
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      invite = durable_.FindInvite(entry->dm_accept().invite_id());
+    }
     if (invite.has_value()) {
       ASSIGN_OR_RETURN(accepted.invite, InviteWithToken(invite->event_id));
     }
@@ -398,37 +442,40 @@ absl::StatusOr<v1::DMInvite> FederationImpl::InviteWithToken(uint64_t invite_eve
   return invite;
 }
 
-void FederationImpl::RecordEquivocation(Equivocation equivocation) {
+store::WriteSet FederationImpl::RecordEquivocation(Equivocation equivocation) {
   spdlog::warn(
       "equivocation: user {} migrated to '{}' at timestamp {} and now claims '{}' for the same "
       "timestamp; refused",
       equivocation.user_id, equivocation.logged_target, equivocation.timestamp,
       equivocation.rejected_target);
   EquivocationCounter().Increment();
+  const auto same = [&equivocation](const Equivocation& seen) {
+    return seen.user_id == equivocation.user_id && seen.timestamp == equivocation.timestamp &&
+           seen.rejected_target == equivocation.rejected_target;
+  };
   uint64_t sequence = 0;
   {
-    absl::MutexLock lock(&mu_);
-    for (const Equivocation& seen : equivocations_) {
-      if (seen.user_id == equivocation.user_id && seen.timestamp == equivocation.timestamp &&
-          seen.rejected_target == equivocation.rejected_target) {
-        return;  // already flagged
-      }
-    }
+    absl::ReaderMutexLock lock(&mu_);
+    if (std::any_of(equivocations_.begin(), equivocations_.end(), same)) return {};
     sequence = equivocations_.size();
-    equivocations_.push_back(equivocation);
   }
+  if (std::any_of(batch_equivocations_.begin(), batch_equivocations_.end(), same)) return {};
+  sequence += batch_equivocations_.size();
   store::WriteSet writes;
   AddEquivocationWrite(sequence, equivocation, writes);
-  if (absl::Status status = store_->Write(writes); !status.ok()) {
-    spdlog::error("cannot persist equivocation record: {}", status.ToString());
-  }
+  batch_equivocations_.push_back(std::move(equivocation));
+  return writes;
 }
 
 void FederationImpl::OnBatchDurable(uint64_t first_index, const std::vector<std::string>& leaves) {
   {
     absl::MutexLock lock(&mu_);
     for (const StateOp& state_op : overlay_.ops()) durable_.Apply(state_op);
+    for (Equivocation& equivocation : batch_equivocations_) {
+      equivocations_.push_back(std::move(equivocation));
+    }
   }
+  batch_equivocations_.clear();
   if (batch_items_.size() != leaves.size()) {
     spdlog::error("batch at index {}: {} leaves but {} prepared items", first_index, leaves.size(),
                   batch_items_.size());
@@ -439,21 +486,12 @@ void FederationImpl::OnBatchDurable(uint64_t first_index, const std::vector<std:
   overlay_.Clear();
   batch_by_signature_hash_.clear();
   batch_items_.clear();
-  if (sink_ != nullptr) sink_->OnDurable(entries);
+  if (sink_ != nullptr && !entries.empty()) sink_->OnDurable(entries);
 }
 
 void FederationImpl::OnBatchFailed() {
-  std::vector<std::string> unpurged;
-  for (const StateOp& state_op : overlay_.ops()) {
-    if (const auto* purge = std::get_if<op::DeleteReplay>(&state_op)) {
-      unpurged.push_back(purge->signature_hash);
-    }
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    durable_.RequeueReplays(unpurged);
-  }
   overlay_.Clear();
+  batch_equivocations_.clear();
   batch_by_signature_hash_.clear();
   batch_items_.clear();
 }
@@ -631,7 +669,7 @@ std::optional<InviteInfo> FederationImpl::Invite(const std::string& invite_id) c
   if (!record.has_value()) return std::nullopt;
   InviteInfo info;
   info.invite_id = invite_id;
-  info.status = std::move(record->status);
+  info.status = record->status;
   info.target_user_id = std::move(record->target_user_id);
   info.inviter_id = std::move(record->inviter_id);
   info.guild_id = std::move(record->guild_id);
@@ -655,6 +693,7 @@ std::vector<Equivocation> FederationImpl::Equivocations() const {
 void FederationImpl::Stop() {
   stopped_.store(true);
   if (writer_ != nullptr) writer_->Stop();
+  completer_.Stop();
 }
 
 }  // namespace

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "base/clock.h"
 #include "base/crypto.h"
 #include "fedrelay/v1/fedrelay.pb.h"
@@ -57,10 +58,16 @@ struct PeerInfo {
   std::vector<std::string> may_ban;  // "*" or guild ids
 };
 
+// Where a DM invite stands: pending until its target decides, once.
+enum class InviteStatus : uint8_t { kPending, kAccepted, kRejected };
+// "pending", "accepted", "rejected": the spelling on the wire and on disk.
+absl::string_view InviteStatusName(InviteStatus status);
+std::optional<InviteStatus> ParseInviteStatus(absl::string_view name);
+
 // A DM invite as the durable state knows it (visibility, delivery).
 struct InviteInfo {
   std::string invite_id;
-  std::string status;  // "pending", "accepted", "rejected"
+  InviteStatus status = InviteStatus::kPending;
   std::string target_user_id;
   std::string inviter_id;
   std::string guild_id;
@@ -111,11 +118,13 @@ class Federation {
   virtual ~Federation() = default;
 
   // Validates, decides, logs; `done` runs exactly once, after the entry is
-  // durable or with the typed error (base/errors.h). Never blocks on I/O.
-  // A byte-identical resubmission of an accepted request (same signature,
-  // same bytes) within its freshness window gets the original Accepted back
-  // (same receipt and entry) and logs nothing; the same signature with other
-  // bytes is `replayed`. docs/protocol-notes.md lists every such choice.
+  // durable or with the typed error (base/errors.h), on the caller's thread
+  // (refused before queueing) or on the core's completer thread; it must not
+  // block for long. Never blocks on I/O.
+  // An identical resubmission of an accepted request (same signature, same
+  // request as logged) within its freshness window gets the original Accepted
+  // back (same receipt and entry) and logs nothing; the same signature with
+  // other bytes is `replayed`. docs/protocol-notes.md lists every such choice.
   virtual void Submit(Submission submission, DoneFn done) = 0;
   // Blocking convenience for tools and tests.
   absl::StatusOr<Accepted> SubmitAndWait(Submission submission);

@@ -1,10 +1,12 @@
 // ReplayLog: re-derives the whole state from the log alone and checks every
-// entry against what the rules say it must be.
+// entry against what the rules say it must be, running the relay's own accept
+// step (federation/accept.h) on each.
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "base/crypto.h"
 #include "base/status_macros.h"
+#include "federation/accept.h"
 #include "federation/federation.h"
 #include "federation/rules/rules.h"
 #include "federation/signing.h"
@@ -62,38 +64,20 @@ class Replayer {
       return Divergence(event_id, absl::StrCat("kind '", logged.kind(), "' but the entry carries ",
                                                verified->entry.kind()));
     }
-    std::string signature_hash;
-    if (!verified->signature.empty()) {
-      signature_hash = Sha256(verified->signature);
-      std::optional<uint64_t> expiry = state_.ReplayExpiry(signature_hash);
-      if (expiry.has_value() && *expiry >= now) {
-        return Divergence(event_id, "replays the signature of an earlier entry");
-      }
+    // The relay's own accept step, against the state the entries before this one left.
+    AcceptOutcome outcome =
+        AcceptStep(state_, *verified, EntryPlace{event_id, now, max_clock_skew_ms_});
+    if (std::holds_alternative<SeenSignature>(outcome)) {
+      return Divergence(event_id, "replays the signature of an earlier entry");
     }
-    rules::Decision decision;
-    if (absl::Status decided = rules::Decide(state_, *verified, event_id, &decision); !decided.ok()) {
-      return Divergence(event_id, absl::StrCat("rejected on replay: ", decided.message()));
+    if (const auto* refusal = std::get_if<Refusal>(&outcome)) {
+      return Divergence(event_id, absl::StrCat("rejected on replay: ", refusal->status.message()));
     }
-    const v1::LogEntry derived =
-        rules::MakeEntry(*verified, std::move(decision.events), event_id, now);
-    if (rules::SerializeDeterministic(derived) != leaf) {
-      return Divergence(event_id, DescribeDifference(derived, logged));
+    const Admission& admission = std::get<Admission>(outcome);
+    if (admission.leaf != leaf) {
+      return Divergence(event_id, DescribeDifference(admission.entry, logged));
     }
-
-    for (const StateOp& state_op : decision.ops) state_.Apply(state_op);
-    if (!signature_hash.empty()) {
-      ReplayRecord record;
-      record.expiry_ms = rules::ReplayExpiry(*verified, max_clock_skew_ms_);
-      record.event_id = event_id;
-      state_.Apply(op::PutReplay{signature_hash, std::move(record)});
-    }
-    state_.Apply(op::SetLogSize{event_id});
-    // Forget what no later entry can replay, as the relay does.
-    if (now > max_clock_skew_ms_) {
-      for (std::string& hash : state_.TakeExpiredReplays(now - max_clock_skew_ms_, SIZE_MAX)) {
-        state_.Apply(op::DeleteReplay{std::move(hash)});
-      }
-    }
+    for (const StateOp& state_op : admission.ops) state_.Apply(state_op);
     return absl::OkStatus();
   }
 

@@ -7,13 +7,14 @@
 #include "absl/strings/str_join.h"
 #include "base/encoding.h"
 #include "base/status_macros.h"
+#include "federation/signing.h"
 
 namespace fedrelay::federation {
 namespace {
 
 // Key scheme. kState: "peer/<id>", "ban/<u32be len(guild)><guild><user>",
 // "home/<user>", "prof/<user>", "migr/<user>", "inv/<invite id>",
-// "meta/log_size". kReplay: "sig/<32-byte signature hash>". kAux:
+// "meta/log_size", "meta/replay_horizon". kReplay: "sig/<32-byte signature hash>". kAux:
 // "fed/invite_token/<invite id>". Values: the small length-prefixed records below.
 constexpr absl::string_view kPeerPrefix = "peer/";
 constexpr absl::string_view kBanPrefix = "ban/";
@@ -22,6 +23,7 @@ constexpr absl::string_view kProfilePrefix = "prof/";
 constexpr absl::string_view kMigrationPrefix = "migr/";
 constexpr absl::string_view kInvitePrefix = "inv/";
 constexpr absl::string_view kLogSizeKey = "meta/log_size";
+constexpr absl::string_view kReplayHorizonKey = "meta/replay_horizon";
 constexpr absl::string_view kReplayPrefix = "sig/";
 constexpr absl::string_view kInviteTokenPrefix = "fed/invite_token/";
 constexpr absl::string_view kEquivocationPrefix = "fed/equivocation/";
@@ -108,7 +110,7 @@ bool DecodePeer(absl::string_view bytes, PeerRecord* peer) {
 
 std::string EncodeInvite(const InviteRecord& invite) {
   return RecordWriter()
-      .Str(invite.status)
+      .Str(InviteStatusName(invite.status))
       .Str(invite.target_user_id)
       .Str(invite.inviter_id)
       .Str(invite.guild_id)
@@ -120,21 +122,19 @@ std::string EncodeInvite(const InviteRecord& invite) {
 
 bool DecodeInvite(absl::string_view bytes, InviteRecord* invite) {
   RecordReader reader(bytes);
-  return reader.Str(&invite->status) && reader.Str(&invite->target_user_id) &&
+  std::string status;
+  if (!reader.Str(&status)) return false;
+  std::optional<InviteStatus> parsed = ParseInviteStatus(status);
+  if (!parsed.has_value()) return false;
+  invite->status = *parsed;
+  return reader.Str(&invite->target_user_id) &&
          reader.Str(&invite->inviter_id) && reader.Str(&invite->guild_id) &&
          reader.Str(&invite->host_server_url) && reader.Str(&invite->body_hash) &&
          reader.U64(&invite->event_id) && reader.Done();
 }
 
 std::string EncodeReplay(const ReplayRecord& record) {
-  std::string receipt;
-  record.receipt.SerializeToString(&receipt);
-  return RecordWriter()
-      .U64(record.expiry_ms)
-      .U64(record.event_id)
-      .Str(record.body_hash)
-      .Str(receipt)
-      .Take();
+  return RecordWriter().U64(record.expiry_ms).U64(record.event_id).Str(record.body_hash).Take();
 }
 
 // Calls `fn(key without prefix, value)` for every key under `prefix`.
@@ -157,6 +157,26 @@ auto FindIn(const Map& map, const Key& key) -> std::optional<typename Map::mappe
 }
 
 }  // namespace
+
+absl::string_view InviteStatusName(InviteStatus status) {
+  switch (status) {
+    case InviteStatus::kAccepted:
+      return kDecisionAccepted;
+    case InviteStatus::kRejected:
+      return kDecisionRejected;
+    case InviteStatus::kPending:
+      break;
+  }
+  return kInvitePending;
+}
+
+std::optional<InviteStatus> ParseInviteStatus(absl::string_view name) {
+  for (InviteStatus status :
+       {InviteStatus::kPending, InviteStatus::kAccepted, InviteStatus::kRejected}) {
+    if (name == InviteStatusName(status)) return status;
+  }
+  return std::nullopt;
+}
 
 absl::string_view PeerSourceName(PeerSource source) {
   switch (source) {
@@ -181,10 +201,14 @@ std::string ReplayKey(absl::string_view signature_hash) {
 absl::StatusOr<ReplayRecord> ParseReplayRecord(absl::string_view bytes) {
   RecordReader reader(bytes);
   ReplayRecord record;
-  std::string receipt;
   if (!reader.U64(&record.expiry_ms) || !reader.U64(&record.event_id) ||
-      !reader.Str(&record.body_hash) || !reader.Str(&receipt) || !reader.Done() ||
-      !record.receipt.ParseFromString(receipt)) {
+      !reader.Str(&record.body_hash)) {
+    return absl::DataLossError("derived state: unreadable replay record");
+  }
+  // Records written before receipts were re-signed on demand carry a copy of
+  // the receipt: read past it.
+  std::string old_receipt;
+  if (!reader.Done() && (!reader.Str(&old_receipt) || !reader.Done())) {
     return absl::DataLossError("derived state: unreadable replay record");
   }
   return record;
@@ -219,6 +243,8 @@ void AddWrites(const StateOp& state_op, store::WriteSet& writes) {
           writes.Delete(Table::kReplay, ReplayKey(o.signature_hash));
         } else if constexpr (std::is_same_v<T, op::SetLogSize>) {
           writes.Put(Table::kState, kLogSizeKey, RecordWriter().U64(o.size).Take());
+        } else if constexpr (std::is_same_v<T, op::SetReplayHorizon>) {
+          writes.Put(Table::kState, kReplayHorizonKey, RecordWriter().U64(o.horizon_ms).Take());
         }
       },
       state_op);
@@ -324,6 +350,13 @@ absl::StatusOr<DerivedState> DerivedState::Load(const store::LogStore& store) {
     RecordReader reader(*size);
     if (!reader.U64(&state.log_size_) || !reader.Done()) return Corrupt("log size", kLogSizeKey);
   }
+  ASSIGN_OR_RETURN(std::optional<std::string> horizon, store.Get(Table::kState, kReplayHorizonKey));
+  if (horizon.has_value()) {
+    RecordReader reader(*horizon);
+    if (!reader.U64(&state.replay_horizon_ms_) || !reader.Done()) {
+      return Corrupt("replay horizon", kReplayHorizonKey);
+    }
+  }
   return state;
 }
 
@@ -351,15 +384,24 @@ void DerivedState::Apply(const StateOp& state_op) {
           if (o.signature_hash.size() != 32) return;
           SignatureHash hash;
           std::memcpy(hash.data(), o.signature_hash.data(), hash.size());
-          replay_expiry_[hash] = o.record.expiry_ms;
-          replay_queue_.emplace(o.record.expiry_ms, hash);
+          auto [it, inserted] = replay_expiry_.try_emplace(hash, o.record.expiry_ms);
+          if (!inserted) {
+            replay_order_.erase({it->second, hash});
+            it->second = o.record.expiry_ms;
+          }
+          replay_order_.emplace(o.record.expiry_ms, hash);
         } else if constexpr (std::is_same_v<T, op::DeleteReplay>) {
           if (o.signature_hash.size() != 32) return;
           SignatureHash hash;
           std::memcpy(hash.data(), o.signature_hash.data(), hash.size());
-          replay_expiry_.erase(hash);
+          auto it = replay_expiry_.find(hash);
+          if (it == replay_expiry_.end()) return;
+          replay_order_.erase({it->second, hash});
+          replay_expiry_.erase(it);
         } else if constexpr (std::is_same_v<T, op::SetLogSize>) {
           log_size_ = o.size;
+        } else if constexpr (std::is_same_v<T, op::SetReplayHorizon>) {
+          replay_horizon_ms_ = o.horizon_ms;
         }
       },
       state_op);
@@ -398,28 +440,13 @@ std::optional<uint64_t> DerivedState::ReplayExpiry(absl::string_view signature_h
   return FindIn(replay_expiry_, hash);
 }
 
-std::vector<std::string> DerivedState::TakeExpiredReplays(uint64_t now_ms, size_t max) {
+std::vector<std::string> DerivedState::ExpiredReplays(uint64_t before_ms, size_t max) const {
   std::vector<std::string> expired;
-  while (expired.size() < max && !replay_queue_.empty() && replay_queue_.top().first < now_ms) {
-    auto [expiry, hash] = replay_queue_.top();
-    replay_queue_.pop();
-    auto it = replay_expiry_.find(hash);
-    // Skip queue entries whose record is gone or was replaced.
-    if (it != replay_expiry_.end() && it->second == expiry) {
-      expired.emplace_back(hash.data(), hash.size());
-    }
+  for (auto it = replay_order_.begin();
+       it != replay_order_.end() && expired.size() < max && it->first < before_ms; ++it) {
+    expired.emplace_back(reinterpret_cast<const char*>(it->second.data()), it->second.size());
   }
   return expired;
-}
-
-void DerivedState::RequeueReplays(const std::vector<std::string>& signature_hashes) {
-  for (const std::string& hash_bytes : signature_hashes) {
-    if (hash_bytes.size() != 32) continue;
-    SignatureHash hash;
-    std::memcpy(hash.data(), hash_bytes.data(), hash.size());
-    auto it = replay_expiry_.find(hash);
-    if (it != replay_expiry_.end()) replay_queue_.emplace(it->second, hash);
-  }
 }
 
 std::string DerivedState::Describe(uint64_t replay_live_at_ms, bool with_peer_source) const {
@@ -441,17 +468,18 @@ std::string DerivedState::Describe(uint64_t replay_live_at_ms, bool with_peer_so
     lines.push_back(absl::StrCat("migration ", user, " ", migration.timestamp, " ", migration.target));
   }
   for (const auto& [id, invite] : invites_) {
-    lines.push_back(absl::StrCat("invite ", id, " status=", invite.status,
+    lines.push_back(absl::StrCat("invite ", id, " status=", InviteStatusName(invite.status),
                                  " target=", invite.target_user_id, " inviter=", invite.inviter_id,
                                  " guild=", invite.guild_id, " host=", invite.host_server_url,
                                  " body=", HexEncode(invite.body_hash), " event=", invite.event_id));
   }
   for (const auto& [hash, expiry] : replay_expiry_) {
     if (expiry < replay_live_at_ms) continue;
-    lines.push_back(absl::StrCat("replay ", HexEncode(absl::string_view(hash.data(), hash.size())),
+    lines.push_back(absl::StrCat("replay ", HexEncode(absl::string_view(reinterpret_cast<const char*>(hash.data()), hash.size())),
                                  " ", expiry));
   }
   lines.push_back(absl::StrCat("log_size ", log_size_));
+  lines.push_back(absl::StrCat("replay_horizon ", replay_horizon_ms_));
   std::sort(lines.begin(), lines.end());
   return absl::StrJoin(lines, "\n");
 }
@@ -464,6 +492,14 @@ void StateOverlay::Apply(const StateOp& state_op) {
     removed_peers_.erase(put->server_id);
   } else if (const auto* remove = std::get_if<op::RemovePeer>(&state_op)) {
     removed_peers_.insert(remove->server_id);
+  } else if (const auto* replay = std::get_if<op::PutReplay>(&state_op)) {
+    deleted_replays_.erase(replay->signature_hash);
+  } else if (const auto* purge = std::get_if<op::DeleteReplay>(&state_op)) {
+    if (base_->ReplayExpiry(purge->signature_hash).has_value()) {
+      deleted_replays_.insert(purge->signature_hash);
+    }
+  } else if (std::holds_alternative<op::SetReplayHorizon>(state_op)) {
+    horizon_set_ = true;
   }
   changes_.Apply(state_op);
   ops_.push_back(state_op);
@@ -472,6 +508,8 @@ void StateOverlay::Apply(const StateOp& state_op) {
 void StateOverlay::Clear() {
   changes_ = DerivedState();
   removed_peers_.clear();
+  deleted_replays_.clear();
+  horizon_set_ = false;
   ops_.clear();
 }
 
@@ -507,7 +545,32 @@ std::optional<InviteRecord> StateOverlay::FindInvite(absl::string_view invite_id
 
 std::optional<uint64_t> StateOverlay::ReplayExpiry(absl::string_view signature_hash) const {
   if (auto expiry = changes_.ReplayExpiry(signature_hash)) return expiry;
+  if (deleted_replays_.contains(signature_hash)) return std::nullopt;
   return base_->ReplayExpiry(signature_hash);
+}
+
+uint64_t StateOverlay::ReplayHorizon() const {
+  return horizon_set_ ? changes_.ReplayHorizon() : base_->ReplayHorizon();
+}
+
+std::vector<std::string> StateOverlay::ExpiredReplays(uint64_t before_ms, size_t max) const {
+  // Both lists are sorted by (expiry, hash); the base's skips what the batch
+  // purged or re-recorded. Merge them and keep the first `max`.
+  std::vector<std::pair<uint64_t, std::string>> merged;
+  for (std::string& hash : changes_.ExpiredReplays(before_ms, max)) {
+    merged.emplace_back(*changes_.ReplayExpiry(hash), std::move(hash));
+  }
+  const size_t skippable = deleted_replays_.size() + changes_.replay_count();
+  for (std::string& hash : base_->ExpiredReplays(before_ms, max + skippable)) {
+    if (deleted_replays_.contains(hash) || changes_.ReplayExpiry(hash).has_value()) continue;
+    merged.emplace_back(*base_->ReplayExpiry(hash), std::move(hash));
+  }
+  std::sort(merged.begin(), merged.end());
+  if (merged.size() > max) merged.resize(max);
+  std::vector<std::string> expired;
+  expired.reserve(merged.size());
+  for (auto& [expiry, hash] : merged) expired.push_back(std::move(hash));
+  return expired;
 }
 
 }  // namespace fedrelay::federation

@@ -19,7 +19,7 @@
 #include <functional>
 #include <map>
 #include <optional>
-#include <queue>
+#include <set>
 #include <string>
 #include <utility>
 #include <variant>
@@ -57,7 +57,7 @@ struct MigrationRecord {
 inline constexpr absl::string_view kInvitePending = "pending";
 
 struct InviteRecord {
-  std::string status;  // "pending", "accepted", "rejected"
+  InviteStatus status = InviteStatus::kPending;
   std::string target_user_id;
   std::string inviter_id;
   std::string guild_id;
@@ -69,11 +69,13 @@ struct InviteRecord {
 
 // The replay memory's record of one accepted signature. Memory keeps only the
 // expiry per signature hash; the whole record is read from the store on a hit.
+// Everything in it follows from the log entry, so re-deriving the log
+// rebuilds the same records (a duplicate's receipt is re-signed from the
+// leaf: Ed25519 signatures are deterministic).
 struct ReplayRecord {
   uint64_t expiry_ms = 0;  // the signed timestamp + max clock skew: later, freshness rejects it
   uint64_t event_id = 0;
   std::string body_hash;   // SHA-256 of the request as received
-  v1::RelayReceipt receipt;
 };
 
 // ---------------------------------------------------------------------------
@@ -122,11 +124,17 @@ struct DeleteReplay {  // purge of an expired record
 struct SetLogSize {  // number of leaves the state covers
   uint64_t size = 0;
 };
+// The replay memory's horizon (federation/accept.h): signatures that expire
+// before it are forgotten, and a request that old is refused as stale.
+struct SetReplayHorizon {
+  uint64_t horizon_ms = 0;
+};
 }  // namespace op
 
-using StateOp = std::variant<op::PutPeer, op::RemovePeer, op::AddBan, op::SetHomeserver,
-                             op::SetProfileTimestamp, op::SetMigration, op::PutInvite,
-                             op::PutInviteToken, op::PutReplay, op::DeleteReplay, op::SetLogSize>;
+using StateOp =
+    std::variant<op::PutPeer, op::RemovePeer, op::AddBan, op::SetHomeserver,
+                 op::SetProfileTimestamp, op::SetMigration, op::PutInvite, op::PutInviteToken,
+                 op::PutReplay, op::DeleteReplay, op::SetLogSize, op::SetReplayHorizon>;
 
 // Adds the store writes that persist `op` to `writes`.
 void AddWrites(const StateOp& op, store::WriteSet& writes);
@@ -159,6 +167,12 @@ class StateView {
   // The expiry of the replay record for `signature_hash`, if there is one
   // (live or not yet purged).
   virtual std::optional<uint64_t> ReplayExpiry(absl::string_view signature_hash) const = 0;
+  // The replay memory's horizon (0 until the first signed entry).
+  virtual uint64_t ReplayHorizon() const = 0;
+  // Signature hashes whose records expire before `before_ms`, oldest first
+  // (by expiry, then hash: the same order wherever the state was built), at
+  // most `max`.
+  virtual std::vector<std::string> ExpiredReplays(uint64_t before_ms, size_t max) const = 0;
 };
 
 class DerivedState : public StateView {
@@ -177,6 +191,8 @@ class DerivedState : public StateView {
   std::optional<MigrationRecord> LastMigration(absl::string_view user_id) const override;
   std::optional<InviteRecord> FindInvite(absl::string_view invite_id) const override;
   std::optional<uint64_t> ReplayExpiry(absl::string_view signature_hash) const override;
+  uint64_t ReplayHorizon() const override { return replay_horizon_ms_; }
+  std::vector<std::string> ExpiredReplays(uint64_t before_ms, size_t max) const override;
 
   const std::map<std::string, PeerRecord>& peers() const { return peers_; }
   uint64_t log_size() const { return log_size_; }
@@ -186,19 +202,14 @@ class DerivedState : public StateView {
   size_t invite_count() const { return invites_.size(); }
   size_t replay_count() const { return replay_expiry_.size(); }
 
-  // Signature hashes whose records expired before `now_ms`, oldest first, at
-  // most `max`, taken off the purge queue (the caller deletes them with
-  // DeleteReplay ops, or hands them back with RequeueReplays if that fails).
-  std::vector<std::string> TakeExpiredReplays(uint64_t now_ms, size_t max);
-  void RequeueReplays(const std::vector<std::string>& signature_hashes);
-
   // A canonical text of the whole state, one sorted line per fact, so two
   // derivations compare with ==. Replay records count only if still live at
   // `replay_live_at_ms`; peer sources only if `with_peer_source`.
   std::string Describe(uint64_t replay_live_at_ms, bool with_peer_source) const;
 
  private:
-  using SignatureHash = std::array<char, 32>;
+  // Unsigned bytes: ordered like std::string, so every view purges in one order.
+  using SignatureHash = std::array<uint8_t, 32>;
 
   std::map<std::string, PeerRecord> peers_;
   absl::flat_hash_set<std::string> bans_;  // BanKey(guild, user)
@@ -207,10 +218,9 @@ class DerivedState : public StateView {
   absl::flat_hash_map<std::string, MigrationRecord> migrations_;
   absl::flat_hash_map<std::string, InviteRecord> invites_;
   absl::flat_hash_map<SignatureHash, uint64_t> replay_expiry_;
-  // Purge order: (expiry, signature hash), smallest expiry on top.
-  std::priority_queue<std::pair<uint64_t, SignatureHash>,
-                      std::vector<std::pair<uint64_t, SignatureHash>>, std::greater<>>
-      replay_queue_;
+  // Purge order: (expiry, signature hash), smallest first.
+  std::set<std::pair<uint64_t, SignatureHash>> replay_order_;
+  uint64_t replay_horizon_ms_ = 0;
   uint64_t log_size_ = 0;
 };
 
@@ -218,7 +228,7 @@ class DerivedState : public StateView {
 // batch's own earlier items first. Dropped when the batch fails.
 class StateOverlay : public StateView {
  public:
-  explicit StateOverlay(const StateView* base) : base_(base) {}
+  explicit StateOverlay(const DerivedState* base) : base_(base) {}
 
   void Apply(const StateOp& op);
   const std::vector<StateOp>& ops() const { return ops_; }
@@ -232,11 +242,15 @@ class StateOverlay : public StateView {
   std::optional<MigrationRecord> LastMigration(absl::string_view user_id) const override;
   std::optional<InviteRecord> FindInvite(absl::string_view invite_id) const override;
   std::optional<uint64_t> ReplayExpiry(absl::string_view signature_hash) const override;
+  uint64_t ReplayHorizon() const override;
+  std::vector<std::string> ExpiredReplays(uint64_t before_ms, size_t max) const override;
 
  private:
-  const StateView* const base_;
+  const DerivedState* const base_;
   DerivedState changes_;
   absl::flat_hash_set<std::string> removed_peers_;
+  absl::flat_hash_set<std::string> deleted_replays_;  // base records purged by the batch
+  bool horizon_set_ = false;
   std::vector<StateOp> ops_;
 };
 

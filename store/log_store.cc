@@ -38,6 +38,10 @@ void WriteSet::Put(Table table, absl::string_view key, absl::string_view value) 
   ops_.push_back(Op{table, std::string(key), std::string(value)});
 }
 
+void WriteSet::Merge(const WriteSet& other) {
+  ops_.insert(ops_.end(), other.ops_.begin(), other.ops_.end());
+}
+
 void WriteSet::Delete(Table table, absl::string_view key) {
   ops_.push_back(Op{table, std::string(key), std::nullopt});
 }
@@ -79,7 +83,6 @@ absl::Status LogStore::ScanFrom(
 namespace {
 
 constexpr uint64_t kFormatVersion = 1;
-constexpr size_t kMaxLeafBytes = 65535;  // tile entry bundles carry a u16 length
 constexpr int kMaxLevel = 63;  // of a Merkle node (tile levels are in tiles.h)
 
 constexpr char kMetaFormat[] = "format";

@@ -39,6 +39,8 @@ class WriteSet {
  public:
   void Put(Table table, absl::string_view key, absl::string_view value);
   void Delete(Table table, absl::string_view key);
+  // Appends `other`'s mutations after this set's own.
+  void Merge(const WriteSet& other);
   bool empty() const { return ops_.empty(); }
 
   struct Op {
@@ -51,6 +53,11 @@ class WriteSet {
  private:
   std::vector<Op> ops_;
 };
+
+// The largest leaf the log holds: a C2SP entry bundle prefixes each leaf with
+// a u16 big-endian length. Append refuses a batch with a longer leaf; the
+// layer above refuses such an entry alone, before it reaches the writer batch.
+inline constexpr size_t kMaxLeafBytes = 65535;
 
 struct StoredCheckpoint {
   uint64_t tree_size = 0;

@@ -63,46 +63,58 @@ void LogWriter::Run() {
       }
     }
 
-    // Prepare in order; an accepted item takes the next index.
+    // Prepare in order; a leaf takes the next index.
     const uint64_t first_index = store_->Size();
     std::vector<std::string> leaves;
-    std::vector<DoneFn> accepted;  // done callbacks of the items that got leaves[i]
+    std::vector<DoneFn> appended;  // done callbacks of the items that got leaves[i]
+    std::vector<std::pair<DoneFn, absl::Status>> refused_after_write;  // refusals with kept writes
     WriteSet side;
     for (Item& item : batch) {
-      // Each item writes into its own set so a rejected item leaves no trace.
+      // Each item writes into its own set so a refused item leaves no trace.
       WriteSet item_side;
-      absl::StatusOr<std::string> leaf = item.prepare(first_index + leaves.size(), item_side);
-      if (!leaf.ok()) {
-        item.done(leaf.status());
-        continue;
+      Prepared prepared = item.prepare(first_index + leaves.size(), item_side);
+      switch (prepared.kind()) {
+        case Prepared::Kind::kAnswered:
+          continue;
+        case Prepared::Kind::kRefused:
+          if (prepared.kept_writes().empty()) {
+            item.done(prepared.status());
+          } else {
+            side.Merge(prepared.kept_writes());
+            refused_after_write.emplace_back(std::move(item.done), prepared.status());
+          }
+          continue;
+        case Prepared::Kind::kLeaf:
+          side.Merge(item_side);
+          leaves.push_back(std::move(prepared.leaf()));
+          appended.push_back(std::move(item.done));
+          continue;
       }
-      for (const WriteSet::Op& op : item_side.ops()) {
-        if (op.value.has_value()) {
-          side.Put(op.table, op.key, *op.value);
-        } else {
-          side.Delete(op.table, op.key);
-        }
-      }
-      leaves.push_back(*std::move(leaf));
-      accepted.push_back(std::move(item.done));
     }
-    if (leaves.empty()) continue;
+    if (leaves.empty() && side.empty()) continue;
 
-    absl::StatusOr<std::vector<std::string>> hashes = store_->Append(leaves, side);
+    absl::StatusOr<std::vector<std::string>> hashes =
+        leaves.empty() ? absl::StatusOr<std::vector<std::string>>(std::vector<std::string>())
+                       : store_->Append(leaves, side);
+    if (hashes.ok() && leaves.empty()) {
+      if (absl::Status written = store_->Write(side); !written.ok()) hashes = written;
+    }
     if (!hashes.ok()) {
       if (observer_ != nullptr) observer_->OnBatchFailed();
-      for (DoneFn& done : accepted) done(hashes.status());
+      for (DoneFn& done : appended) done(hashes.status());
+      for (auto& [done, refusal] : refused_after_write) done(refusal);
       continue;
     }
-    {
+    if (!leaves.empty()) {
       absl::MutexLock lock(&mu_);
       ++batches_written_;
       items_written_ += leaves.size();
     }
     if (observer_ != nullptr) observer_->OnBatchDurable(first_index, leaves);
-    for (size_t i = 0; i < accepted.size(); ++i) {
-      accepted[i](AppendedLeaf{first_index + i, std::move((*hashes)[i])});
+    for (size_t i = 0; i < appended.size(); ++i) {
+      appended[i](AppendedLeaf{first_index + i, std::move((*hashes)[i])});
     }
+    for (auto& [done, refusal] : refused_after_write) done(refusal);
   }
 }
 

@@ -1,11 +1,13 @@
 // The single batched writer (after strfry's runWriter): callers submit items
-// from any thread; one writer thread drains the inbox, asks each item for its
-// leaf in log order, appends the whole batch with one synced write, then
-// answers every item. If the write fails, every item in the batch gets the
-// failure and nothing of the batch is visible.
+// from any thread; one writer thread drains the inbox, asks each item what it
+// is (a leaf, a refusal, or answered by the layer above) in log order, appends
+// the whole batch with one synced write, then answers every item. If the write
+// fails, every item in the batch that took an index gets the failure and
+// nothing of the batch is visible.
 //
 // Thread-safety: Submit is thread-safe. Prepare, the observer and Done callbacks
-// run on the writer thread, in log order; they must not block for long.
+// run on the writer thread, in log order; they must not block for long (hand
+// slow work such as signing to a thread of your own).
 #ifndef FEDRELAY_STORE_LOG_WRITER_H_
 #define FEDRELAY_STORE_LOG_WRITER_H_
 
@@ -28,13 +30,47 @@ struct AppendedLeaf {
   std::string leaf_hash;  // raw 32 bytes
 };
 
+// What Prepare decided for one item: a value, never a status to decode.
+class Prepared {
+ public:
+  enum class Kind {
+    kLeaf,      // append leaf() at the index Prepare was given, with its side writes
+    kRefused,   // no index; done gets status(); its side writes are dropped, but
+                // kept_writes() join the batch's one write (done runs after it)
+    kAnswered,  // no index and done is never called: the layer above answers the
+                // item itself (e.g. a byte-identical resubmission)
+  };
+  static Prepared Leaf(std::string leaf) { return Prepared(Kind::kLeaf, std::move(leaf), {}, {}); }
+  static Prepared Refused(absl::Status status, WriteSet kept_writes = WriteSet()) {
+    return Prepared(Kind::kRefused, {}, std::move(status), std::move(kept_writes));
+  }
+  static Prepared Answered() { return Prepared(Kind::kAnswered, {}, {}, {}); }
+  // A leaf, or a refusal with its error.
+  Prepared(absl::StatusOr<std::string> leaf)  // NOLINT: implicit on purpose
+      : Prepared(leaf.ok() ? Leaf(*std::move(leaf)) : Refused(leaf.status())) {}
+
+  Kind kind() const { return kind_; }
+  std::string& leaf() { return leaf_; }
+  const absl::Status& status() const { return status_; }
+  const WriteSet& kept_writes() const { return kept_writes_; }
+
+ private:
+  Prepared(Kind kind, std::string leaf, absl::Status status, WriteSet kept_writes)
+      : kind_(kind),
+        leaf_(std::move(leaf)),
+        status_(std::move(status)),
+        kept_writes_(std::move(kept_writes)) {}
+  Kind kind_;
+  std::string leaf_;
+  absl::Status status_;
+  WriteSet kept_writes_;
+};
+
 class LogWriter {
  public:
-  // Called on the writer thread with the index the item gets if it is
-  // accepted. Returns the leaf bytes (and may add side writes to `side`), or an
-  // error: the item is then rejected with that error, takes no index, and the
-  // side writes it added are dropped.
-  using PrepareFn = std::function<absl::StatusOr<std::string>(uint64_t leaf_index, WriteSet& side)>;
+  // Called on the writer thread with the index the item gets if it becomes a
+  // leaf; may add the leaf's side writes to `side`.
+  using PrepareFn = std::function<Prepared(uint64_t leaf_index, WriteSet& side)>;
   // Called once per item after its batch is durable (or failed, or it was rejected).
   using DoneFn = std::function<void(absl::StatusOr<AppendedLeaf>)>;
 
@@ -43,7 +79,9 @@ class LogWriter {
   class BatchObserver {
    public:
     virtual ~BatchObserver() = default;
-    // The batch's leaves [first_index, first_index + leaves.size()) are durable.
+    // The batch's leaves [first_index, first_index + leaves.size()) and its
+    // kept writes are durable (`leaves` is empty for a batch of refusals whose
+    // kept writes were written).
     virtual void OnBatchDurable(uint64_t first_index, const std::vector<std::string>& leaves) = 0;
     // The batch's write failed; undo whatever its Prepare calls assumed.
     virtual void OnBatchFailed() = 0;

@@ -19,10 +19,11 @@ absl::StatusOr<Verified> ValidateBan(const v1::BanNotification& ban, const Conte
   RETURN_IF_ERROR(CheckFreshness(ban.timestamp(), ctx));
 
   Verified verified;
+  verified.signing_bytes = BanNotificationSigningBytes(ban);
   // The message names no key: the pinned key of origin_server_id signs it.
   ASSIGN_OR_RETURN(verified.verified_signer_hex,
                    VerifyWithHintedPeerKey(ctx, ban.origin_server_id(), /*claimed_key_hex=*/"",
-                                           BanNotificationSigningBytes(ban), ban.signature()));
+                                           verified.signing_bytes, ban.signature()));
   *verified.entry.mutable_ban() = ban;
   verified.signature = ban.signature();
   verified.timestamp = ban.timestamp();
@@ -33,7 +34,7 @@ absl::Status DecideBan(const StateView& state, const Verified& verified, Decisio
   const v1::BanNotification& ban = verified.entry.ban();
   ASSIGN_OR_RETURN(const PeerRecord peer,
                    CheckPeerSigner(state, verified, ban.origin_server_id(), /*claimed_key_hex=*/"",
-                                   BanNotificationSigningBytes(ban), ban.signature()));
+                                   verified.signing_bytes, ban.signature()));
   const bool may_ban = std::any_of(peer.may_ban.begin(), peer.may_ban.end(), [&](const auto& g) {
     return g == "*" || g == ban.guild_id();
   });

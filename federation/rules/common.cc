@@ -13,10 +13,13 @@
 namespace fedrelay::federation::rules {
 namespace {
 
-// SHA-256 of the kind and the deterministic serialization of what was received:
-// two submissions share it exactly when they are byte-identical.
-std::string BodyHash(absl::string_view kind, const google::protobuf::MessageLite& received) {
-  return Sha256(absl::StrCat(kind, absl::string_view("\0", 1), SerializeDeterministic(received)));
+// SHA-256 of the kind and the deterministic serialization of the request as
+// it is logged (a DM invite: token replaced by token_sha256): two submissions
+// share it exactly when they log the same bytes, and re-deriving the log
+// computes the same hash the relay stored in its replay memory.
+std::string BodyHash(const v1::LogEntry& logged_request) {
+  return Sha256(absl::StrCat(logged_request.kind(), absl::string_view("\0", 1),
+                             SerializeDeterministic(logged_request)));
 }
 
 }  // namespace
@@ -44,7 +47,7 @@ absl::StatusOr<Verified> Validate(const Submission& submission, const Context& c
         }
         if (!verified.ok()) return verified;
         verified->entry.set_kind(KindName(verified->entry.request_case()));
-        verified->body_hash = BodyHash(verified->entry.kind(), request);
+        verified->body_hash = BodyHash(verified->entry);
         return verified;
       },
       submission);

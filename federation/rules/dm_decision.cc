@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/errors.h"
 #include "base/status_macros.h"
+#include "federation/device_cert.h"
 #include "federation/rules/rules.h"
 #include "federation/signing.h"
 
@@ -12,15 +13,10 @@ namespace {
 // kNotInviteTarget unless `cert` is signed by `target_hex` (its validity
 // window was checked by Validate).
 absl::Status CheckCertOwner(const v1::DeviceCert& cert, absl::string_view target_hex) {
-  ASSIGN_OR_RETURN(const std::string target_key, ParsePublicKeyHex(target_hex, "target_user_id"));
-  ASSIGN_OR_RETURN(const std::string cert_signature,
-                   ParseSignatureHex(cert.signature(), "device_cert.signature"));
-  if (!VerifyOrReject(target_key, DeviceCertSigningBytes(cert), cert_signature, "device_cert")
-           .ok()) {
-    return MakeError(ErrorCode::kNotInviteTarget,
-                     "the device cert is not signed by the invite's target_user_id");
-  }
-  return absl::OkStatus();
+  absl::Status owner = VerifyDeviceCertOwner(cert, target_hex);
+  if (owner.ok() || MachineCode(owner) != ErrorCodeName(ErrorCode::kInvalidDeviceCert)) return owner;
+  return MakeError(ErrorCode::kNotInviteTarget,
+                   "the device cert is not signed by the invite's target_user_id");
 }
 
 template <typename Request>
@@ -30,17 +26,10 @@ absl::StatusOr<Verified> ValidateDecision(const Request& request, absl::string_v
   RETURN_IF_ERROR(CheckRawSignature(request.signature(), "signature"));
   if (!request.has_device_cert()) return MakeError(ErrorCode::kMalformed, "device_cert is missing");
   const v1::DeviceCert& cert = request.device_cert();
-  ASSIGN_OR_RETURN(const std::string device_key, ParsePublicKeyHex(cert.pubkey(), "device_cert.pubkey"));
-  RETURN_IF_ERROR(ParseSignatureHex(cert.signature(), "device_cert.signature").status());
   RETURN_IF_ERROR(CheckFreshness(request.timestamp(), ctx));
-
-  // Who must have signed the cert depends on the invite (state); its validity
-  // window does not.
-  if (ctx.now_ms < cert.issued_at() || ctx.now_ms >= cert.expiry()) {
-    return MakeError(ErrorCode::kInvalidDeviceCert,
-                     absl::StrCat("device_cert is valid for [", cert.issued_at(), ", ",
-                                  cert.expiry(), "), not at ", ctx.now_ms));
-  }
+  // Who must have signed the cert depends on the invite (state); its
+  // encodings and validity window do not.
+  ASSIGN_OR_RETURN(const std::string device_key, DeviceKeyValidAt(cert, ctx.now_ms));
   RETURN_IF_ERROR(VerifyOrReject(
       device_key, DMInviteResponseSigningBytes(request.invite_id(), decision, request.timestamp()),
       request.signature(), "decision signature"));
@@ -87,14 +76,14 @@ absl::Status DecideDMDecision(const StateView& state, const Verified& verified, 
   if (verified.verified_signer_hex != invite->target_user_id) {
     RETURN_IF_ERROR(CheckCertOwner(cert, invite->target_user_id));
   }
-  if (invite->status != kInvitePending) {
-    return MakeError(ErrorCode::kAlreadyDecided,
-                     absl::StrCat("invite '", invite_id, "' is already ", invite->status));
+  if (invite->status != InviteStatus::kPending) {
+    return MakeError(ErrorCode::kAlreadyDecided, absl::StrCat("invite '", invite_id, "' is already ",
+                                                              InviteStatusName(invite->status)));
   }
 
   const absl::string_view status = accept ? kDecisionAccepted : kDecisionRejected;
   decision->invite_event_id = invite->event_id;
-  invite->status = std::string(status);
+  invite->status = accept ? InviteStatus::kAccepted : InviteStatus::kRejected;
   decision->ops.push_back(op::PutInvite{invite_id, *std::move(invite)});
   v1::DMInviteStatus* event = decision->events.emplace_back().mutable_dm_invite_status();
   event->set_invite_id(invite_id);

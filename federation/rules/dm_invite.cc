@@ -33,10 +33,11 @@ absl::StatusOr<Verified> ValidateDMInvite(const v1::DMInvite& invite, const Cont
   }
   ASSIGN_OR_RETURN(const std::string device_key,
                    ValidatedDeviceKey(invite.device_cert(), invite.inviter_pubkey(), ctx.now_ms));
-  RETURN_IF_ERROR(VerifyOrReject(device_key, DMInviteSigningBytes(invite, token_sha256),
-                                 invite.signature(), "invite signature"));
-
   Verified verified;
+  verified.signing_bytes = DMInviteSigningBytes(invite, token_sha256);
+  RETURN_IF_ERROR(
+      VerifyOrReject(device_key, verified.signing_bytes, invite.signature(), "invite signature"));
+
   v1::DMInvite* logged = verified.entry.mutable_dm_invite();
   *logged = invite;
   logged->clear_token();  // the log is public
@@ -50,7 +51,9 @@ absl::StatusOr<Verified> ValidateDMInvite(const v1::DMInvite& invite, const Cont
 absl::Status DecideDMInvite(const StateView& state, const Verified& verified, uint64_t event_id,
                             Decision* decision) {
   const v1::DMInvite& invite = verified.entry.dm_invite();
-  const std::string body_hash = Sha256(DMInviteSigningBytes(invite, invite.token_sha256()));
+  // What the signature covers identifies the invite (a logged one too: its
+  // signing bytes hold the token's hash, never the token).
+  const std::string body_hash = Sha256(verified.signing_bytes);
   if (std::optional<InviteRecord> existing = state.FindInvite(invite.invite_id())) {
     if (existing->body_hash == body_hash) {
       return MakeError(ErrorCode::kReplayed,
@@ -62,7 +65,7 @@ absl::Status DecideDMInvite(const StateView& state, const Verified& verified, ui
   }
 
   InviteRecord record;
-  record.status = std::string(kInvitePending);
+  record.status = InviteStatus::kPending;
   record.target_user_id = invite.target_user_id();
   record.inviter_id = invite.inviter_id();
   record.guild_id = invite.guild_id();

@@ -17,10 +17,10 @@ absl::StatusOr<Verified> ValidateFederationRequest(const v1::FederationRequest& 
   RETURN_IF_ERROR(CheckFreshness(request.timestamp(), ctx));
 
   Verified verified;
+  verified.signing_bytes = FederationRequestSigningBytes(request);
   ASSIGN_OR_RETURN(verified.verified_signer_hex,
                    VerifyWithHintedPeerKey(ctx, request.origin_server_id(),
-                                           request.origin_server_pubkey(),
-                                           FederationRequestSigningBytes(request),
+                                           request.origin_server_pubkey(), verified.signing_bytes,
                                            request.signature()));
   *verified.entry.mutable_federation_request() = request;
   verified.signature = request.signature();
@@ -32,8 +32,8 @@ absl::Status DecideFederationRequest(const StateView& state, const Verified& ver
                                      Decision* decision) {
   const v1::FederationRequest& request = verified.entry.federation_request();
   RETURN_IF_ERROR(CheckPeerSigner(state, verified, request.origin_server_id(),
-                                  request.origin_server_pubkey(),
-                                  FederationRequestSigningBytes(request), request.signature())
+                                  request.origin_server_pubkey(), verified.signing_bytes,
+                                  request.signature())
                       .status());
   if (state.IsBanned(request.guild_id(), request.user_pubkey())) {
     return MakeError(ErrorCode::kBanned, absl::StrCat("user ", request.user_pubkey(),

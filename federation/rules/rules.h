@@ -11,8 +11,8 @@
 //    state plus the batch's earlier items. Peers and keys, may_ban, bans,
 //    migration and profile order, invite status. It never writes: it returns
 //    the derived events and the state changes.
-// The replay memory is checked by the caller before Decide, the same way for
-// every kind (see federation.cc and replay.cc).
+// The replay memory is checked before Decide, the same way for every kind, by
+// the one accept step the relay and the audit share (federation/accept.h).
 //
 // Thread-safety: all functions are thread-safe; they touch only their arguments.
 #ifndef FEDRELAY_FEDERATION_RULES_RULES_H_
@@ -49,7 +49,11 @@ struct Verified {
   std::string signature;   // raw signature identifying the message in the replay memory;
                            // empty for operator actions (the relay's own)
   uint64_t timestamp = 0;  // the signed timestamp
-  std::string body_hash;   // SHA-256 of the kind and the request as received
+  std::string body_hash;   // SHA-256 of the kind and the request as it will be logged
+  // The bytes the signature covers, built once by Validate; Decide reuses them
+  // when it has to verify against the state itself. Empty where Decide never
+  // needs them.
+  std::string signing_bytes;
   // The state-dependent signer Validate already verified against: the pinned
   // peer key (hex) for server-signed messages, the invite target's K_id (hex)
   // for DM decisions. Empty: Decide verifies against the state itself.

@@ -41,6 +41,7 @@
 #include "base/errors.h"
 #include "base/metrics.h"
 #include "base/status_macros.h"
+#include "federation/rules/rules.h"
 #include "relay/auth/downstream_auth.h"
 #include "relay/grpc/grpc_status.h"
 #include "relay/downstream/visibility.h"
@@ -659,7 +660,8 @@ void DeliveryCore::OnDurable(const std::vector<std::shared_ptr<const v1::LogEntr
   if (entries.empty()) return;
   std::vector<std::string> removed_peers;
   for (const auto& entry : entries) {
-    if (entry->has_operator_action() && entry->operator_action().action() == "peer_remove") {
+    if (entry->has_operator_action() &&
+        entry->operator_action().action() == federation::rules::kPeerRemove) {
       removed_peers.push_back(entry->operator_action().server_id());
     }
   }

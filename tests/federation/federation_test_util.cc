@@ -71,7 +71,7 @@ absl::Status Harness::Open() {
 }
 
 std::vector<absl::StatusOr<Accepted>> Harness::SubmitInOneBatch(
-    std::vector<Submission> submissions) {
+    std::vector<Submission> submissions, const std::function<void(size_t)>& before_submit) {
   // A gate entry of its own: its OnDurable holds the writer while the rest queue.
   sink_->HoldNextBatch();
   absl::Notification gate_done;
@@ -89,6 +89,7 @@ std::vector<absl::StatusOr<Accepted>> Harness::SubmitInOneBatch(
   Answers answers;
   answers.outcomes.resize(submissions.size());
   for (size_t i = 0; i < submissions.size(); ++i) {
+    if (before_submit) before_submit(i);
     federation_->Submit(std::move(submissions[i]), [&, i](absl::StatusOr<Accepted> outcome) {
       absl::MutexLock lock(&mu);
       answers.outcomes[i] = std::move(outcome);

@@ -5,6 +5,7 @@
 #define FEDRELAY_TESTS_FEDERATION_FEDERATION_TEST_UTIL_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -81,7 +82,11 @@ class Harness {
 
   // Submits all of `submissions` while the writer is held, so they are
   // prepared in one batch, in order; returns their outcomes in that order.
-  std::vector<absl::StatusOr<Accepted>> SubmitInOneBatch(std::vector<Submission> submissions);
+  // `before_submit(i)`, if set, runs before the i-th is submitted (validated),
+  // e.g. to move the clock.
+  std::vector<absl::StatusOr<Accepted>> SubmitInOneBatch(
+      std::vector<Submission> submissions,
+      const std::function<void(size_t)>& before_submit = nullptr);
 
  private:
   TempDir dir_;

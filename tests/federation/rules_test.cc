@@ -390,7 +390,7 @@ TEST_F(RulesTest, InviteIsLoggedWithoutItsTokenAndAcceptReturnsIt) {
 
   std::optional<InviteInfo> info = harness_.federation().Invite("inv-1");
   ASSERT_TRUE(info.has_value());
-  EXPECT_EQ(info->status, "pending");
+  EXPECT_EQ(info->status, InviteStatus::kPending);
   EXPECT_EQ(info->target_user_id, TestKeys().bob_id.PublicKeyHex());
   EXPECT_EQ(info->inviter_id, TestKeys().alice_id.PublicKeyHex());
   EXPECT_EQ(info->guild_id, invite.guild_id());
@@ -400,7 +400,7 @@ TEST_F(RulesTest, InviteIsLoggedWithoutItsTokenAndAcceptReturnsIt) {
 
   Accepted accepted = MustAccept(MakeAccept("inv-1", kStartMs + 1));
   ExpectValidReceipt(accepted);
-  EXPECT_EQ(harness_.federation().Invite("inv-1")->status, "accepted");
+  EXPECT_EQ(harness_.federation().Invite("inv-1")->status, InviteStatus::kAccepted);
   ASSERT_EQ(accepted.entry->events_size(), 1);
   EXPECT_EQ(accepted.entry->events(0).dm_invite_status().invite_id(), "inv-1");
   EXPECT_EQ(accepted.entry->events(0).dm_invite_status().status(), "accepted");

@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "base/crypto.h"
 #include "base/errors.h"
 #include "federation/federation.h"
@@ -42,6 +43,7 @@ class InstrumentedStore final : public store::LogStore {
  public:
   explicit InstrumentedStore(store::LogStore* inner) : inner_(inner) {}
   int leaf_reads() const { return leaf_reads_; }
+  int plain_writes() const { return plain_writes_; }
   void set_fail_appends(bool fail) { fail_appends_ = fail; }
 
   uint64_t Size() const override { return inner_->Size(); }
@@ -82,7 +84,10 @@ class InstrumentedStore final : public store::LogStore {
       const override {
     return inner_->Scan(table, prefix, fn);
   }
-  absl::Status Write(const store::WriteSet& writes) override { return inner_->Write(writes); }
+  absl::Status Write(const store::WriteSet& writes) override {
+    ++plain_writes_;
+    return inner_->Write(writes);
+  }
   absl::Status VerifyIntegrity(
       const std::function<void(uint64_t, uint64_t)>& progress) const override {
     return inner_->VerifyIntegrity(progress);
@@ -91,6 +96,7 @@ class InstrumentedStore final : public store::LogStore {
  private:
   store::LogStore* const inner_;
   mutable std::atomic<int> leaf_reads_{0};
+  std::atomic<int> plain_writes_{0};
   std::atomic<bool> fail_appends_{false};
 };
 
@@ -367,6 +373,49 @@ TEST_F(StateTest, ExpiredReplayRecordsArePurgedAsTheLogGrows) {
       store_->Get(store::Table::kReplay, ReplayKey(Sha256(first.signature())));
   ASSERT_TRUE(record.ok());
   EXPECT_FALSE(record->has_value());
+}
+
+// The equivocation record is written with the batch it was refused in: a
+// batch that also logs an entry makes one append and no write of its own.
+TEST_F(StateTest, AnEquivocationRecordJoinsItsBatchWrite) {
+  Restart();
+  MustAccept(MakeMigration(TestKeys().alice_id, "new.example", kStartMs));
+  const int writes_before = counting_->plain_writes();
+  const uint64_t size_before = store_->Size();
+
+  // The gate's OnDurable holds the writer while the next two queue up; they
+  // are then decided in one batch.
+  sink_.HoldNextBatch();
+  absl::Notification gate_done;
+  federation_->Submit(MakeJoin(TestKeys().alpha, kAlpha, TestKeys().bob_id, "gate"),
+                      [&](absl::StatusOr<Accepted>) { gate_done.Notify(); });
+  sink_.WaitUntilHeld();
+  absl::Notification refused_done, join_done;
+  absl::Status refused;
+  federation_->Submit(MakeMigration(TestKeys().alice_id, "evil.example", kStartMs),
+                      [&](absl::StatusOr<Accepted> outcome) {
+                        refused = outcome.status();
+                        refused_done.Notify();
+                      });
+  federation_->Submit(MakeJoin(TestKeys().alpha, kAlpha, TestKeys().alice_id, "guild-e"),
+                      [&](absl::StatusOr<Accepted> outcome) {
+                        EXPECT_TRUE(outcome.ok()) << outcome.status();
+                        join_done.Notify();
+                      });
+  sink_.Release();
+  gate_done.WaitForNotification();
+  refused_done.WaitForNotification();
+  join_done.WaitForNotification();
+
+  EXPECT_EQ(MachineCode(refused), "equivocation");
+  EXPECT_EQ(store_->Size(), size_before + 2);
+  EXPECT_EQ(counting_->plain_writes(), writes_before) << "an equivocation was written on its own";
+  ASSERT_EQ(federation_->Equivocations().size(), 1u);
+  EXPECT_EQ(federation_->Equivocations()[0].rejected_target, "evil.example");
+
+  Restart();
+  ASSERT_EQ(federation_->Equivocations().size(), 1u);
+  EXPECT_EQ(federation_->Equivocations()[0].rejected_target, "evil.example");
 }
 
 TEST_F(StateTest, InviteTokensStayOutOfTheLog) {

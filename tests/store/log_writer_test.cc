@@ -359,6 +359,86 @@ TEST_P(LogWriterTest, StopDrainsThenRefuses) {
   writer.Stop();  // idempotent
 }
 
+TEST_P(LogWriterTest, AnsweredItemsTakeNoIndexAndAreNotAnsweredByTheWriter) {
+  LogWriter writer(store_.get(), &observer_);
+  std::atomic<int> done_calls{0};
+  writer.Submit([](uint64_t, WriteSet&) -> Prepared { return Prepared::Leaf("a"); },
+                [&](absl::StatusOr<AppendedLeaf> leaf) {
+                  EXPECT_EQ(leaf->leaf_index, 0u);
+                  ++done_calls;
+                });
+  writer.Submit(
+      [](uint64_t, WriteSet& side) -> Prepared {
+        side.Put(Table::kAux, "answered", "x");  // dropped: the item takes no index
+        return Prepared::Answered();
+      },
+      [&](absl::StatusOr<AppendedLeaf>) { ADD_FAILURE() << "the writer answered it"; });
+  writer.Submit([](uint64_t, WriteSet&) -> Prepared { return Prepared::Leaf("b"); },
+                [&](absl::StatusOr<AppendedLeaf> leaf) {
+                  EXPECT_EQ(leaf->leaf_index, 1u);
+                  ++done_calls;
+                });
+  writer.Stop();
+  EXPECT_EQ(done_calls.load(), 2);
+  EXPECT_EQ(store_->Size(), 2u);
+  EXPECT_EQ(*store_->Get(Table::kAux, "answered"), std::nullopt);
+}
+
+TEST_P(LogWriterTest, ARefusalsKeptWritesJoinTheBatchAndItIsAnsweredAfterThem) {
+  FailingStore store(store_.get());
+  LogWriter writer(&store, &observer_);
+  absl::Notification in_prepare;
+  absl::Notification gate;
+  absl::Notification refused;
+  // Item 0 holds the writer so the next three form one batch: a leaf, a
+  // refusal with a kept write, a leaf.
+  writer.Submit(
+      [&](uint64_t, WriteSet&) -> Prepared {
+        in_prepare.Notify();
+        gate.WaitForNotification();
+        return Prepared::Leaf("gate");
+      },
+      [](absl::StatusOr<AppendedLeaf>) {});
+  in_prepare.WaitForNotification();
+  writer.Submit([](uint64_t, WriteSet&) -> Prepared { return Prepared::Leaf("x"); },
+                [&](absl::StatusOr<AppendedLeaf>) { observer_.Note("done x"); });
+  writer.Submit(
+      [](uint64_t, WriteSet& side) -> Prepared {
+        side.Put(Table::kAux, "dropped", "1");
+        WriteSet kept;
+        kept.Put(Table::kAux, "why", "flagged");
+        return Prepared::Refused(absl::FailedPreconditionError("no"), std::move(kept));
+      },
+      [&](absl::StatusOr<AppendedLeaf> leaf) {
+        EXPECT_EQ(leaf.status().code(), absl::StatusCode::kFailedPrecondition);
+        observer_.Note("refused");
+        refused.Notify();
+      });
+  writer.Submit([](uint64_t, WriteSet&) -> Prepared { return Prepared::Leaf("y"); },
+                [&](absl::StatusOr<AppendedLeaf>) { observer_.Note("done y"); });
+  gate.Notify();
+  refused.WaitForNotification();
+  // A batch of one refusal whose kept write is all there is to write.
+  writer.Submit(
+      [](uint64_t, WriteSet&) -> Prepared {
+        WriteSet kept;
+        kept.Put(Table::kAux, "alone", "flagged");
+        return Prepared::Refused(absl::FailedPreconditionError("no"), std::move(kept));
+      },
+      [&](absl::StatusOr<AppendedLeaf>) { observer_.Note("refused alone"); });
+  writer.Stop();
+
+  EXPECT_EQ(store.Size(), 3u);
+  EXPECT_EQ(store.append_calls.load(), 2) << "the refusal alone needs no append";
+  EXPECT_EQ(*store.Get(Table::kAux, "why"), std::optional<std::string>("flagged"));
+  EXPECT_EQ(*store.Get(Table::kAux, "alone"), std::optional<std::string>("flagged"));
+  EXPECT_EQ(*store.Get(Table::kAux, "dropped"), std::nullopt);
+  absl::MutexLock lock(&observer_.mu);
+  EXPECT_THAT(observer_.events,
+              ::testing::ElementsAre("durable 0+1", "durable 1+2", "done x", "done y", "refused",
+                                     "durable 3+0", "refused alone"));
+}
+
 INSTANTIATE_TEST_SUITE_P(AllStores, LogWriterTest, ::testing::ValuesIn(AllStoreFactories()),
                          [](const ::testing::TestParamInfo<StoreFactory>& info) {
                            return info.param.name;

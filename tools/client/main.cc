@@ -28,6 +28,7 @@
 #include "base/flags.h"
 #include "federation/signing.h"
 #include "fedrelay/v1/fedrelay.grpc.pb.h"
+#include "tools/client/integrate.h"
 
 namespace {
 
@@ -65,6 +66,8 @@ Talking to the relay:
   profile               a user's UpdateFederatedProfile, signed by one of their devices
   subscribe             receive events as a peer homeserver or API key (JSON lines)
   ack                   move the subscriber's durable cursor (Acknowledge)
+  integrate             the /v1/ws integration flow: ask the operator for access,
+                        save the granted key (0600), follow events as JSON lines
 
 Offline:
   pubkey --key FILE     print the hex public key of a key file
@@ -858,6 +861,8 @@ const Command kCommands[] = {
     {"profile", kProfileHelp, Profile},
     {"subscribe", kSubscribeHelp, Subscribe},
     {"ack", kAckHelp, Ack},
+    {"integrate", fedrelay::client::kIntegrateHelp,
+     [](Args& args, Relay&) { return fedrelay::client::Integrate(args); }},
 };
 
 }  // namespace

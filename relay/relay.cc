@@ -104,6 +104,7 @@ class RelayImpl final : public Relay {
     };
     checkpointer_ = std::make_unique<store::Checkpointer>(store_.get(), *key_, checkpoint_options);
     RETURN_IF_ERROR(checkpointer_->PublishNow().status());
+    last_publish_ms_.store(SystemClock().NowMs());  // fresh now, also when nothing new was published
 
     RETURN_IF_ERROR(StartGrpc());
     RETURN_IF_ERROR(StartHttp());

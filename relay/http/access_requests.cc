@@ -57,7 +57,8 @@ AccessRequests::Opened AccessRequests::Open(AccessRequestInfo info, AccessDecisi
     by_client_[info.client_id] = info.request_id;
     spdlog::info("integration access request {} from clientId {} at {} (scopes {})",
                  info.request_id, info.client_id, info.remote_address, info.scopes.size());
-    pending_[info.request_id] = Pending{std::move(info), std::move(sink)};
+    const std::string id = info.request_id;  // `info` moves below
+    pending_[id] = Pending{std::move(info), std::move(sink)};
   }
   CountOutcome("pending");
   return opened;

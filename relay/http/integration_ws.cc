@@ -148,8 +148,13 @@ struct IntegrationGateway::Core : std::enable_shared_from_this<IntegrationGatewa
         sockets_gauge(MetricsRegistry::Default().GetGauge(
             "fedrelay_integration_sockets", "Open integration (/v1/ws) WebSockets.")) {}
 
-  absl::Status Ready() const {
+  // Streams only need the relay running; minting a key needs it ready (/readyz).
+  absl::Status Running() const {
     if (stopping.load()) return MakeError(ErrorCode::kUnavailable, "the relay is shutting down");
+    return absl::OkStatus();
+  }
+  absl::Status Ready() const {
+    RETURN_IF_ERROR(Running());
     return deps.readiness ? deps.readiness() : absl::OkStatus();
   }
 
@@ -541,7 +546,7 @@ class IntegrationSession final : public EventSubscriber,
     }
     ApiKeys* api_keys = core_->deps.api_keys;
     absl::StatusOr<std::string> key_id = ApiKeys::KeyIdOf(decision.api_key);
-    return connection->SendThen(
+    const bool sent = connection->SendThen(
         Frame("access_granted", {{"requestId", decision.request_id},
                                  {"apiKey", decision.api_key},
                                  {"scopes", decision.scopes},
@@ -550,6 +555,7 @@ class IntegrationSession final : public EventSubscriber,
           // Never seen by anyone: the key must not stay live.
           if (!written && key_id.ok()) (void)api_keys->Revoke(*key_id);
         });
+    return sent;
   }
 
   std::optional<Principal> RequireKey() {
@@ -582,7 +588,9 @@ class IntegrationSession final : public EventSubscriber,
         *(std::string(name) == "kinds" ? request.add_kinds() : request.add_guild_ids()) = value;
       }
     }
-    if (absl::Status ready = core_->Ready(); !ready.ok()) return Refuse(kNotReady, ready.message());
+    if (absl::Status running = core_->Running(); !running.ok()) {
+      return Refuse(kNotReady, running.message());
+    }
     absl::StatusOr<std::shared_ptr<EventSubscription>> subscription =
         core_->deps.delivery->SubscribeEvents(*principal, request, shared_from_this());
     if (!subscription.ok()) {
@@ -617,7 +625,9 @@ class IntegrationSession final : public EventSubscriber,
 
   void State() {
     if (!RequireKey().has_value()) return Refuse(kUnauthorized, "state needs an API key");
-    if (absl::Status ready = core_->Ready(); !ready.ok()) return Refuse(kNotReady, ready.message());
+    if (absl::Status running = core_->Running(); !running.ok()) {
+      return Refuse(kNotReady, running.message());
+    }
     Json peers = Json::array();
     for (const auto& peer : core_->deps.federation->Peers()) peers.push_back(peer.server_id);
     std::string note;

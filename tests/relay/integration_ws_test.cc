@@ -144,8 +144,9 @@ class IntegrationWsTest : public ::testing::Test {
  protected:
   void SetUp() override { StartRelay(); }
 
-  void StartRelay(const std::string& integration_yaml = "") {
+  void StartRelay(const std::string& integration_yaml = "", const std::string& rate_limits_yaml = "") {
     RelayProcess::Options options;
+    options.rate_limits_yaml = rate_limits_yaml;
     options.extra_yaml = "integration:\n" +
                          (integration_yaml.empty()
                               ? std::string("  access_request_timeout_ms: 60000\n"
@@ -547,6 +548,8 @@ TEST_F(IntegrationWsTest, RevokingTheKeyClosesItsSocketsAtOnce) {
 }
 
 TEST_F(IntegrationWsTest, StalledReaderFallsBackToTheLogAndNeverSlowsAFastOne) {
+  relay_.reset();
+  StartRelay("", "  message_rate_limit: 0\n");
   WsClient fast(relay_->http_port());
   GrantKey(fast, "fast-reader");
   WsClient stalled(relay_->http_port(), "", /*rcvbuf=*/2048);
@@ -560,7 +563,7 @@ TEST_F(IntegrationWsTest, StalledReaderFallsBackToTheLogAndNeverSlowsAFastOne) {
   auto stream = stub->Submit(&context);
   // Enough to fill the socket buffers between relay and client and then the
   // stream's live queue (1024 entries).
-  constexpr int kEvents = 5500;  // under rate_limits.message_rate_limit (6000 a minute)
+  constexpr int kEvents = 12000;
   std::thread writer([&] {
     for (int i = 0; i < kEvents; ++i) {
       stream->Write(testing::AsSubmission(

@@ -4,6 +4,7 @@
 // socket gone), events as JSON like a rest.full gRPC subscriber's, ack,
 // state, revocation, restart, a stalled reader, limits and metrics.
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <map>
@@ -613,6 +614,51 @@ TEST_F(IntegrationWsTest, StoppingTheRelayAnswersNotReady) {
   EXPECT_EQ(denied.value("requestId", ""), request_id);
   EXPECT_EQ(denied.value("reason", ""), "not_ready");
   subscribed.ExpectError("not_ready");
+}
+
+}  // namespace
+}  // namespace fedrelay
+
+namespace fedrelay {
+namespace {
+
+TEST_F(IntegrationWsTest, ClientIntegrateRunsTheWholeFlowAndSavesTheKey0600) {
+  Joins(2);
+  const std::string key_file = relay_->dir() + "/bot.apikey";
+  const std::string out_file = relay_->dir() + "/integrate.out";
+  const std::string command = BinaryPath("tools/fedrelay-client") +
+                              " integrate --client-id com.example.cli --http 127.0.0.1:" +
+                              std::to_string(relay_->http_port()) + " --key-file " + key_file +
+                              " --cursor 0 --count 2 > " + out_file + " 2>&1";
+  std::thread client([&] { EXPECT_EQ(RunCommand(command).exit_code, 0); });
+  std::string request_id;
+  for (int attempt = 0; attempt < 500 && request_id.empty(); ++attempt) {
+    const std::string printed = testing::ReadFile(out_file);
+    const size_t at = printed.find("pending request id: ");
+    if (at != std::string::npos && printed.find('\n', at) != std::string::npos) {
+      request_id = printed.substr(at + 20, printed.find('\n', at) - at - 20);
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  ASSERT_THAT(request_id, StartsWith("req_"));
+  EXPECT_EQ(Ctl("access approve " + request_id).exit_code, 0);
+  client.join();
+  const std::string printed = testing::ReadFile(out_file);
+  EXPECT_THAT(printed, HasSubstr("\"kind\":\"member_joined\""));
+  struct stat info {};
+  ASSERT_EQ(stat(key_file.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+  const std::string key = testing::ReadFile(key_file);
+  EXPECT_THAT(key, StartsWith("fr_"));
+  EXPECT_THAT(printed, Not(HasSubstr(key.substr(0, 20))));  // the key is never printed
+  // With the saved key it asks nothing and follows events at once.
+  const testing::CommandResult again = RunCommand(
+      BinaryPath("tools/fedrelay-client") + " integrate --client-id com.example.cli --http 127.0.0.1:" +
+      std::to_string(relay_->http_port()) + " --key-file " + key_file + " --cursor 0 --count 1");
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_THAT(again.output, Not(HasSubstr("pending request id")));
+  EXPECT_EQ(RunCommand(BinaryPath("tools/fedrelay-client") + " integrate").exit_code, 2);
 }
 
 }  // namespace

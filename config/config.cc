@@ -139,9 +139,27 @@ const Key kKeys[] = {
      "Longest time between checkpoints while the log grows.", &Config::checkpoint_interval_ms, 10,
      kMaxMillis},
     {"integration.access_request_timeout_ms", Kind::kMillis, "600000",
-     "How long a WebSocket access request waits for an operator before access_denied timeout."
-     " Not used yet: the WebSocket integration protocol is not built.",
+     "How long a /v1/ws access request waits for an operator before access_denied timeout.",
      &Config::access_request_timeout_ms, 1000, kMaxMillis},
+    {"integration.access_request_cooldown_ms", Kind::kMillis, "30000",
+     "After a clientId's access request ends (granted, denied, timed out, abandoned), a new one "
+     "from it inside this time is refused with rate_limited (0 = no cooldown).",
+     &Config::access_request_cooldown_ms, 0, kMaxMillis},
+    {"integration.max_frame_bytes", Kind::kUint32, "65536",
+     "Largest /v1/ws frame a client may send (256..1048576); a larger one gets an error frame "
+     "bad_request (over 1048576 bytes the socket is closed with code 1009).",
+     &Config::integration_max_frame_bytes, 256, 1048576},
+    {"integration.hello_timeout_ms", Kind::kMillis, "10000",
+     "Time a /v1/ws socket has after the upgrade to send a valid hello before it is closed.",
+     &Config::integration_hello_timeout_ms, 100, kMaxMillis},
+    {"integration.idle_timeout_ms", Kind::kMillis, "300000",
+     "A /v1/ws socket that sends no frame for this long is closed, unless it is subscribed or "
+     "waiting for an access decision.",
+     &Config::integration_idle_timeout_ms, 100, kMaxMillis},
+    {"integration.max_sockets_per_address", Kind::kUint32, "16",
+     "Open /v1/ws sockets per client IP address (1..100000); the upgrade beyond is refused with "
+     "429 rate_limited.",
+     &Config::integration_max_sockets_per_address, 1, 100000},
     {"member.session_ttl_ms", Kind::kMillis, "3600000",
      "Lifetime of a member channel session token (never past its device cert's expiry).",
      &Config::member_session_ttl_ms, 1000,

@@ -56,6 +56,11 @@ struct Config {
   uint64_t checkpoint_interval_ms = 1000;
   // integration (WebSocket access requests)
   uint64_t access_request_timeout_ms = 600000;
+  uint64_t access_request_cooldown_ms = 30000;
+  uint64_t integration_max_frame_bytes = 65536;
+  uint64_t integration_hello_timeout_ms = 10000;
+  uint64_t integration_idle_timeout_ms = 300000;
+  uint64_t integration_max_sockets_per_address = 16;
   // member channel
   uint64_t member_session_ttl_ms = 3600000;
   // messaging bridge (docs/bridge.md)

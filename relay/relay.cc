@@ -25,7 +25,9 @@
 #include "relay/http/bridge_ws.h"
 #include "relay/grpc/federation_service.h"
 #include "relay/http/explorer.h"
+#include "relay/http/access_requests.h"
 #include "relay/http/http_server.h"
+#include "relay/http/integration_ws.h"
 #include "relay/http/log_http.h"
 #include "relay/downstream/event_sink_fan_out.h"
 #include "relay/http/member_channel.h"
@@ -111,6 +113,9 @@ class RelayImpl final : public Relay {
                  verifier_key_);
 
     api_keys_ = std::make_unique<ApiKeys>(store_.get());
+    access_requests_ = std::make_unique<AccessRequests>(
+        api_keys_.get(), AccessRequests::Options{config_.access_request_timeout_ms,
+                                                 config_.access_request_cooldown_ms});
     DeliveryOptions delivery_options;
     delivery_options.store = store_.get();
     delivery_options.api_keys = api_keys_.get();
@@ -168,6 +173,7 @@ class RelayImpl final : public Relay {
   void Shutdown() override {
     if (shut_down_) return;
     shut_down_ = true;
+    if (integration_) integration_->Shutdown();
     if (http_) http_->Stop();
     if (delivery_) delivery_->Shutdown();
     if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -224,7 +230,8 @@ class RelayImpl final : public Relay {
     // Operator commands (fedrelay-ctl) arrive on a unix socket in the data
     // directory: filesystem permissions are the credential.
     admin_service_ = std::make_unique<AdminService>(federation_.get(), store_.get(), verifier_key_,
-                                                    key_->PublicKeyHex(), api_keys_.get());
+                                                    key_->PublicKeyHex(), api_keys_.get(),
+                                                    access_requests_.get());
     admin_service_->set_bridge(bridge_.get());
     admin_service_->SetTickets(member_tickets_.get());
     const std::string socket_path = AdminSocketPath(config_.data_dir);
@@ -258,6 +265,14 @@ class RelayImpl final : public Relay {
     member_options.tickets = member_tickets_.get();
     member_options.rate_limits = config_.rate_limits;
     member_channel_ = RegisterMemberChannel(*http_, member_options);
+    integration_ = std::make_unique<IntegrationGateway>(
+        IntegrationGateway::Deps{delivery_.get(), api_keys_.get(), access_requests_.get(),
+                                 federation_.get(), store_.get(),
+                                 [this]() { return Readiness(); }},
+        IntegrationOptions{config_.server_id, config_.integration_max_frame_bytes,
+                           config_.integration_hello_timeout_ms, config_.integration_idle_timeout_ms,
+                           config_.integration_max_sockets_per_address});
+    integration_->Register(*http_);
     RETURN_IF_ERROR(http_->Start());
     http_port_ = http_->port();
     spdlog::info("HTTP listening on {} (port {})", config_.http_listen, http_port_);
@@ -308,6 +323,8 @@ class RelayImpl final : public Relay {
   int http_port_ = 0;
   std::atomic<uint64_t> last_publish_ms_{0};
   bool shut_down_ = false;
+  std::unique_ptr<AccessRequests> access_requests_;  // pending /v1/ws access requests
+  std::unique_ptr<IntegrationGateway> integration_;  // GET /v1/ws
 };
 
 }  // namespace

@@ -1,6 +1,9 @@
-// The Delivery implementation. One SubscriberStream per Subscribe call:
+// The Delivery implementation. One SubscriberStream per Subscribe call
+// (GrpcSubscriberStream) or per SubscribeEvents (ExternalSubscriberStream, e.g.
+// an integration WebSocket); both share everything below and differ only in
+// how one write starts and reports back (WriteDone):
 //
-//   writer thread (OnDurable)          work pool (Turn)                 gRPC (OnWriteDone)
+//   writer thread (OnDurable)          work pool (Turn)                 transport (WriteDone)
 //   -------------------------          ----------------                 ------------------
 //   encode each event once; append     take the next entry: live queue  next pending event, or
 //   the entries a live stream's        or a chunk of the recent entries continue the turn here
@@ -230,6 +233,11 @@ class DeliveryCore : public std::enable_shared_from_this<DeliveryCore> {
                                         const v1::AcknowledgeRequest& request,
                                         v1::AcknowledgeResponse* response);
 
+  absl::StatusOr<std::shared_ptr<EventSubscription>> SubscribeEvents(
+      const Principal& principal, const v1::SubscribeRequest& request,
+      std::shared_ptr<EventSubscriber> subscriber);
+  absl::StatusOr<uint64_t> AcknowledgeFor(const Principal& principal, uint64_t event_id);
+
   size_t subscriber_count() const {
     absl::MutexLock lock(&fanout_mu_);
     return subscribers_.size();
@@ -255,6 +263,14 @@ class DeliveryCore : public std::enable_shared_from_this<DeliveryCore> {
  private:
   absl::StatusOr<uint64_t> StartPosition(const Principal& principal,
                                          const v1::SubscribeRequest& request);
+  // What a new stream of either transport starts from.
+  struct StreamStart {
+    EventFilter filter;
+    uint64_t after = 0;
+    std::shared_ptr<IdentityStats> stats;
+  };
+  absl::StatusOr<StreamStart> PrepareStream(const Principal& principal,
+                                            const v1::SubscribeRequest& request);
   std::shared_ptr<IdentityStats> StatsFor(const std::string& identity);
   // Ends the streams `match` selects, with `status`.
   void EndStreams(const std::function<bool(const Principal&)>& match, const grpc::Status& status);
@@ -282,10 +298,13 @@ class DeliveryCore : public std::enable_shared_from_this<DeliveryCore> {
   friend class SubscriberStream;
 };
 
-// One Subscribe call.
-class SubscriberStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
-                               public std::enable_shared_from_this<SubscriberStream> {
+// One subscriber's stream, whatever the transport: the ordering, catch-up and
+// flow control below. A transport (GrpcSubscriberStream, ExternalSubscriberStream)
+// writes one event at a time and reports each write's end to WriteDone.
+class SubscriberStream : public std::enable_shared_from_this<SubscriberStream> {
  public:
+  virtual ~SubscriberStream() = default;
+
   SubscriberStream(std::shared_ptr<DeliveryCore> core, Principal principal, EventFilter filter,
                    uint64_t start_after, std::shared_ptr<IdentityStats> stats)
       : core_(std::move(core)),
@@ -297,13 +316,10 @@ class SubscriberStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     stats_->working_on_received_at_ms.store(0);
   }
 
-  // Sends the initial metadata (so the client knows it is subscribed), joins
-  // the fan-out and schedules the first turn, which starts reading the log.
-  void Begin(grpc::CallbackServerContext* context, uint64_t start_after) {
+  // Joins the fan-out and schedules the first turn, which starts reading the
+  // log. The stream keeps itself alive until Done().
+  void Join() {
     self_ = shared_from_this();
-    context->AddInitialMetadata("x-fedrelay-subscriber", principal_.identity);
-    context->AddInitialMetadata("x-fedrelay-start-after", absl::StrCat(start_after));
-    StartSendInitialMetadata();
     core_->subscribers_gauge().Add(1);
     {
       absl::MutexLock lock(&mu_);
@@ -421,16 +437,20 @@ class SubscriberStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     }
   }
 
-  // Finishes the call with `status` (idempotent).
+  // Finishes the stream with `status` (idempotent).
   void End(const grpc::Status& status) {
-    absl::MutexLock lock(&mu_);
-    if (finished_) return;
-    finished_ = true;
-    queue_.clear();
-    Finish(status);
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_) return;
+      finished_ = true;
+      queue_.clear();
+      TransportFinish(status);
+    }
+    AfterFinish(status);
   }
 
-  void OnWriteDone(bool ok) override {
+  // The transport finished writing current_ (ok) or could not (the stream ends).
+  void WriteDone(bool ok) {
     bool post = false;
     bool turn_here = false;
     {
@@ -439,34 +459,31 @@ class SubscriberStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
       OutgoingWrite done = std::move(current_);
       current_ = {};
       if (!ok) {
-        if (!finished_) {
-          finished_ = true;
-          queue_.clear();
-          Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled: the stream broke"));
+        if (finished_) return;
+      } else {
+        stats_->delivered->Increment();
+        if (done.last_of_entry) stats_->position.store(done.event_id);
+        if (finished_) return;
+        if (!pending_.empty()) {
+          StartNextWriteLocked();
+          return;
         }
-        return;
+        if (!live_ || !queue_.empty() || live_through_ >= next_id_) {
+          scheduled_ = true;
+          (live_ ? turn_here : post) = true;
+        }
       }
-      stats_->delivered->Increment();
-      if (done.last_of_entry) stats_->position.store(done.event_id);
-      if (finished_) return;
-      if (!pending_.empty()) {
-        StartNextWriteLocked();
-        return;
-      }
-      if (!live_ || !queue_.empty() || live_through_ >= next_id_) {
-        scheduled_ = true;
-        (live_ ? turn_here : post) = true;
-      }
+    }
+    if (!ok) {
+      End(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled: the stream broke"));
+      return;
     }
     if (turn_here) Turn(/*may_read_log=*/false);
     if (post) core_->pool().Post(shared_from_this());
   }
 
-  void OnCancel() override {
-    End(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled: the subscriber went away"));
-  }
-
-  void OnDone() override {
+  // Leaves the fan-out once the transport is done with the stream.
+  void Done() {
     std::shared_ptr<SubscriberStream> self = std::move(self_);
     core_->Unregister(this);
     core_->subscribers_gauge().Add(-1);
@@ -475,13 +492,22 @@ class SubscriberStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     // `self` may be the last reference: this object goes away on return.
   }
 
- private:
+ protected:
   struct OutgoingWrite {
     grpc::ByteBuffer message;  // an encoded StreamResponse
+    OutgoingEvent event;       // the same event, decoded
     uint64_t event_id = 0;
     bool last_of_entry = false;
   };
 
+  // Starts writing `write` (current_, stable until WriteDone); under mu_.
+  virtual void TransportWrite(OutgoingWrite& write) = 0;
+  // Ends the transport's stream; under mu_, once.
+  virtual void TransportFinish(const grpc::Status& status) = 0;
+  // After TransportFinish, without locks held.
+  virtual void AfterFinish(const grpc::Status& /*status*/) {}
+
+ private:
   // Reads the next entries after next_id_ - 1 that the filter may select
   // into catch_up_, and sets catch_up_through_ to the last id it covered:
   // from the recent entries in memory (shared, already encoded) when they
@@ -536,6 +562,7 @@ class SubscriberStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     for (const OutgoingEvent& event : selected) {
       OutgoingWrite write;
       write.event_id = entry->event_id();
+      write.event = event;
       if (event.own == nullptr && event.index >= 0) {
         write.message = grpc::ByteBuffer(&entry->encoded[static_cast<size_t>(event.index)], 1);
       } else {
@@ -551,14 +578,14 @@ class SubscriberStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     current_ = std::move(pending_.front());
     pending_.pop_front();
     writing_ = true;
-    StartWrite(&current_.message);
+    TransportWrite(current_);
   }
 
   const std::shared_ptr<DeliveryCore> core_;
   const Principal principal_;
   const EventFilter filter_;
   const std::shared_ptr<IdentityStats> stats_;
-  std::shared_ptr<SubscriberStream> self_;  // gRPC's reference, dropped in OnDone
+  std::shared_ptr<SubscriberStream> self_;  // the transport's reference, dropped in Done
 
   absl::Mutex mu_;
   bool live_ ABSL_GUARDED_BY(mu_) = false;  // starts by reading the log
@@ -576,6 +603,67 @@ class SubscriberStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   std::deque<FanOutEntryPtr> catch_up_;
   uint64_t catch_up_through_ = 0;  // last id the reads into catch_up_ covered
   OutgoingWrite current_;
+};
+
+// A FederationRelay.Subscribe call.
+class GrpcSubscriberStream final : public SubscriberStream,
+                                   public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  using SubscriberStream::SubscriberStream;
+
+  // Sends the initial metadata (so the client knows it is subscribed), then joins.
+  void Begin(grpc::CallbackServerContext* context, uint64_t start_after) {
+    context->AddInitialMetadata("x-fedrelay-subscriber", principal().identity);
+    context->AddInitialMetadata("x-fedrelay-start-after", absl::StrCat(start_after));
+    StartSendInitialMetadata();
+    Join();
+  }
+
+  void OnWriteDone(bool ok) override { WriteDone(ok); }
+  void OnCancel() override {
+    End(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled: the subscriber went away"));
+  }
+  void OnDone() override { Done(); }
+
+ private:
+  void TransportWrite(OutgoingWrite& write) override { StartWrite(&write.message); }
+  void TransportFinish(const grpc::Status& status) override { Finish(status); }
+};
+
+// A subscriber on another transport (EventSubscriber, e.g. an integration WebSocket).
+class ExternalSubscriberStream final : public SubscriberStream, public EventSubscription {
+ public:
+  ExternalSubscriberStream(std::shared_ptr<DeliveryCore> core, Principal principal,
+                           EventFilter filter, uint64_t start_after,
+                           std::shared_ptr<IdentityStats> stats,
+                           std::shared_ptr<EventSubscriber> subscriber)
+      : SubscriberStream(std::move(core), std::move(principal), std::move(filter), start_after,
+                         std::move(stats)),
+        subscriber_(std::move(subscriber)) {}
+
+  void Cancel() override {
+    cancelled_.store(true);
+    End(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled: the subscriber went away"));
+  }
+
+ private:
+  void TransportWrite(OutgoingWrite& write) override {
+    std::weak_ptr<SubscriberStream> weak = weak_from_this();
+    subscriber_->Deliver(write.event.event(), [weak](bool written) {
+      if (auto stream = weak.lock()) stream->WriteDone(written);
+    });
+  }
+  void TransportFinish(const grpc::Status&) override {}
+  void AfterFinish(const grpc::Status& status) override {
+    if (!cancelled_.load()) {
+      subscriber_->Ended(absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                                      status.error_message()));
+    }
+    Done();
+  }
+
+  const std::shared_ptr<EventSubscriber> subscriber_;
+  std::atomic<bool> cancelled_{false};
 };
 
 void WorkPool::Run() {
@@ -801,23 +889,58 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* DeliveryCore::Subscribe(
     return RefuseStream<grpc::ByteBuffer>(ToGrpcStatus(
         MakeError(ErrorCode::kMalformed, "the SubscribeRequest does not parse")));
   }
-  absl::StatusOr<EventFilter> filter = EventFilter::FromRequest(request);
-  if (!filter.ok()) return RefuseStream<grpc::ByteBuffer>(ToGrpcStatus(filter.status()));
-  absl::StatusOr<uint64_t> start_after = StartPosition(*principal, request);
-  if (!start_after.ok()) return RefuseStream<grpc::ByteBuffer>(ToGrpcStatus(start_after.status()));
+  absl::StatusOr<StreamStart> start = PrepareStream(*principal, request);
+  if (!start.ok()) return RefuseStream<grpc::ByteBuffer>(ToGrpcStatus(start.status()));
+  auto stream = std::make_shared<GrpcSubscriberStream>(shared_from_this(), *std::move(principal),
+                                                       std::move(start->filter), start->after,
+                                                       std::move(start->stats));
+  stream->Begin(context, start->after);
+  return stream.get();
+}
 
-  spdlog::info("subscriber {} connected: after event {}{}{}", principal->identity, *start_after,
+absl::StatusOr<DeliveryCore::StreamStart> DeliveryCore::PrepareStream(
+    const Principal& principal, const v1::SubscribeRequest& request) {
+  ASSIGN_OR_RETURN(EventFilter filter, EventFilter::FromRequest(request));
+  ASSIGN_OR_RETURN(const uint64_t start_after, StartPosition(principal, request));
+  spdlog::info("subscriber {} connected: after event {}{}{}", principal.identity, start_after,
                request.guild_ids().empty()
                    ? ""
                    : absl::StrCat(", guilds [", absl::StrJoin(request.guild_ids(), ","), "]"),
                request.kinds().empty()
                    ? ""
                    : absl::StrCat(", kinds [", absl::StrJoin(request.kinds(), ","), "]"));
-  std::shared_ptr<IdentityStats> stats = StatsFor(principal->identity);
-  auto stream = std::make_shared<SubscriberStream>(shared_from_this(), *std::move(principal),
-                                                   *std::move(filter), *start_after, std::move(stats));
-  stream->Begin(context, *start_after);
-  return stream.get();
+  return StreamStart{std::move(filter), start_after, StatsFor(principal.identity)};
+}
+
+absl::StatusOr<std::shared_ptr<EventSubscription>> DeliveryCore::SubscribeEvents(
+    const Principal& principal, const v1::SubscribeRequest& request,
+    std::shared_ptr<EventSubscriber> subscriber) {
+  if (!started_.load() || stopped_.load()) {
+    return MakeError(ErrorCode::kUnavailable, "delivery is not running");
+  }
+  ASSIGN_OR_RETURN(StreamStart start, PrepareStream(principal, request));
+  auto stream = std::make_shared<ExternalSubscriberStream>(
+      shared_from_this(), principal, std::move(start.filter), start.after, std::move(start.stats),
+      std::move(subscriber));
+  stream->Join();
+  return stream;
+}
+
+absl::StatusOr<uint64_t> DeliveryCore::AcknowledgeFor(const Principal& principal,
+                                                      uint64_t event_id) {
+  if (!started_.load() || stopped_.load()) {
+    return MakeError(ErrorCode::kUnavailable, "delivery is not running");
+  }
+  const uint64_t size = options_.store->Size();
+  if (event_id > size) {
+    return MakeError(ErrorCode::kInvalidCursor,
+                     absl::StrCat("event ", event_id, " is beyond the log (", size, " events)"));
+  }
+  ASSIGN_OR_RETURN(const uint64_t cursor, cursors_.Advance(principal.identity, event_id));
+  std::shared_ptr<IdentityStats> stats = StatsFor(principal.identity);
+  stats->acks->Increment();
+  stats->acked->Set(static_cast<double>(cursor));
+  return cursor;
 }
 
 grpc::ServerUnaryReactor* DeliveryCore::Acknowledge(grpc::CallbackServerContext* context,
@@ -831,17 +954,8 @@ grpc::ServerUnaryReactor* DeliveryCore::Acknowledge(grpc::CallbackServerContext*
     ASSIGN_OR_RETURN(Principal principal,
                      auth_->Authenticate(DownstreamCredentials::FromGrpc(*context),
                                          kAcknowledgeMethod));
-    const uint64_t size = options_.store->Size();
-    if (request.event_id() > size) {
-      return MakeError(ErrorCode::kInvalidCursor, absl::StrCat("event ", request.event_id(),
-                                                               " is beyond the log (", size,
-                                                               " events)"));
-    }
-    ASSIGN_OR_RETURN(const uint64_t cursor, cursors_.Advance(principal.identity, request.event_id()));
+    ASSIGN_OR_RETURN(const uint64_t cursor, AcknowledgeFor(principal, request.event_id()));
     response->set_event_id(cursor);
-    std::shared_ptr<IdentityStats> stats = StatsFor(principal.identity);
-    stats->acks->Increment();
-    stats->acked->Set(static_cast<double>(cursor));
     return absl::OkStatus();
   };
   reactor->Finish(ToGrpcStatus(run(), context));
@@ -867,6 +981,15 @@ class DeliveryImpl final : public Delivery {
                                         const v1::AcknowledgeRequest* request,
                                         v1::AcknowledgeResponse* response) override {
     return core_->Acknowledge(context, *request, response);
+  }
+  absl::StatusOr<std::shared_ptr<EventSubscription>> SubscribeEvents(
+      const Principal& principal, const v1::SubscribeRequest& request,
+      std::shared_ptr<EventSubscriber> subscriber) override {
+    return core_->SubscribeEvents(principal, request, std::move(subscriber));
+  }
+  absl::StatusOr<uint64_t> AcknowledgeEvent(const Principal& principal,
+                                            uint64_t event_id) override {
+    return core_->AcknowledgeFor(principal, event_id);
   }
   void Shutdown() override { core_->Shutdown(); }
   size_t subscriber_count() const override { return core_->subscriber_count(); }

@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -32,9 +33,40 @@
 #include "federation/federation.h"
 #include "fedrelay/v1/fedrelay.grpc.pb.h"
 #include "relay/auth/api_keys.h"
+#include "relay/auth/downstream_auth.h"
 #include "store/log_store.h"
 
 namespace fedrelay::relay {
+
+// A subscriber on a transport other than gRPC (the integration WebSocket,
+// relay/http/integration_ws.h): it gets exactly what a gRPC Subscribe stream
+// with the same principal and request gets, one event at a time.
+class EventSubscriber {
+ public:
+  virtual ~EventSubscriber() = default;
+  // The next event, in event_id order. The subscriber calls `done(true)` once
+  // the event has left (then the next one follows) or `done(false)` when it
+  // cannot be written (the stream ends), exactly once, from any thread but
+  // never from inside Deliver. While the subscriber has not called `done`,
+  // newer events wait in a bounded queue and then in the log: a slow reader
+  // costs bounded memory and never slows the writer or other subscribers.
+  // Deliver and Ended run with the stream's lock held: they must not call
+  // back into the EventSubscription.
+  virtual void Deliver(const v1::StreamResponse& event, std::function<void(bool written)> done) = 0;
+  // The delivery ended the stream (key revoked, shutdown, unreadable log):
+  // `status` says why, in WireMessage form. Called at most once, never after
+  // the subscriber's own Cancel.
+  virtual void Ended(const absl::Status& status) = 0;
+};
+
+// The delivery's side of an EventSubscriber's stream.
+class EventSubscription {
+ public:
+  virtual ~EventSubscription() = default;
+  // Ends the stream (idempotent); no Ended follows. Call without holding a
+  // lock that Deliver or Ended takes.
+  virtual void Cancel() = 0;
+};
 
 struct DeliveryOptions {
   store::LogStore* store = nullptr;  // required
@@ -68,6 +100,18 @@ class Delivery : public federation::EventSink {
   virtual grpc::ServerUnaryReactor* Acknowledge(grpc::CallbackServerContext* context,
                                                 const v1::AcknowledgeRequest* request,
                                                 v1::AcknowledgeResponse* response) = 0;
+  // The same stream for an already authenticated principal on another
+  // transport: kUnavailable before Start or after Shutdown, kMalformed for a
+  // bad filter, kInvalidCursor for a bad resume_from_event_id.
+  virtual absl::StatusOr<std::shared_ptr<EventSubscription>> SubscribeEvents(
+      const Principal& principal, const v1::SubscribeRequest& request,
+      std::shared_ptr<EventSubscriber> subscriber) = 0;
+  // Moves the principal's durable cursor (the one Acknowledge moves) to
+  // `event_id` unless it is beyond; returns the cursor afterwards.
+  // kInvalidCursor when `event_id` is beyond the log.
+  virtual absl::StatusOr<uint64_t> AcknowledgeEvent(const Principal& principal,
+                                                    uint64_t event_id) = 0;
+
   // Ends every stream (UNAVAILABLE) for shutdown.
   virtual void Shutdown() = 0;
 

@@ -44,12 +44,13 @@ std::string AdminSocketPath(const std::string& data_dir) { return data_dir + "/a
 
 AdminService::AdminService(federation::Federation* federation, const store::LogStore* store,
                            std::string verifier_key, std::string relay_pubkey_hex,
-                           ApiKeys* api_keys)
+                           ApiKeys* api_keys, AccessRequests* access_requests)
     : federation_(federation),
       store_(store),
       verifier_key_(std::move(verifier_key)),
       relay_pubkey_hex_(std::move(relay_pubkey_hex)),
-      api_keys_(api_keys) {}
+      api_keys_(api_keys),
+      access_requests_(access_requests) {}
 
 grpc::ServerUnaryReactor* AdminService::Status(grpc::CallbackServerContext* context,
                                                const v1::AdminStatusRequest*,
@@ -181,6 +182,67 @@ grpc::ServerUnaryReactor* AdminService::RevokeApiKey(grpc::CallbackServerContext
     spdlog::info("operator: API key {} revoked", revoked->key_id);
   }
   reactor->Finish(ToGrpcStatus(revoked.status()));
+  return reactor;
+}
+
+}  // namespace fedrelay::relay
+
+namespace fedrelay::relay {
+
+grpc::ServerUnaryReactor* AdminService::ListAccessRequests(
+    grpc::CallbackServerContext* context, const v1::ListAccessRequestsRequest*,
+    v1::ListAccessRequestsResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  if (access_requests_ == nullptr) {
+    reactor->Finish(ToGrpcStatus(
+        MakeError(ErrorCode::kUnavailable, "integration access requests are not enabled")));
+    return reactor;
+  }
+  const uint64_t now = SystemClock().NowMs();
+  for (const AccessRequestInfo& info : access_requests_->List()) {
+    auto* out = response->add_requests();
+    out->set_request_id(info.request_id);
+    out->set_client_id(info.client_id);
+    out->set_display_name(info.display_name);
+    for (const auto& scope : info.scopes) out->add_scopes(scope);
+    out->set_remote_address(info.remote_address);
+    out->set_created_at(info.created_at_ms);
+    out->set_age_ms(now > info.created_at_ms ? now - info.created_at_ms : 0);
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminService::ApproveAccessRequest(
+    grpc::CallbackServerContext* context, const v1::ApproveAccessRequestRequest* request,
+    v1::AdminApiKey* response) {
+  auto* reactor = context->DefaultReactor();
+  absl::Status status;
+  if (access_requests_ == nullptr) {
+    status = MakeError(ErrorCode::kUnavailable, "integration access requests are not enabled");
+  } else {
+    absl::StatusOr<ApiKeyInfo> key = access_requests_->Approve(request->request_id());
+    if (key.ok()) {
+      FillApiKey(*key, response);
+      spdlog::info("operator: approved access request {} (key {})", request->request_id(),
+                   key->key_id);
+    }
+    status = key.status();
+  }
+  reactor->Finish(ToGrpcStatus(status, context));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminService::DenyAccessRequest(
+    grpc::CallbackServerContext* context, const v1::DenyAccessRequestRequest* request,
+    v1::DenyAccessRequestResponse*) {
+  auto* reactor = context->DefaultReactor();
+  absl::Status status =
+      access_requests_ == nullptr
+          ? MakeError(ErrorCode::kUnavailable, "integration access requests are not enabled")
+          : access_requests_->Deny(request->request_id());
+  if (status.ok()) spdlog::info("operator: denied access request {}", request->request_id());
+  reactor->Finish(ToGrpcStatus(status, context));
   return reactor;
 }
 

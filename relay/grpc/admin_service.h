@@ -10,6 +10,7 @@
 #include "relay/auth/api_keys.h"
 #include "relay/downstream/bridge_outbox.h"
 #include "relay/member/member_tickets.h"
+#include "relay/http/access_requests.h"
 #include "store/log_store.h"
 
 namespace fedrelay::relay {
@@ -19,10 +20,11 @@ std::string AdminSocketPath(const std::string& data_dir);
 
 class AdminService final : public v1::Admin::CallbackService {
  public:
-  // `api_keys` may be null: the API key commands then answer UNAVAILABLE.
+  // `api_keys` may be null: the API key commands then answer UNAVAILABLE;
+  // so may `access_requests`, for the access request commands.
   AdminService(federation::Federation* federation, const store::LogStore* store,
                std::string verifier_key, std::string relay_pubkey_hex,
-               ApiKeys* api_keys = nullptr);
+               ApiKeys* api_keys = nullptr, AccessRequests* access_requests = nullptr);
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* context,
                                    const v1::AdminStatusRequest* request,
@@ -54,6 +56,16 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* RevokeApiKey(grpc::CallbackServerContext* context,
                                          const v1::RevokeApiKeyRequest* request,
                                          v1::AdminApiKey* response) override;
+  // Integration access requests (relay/http/access_requests.h).
+  grpc::ServerUnaryReactor* ListAccessRequests(grpc::CallbackServerContext* context,
+                                               const v1::ListAccessRequestsRequest* request,
+                                               v1::ListAccessRequestsResponse* response) override;
+  grpc::ServerUnaryReactor* ApproveAccessRequest(grpc::CallbackServerContext* context,
+                                                 const v1::ApproveAccessRequestRequest* request,
+                                                 v1::AdminApiKey* response) override;
+  grpc::ServerUnaryReactor* DenyAccessRequest(grpc::CallbackServerContext* context,
+                                              const v1::DenyAccessRequestRequest* request,
+                                              v1::DenyAccessRequestResponse* response) override;
 
   // The messaging bridge's commands (relay/grpc/admin_bridge.cc); without a
   // bridge outbox they answer UNAVAILABLE. Set before serving.
@@ -90,6 +102,7 @@ class AdminService final : public v1::Admin::CallbackService {
   ApiKeys* const api_keys_;
   BridgeOutbox* bridge_ = nullptr;
   MemberTickets* tickets_ = nullptr;
+  AccessRequests* const access_requests_;
 };
 
 }  // namespace fedrelay::relay

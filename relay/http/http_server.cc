@@ -279,6 +279,9 @@ class WebSocketSession final : public Connection,
         correlation_id_(std::move(correlation_id)) {}
 
   ~WebSocketSession() override {
+    for (auto& written : written_) {
+      if (written) written(false);
+    }
     NotifyClosed();
     core_->Unregister(id_);
   }
@@ -297,7 +300,9 @@ class WebSocketSession final : public Connection,
     ws_.async_accept(upgrade_, beast::bind_front_handler(&WebSocketSession::OnAccept, shared_from_this()));
   }
 
-  bool Send(std::string text) override {
+  bool Send(std::string text) override { return SendThen(std::move(text), nullptr); }
+
+  bool SendThen(std::string text, std::function<void(bool written)> written) override {
     if (!open_.load()) return false;
     const size_t size = text.size();
     if (queued_bytes_.fetch_add(size) + size > core_->options.max_websocket_queue_bytes) {
@@ -306,8 +311,15 @@ class WebSocketSession final : public Connection,
       Shutdown(/*force=*/true);
       return false;
     }
-    const bool posted = core_->Post(executor_, [self = shared_from_this(), text = std::move(text)]() mutable {
+    const bool posted = core_->Post(executor_, [self = shared_from_this(), text = std::move(text),
+                                                written = std::move(written)]() mutable {
+      if (!self->open_.load()) {
+        self->queued_bytes_.fetch_sub(text.size());
+        if (written) written(false);
+        return;
+      }
       self->queue_.push_back(std::move(text));
+      self->written_.push_back(std::move(written));
       if (!self->writing_) self->DoWrite();
     });
     if (!posted) queued_bytes_.fetch_sub(size);
@@ -376,6 +388,9 @@ class WebSocketSession final : public Connection,
     writing_ = false;
     queued_bytes_.fetch_sub(queue_.front().size());
     queue_.pop_front();
+    std::function<void(bool)> written = std::move(written_.front());
+    written_.pop_front();
+    if (written) written(!ec);
     if (ec) {
       Finish();
       return;
@@ -404,7 +419,18 @@ class WebSocketSession final : public Connection,
 
   void Finish() {
     open_ = false;
+    FailUnwritten();
     NotifyClosed();
+  }
+
+  // Frames still queued when the connection ends will never be written.
+  void FailUnwritten() {
+    // The one being written (the front, while writing_) learns in OnWrite.
+    for (size_t i = writing_ ? 1 : 0; i < written_.size(); ++i) {
+      std::function<void(bool)> written = std::move(written_[i]);
+      written_[i] = nullptr;
+      if (written) written(false);
+    }
   }
 
   // OnClose only follows OnOpen; a handler whose handshake failed is just dropped.
@@ -423,6 +449,7 @@ class WebSocketSession final : public Connection,
   uint64_t id_ = 0;
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;
+  std::deque<std::function<void(bool)>> written_;  // SendThen callbacks, one per queue_ entry
   bool writing_ = false;
   bool closing_ = false;
   bool close_pending_ = false;

@@ -78,6 +78,12 @@ class WebSocketConnection {
   // the peer reads so slowly that the queue would exceed the server's
   // `max_websocket_queue_bytes`; the connection is then closed.
   virtual bool Send(std::string text) = 0;
+  // As Send, and then `written(true)` once the frame has been written to the
+  // socket, or `written(false)` when the connection ends first; called on the
+  // connection's strand, never from inside SendThen, and not at all when
+  // SendThen returns false. Lets a sender keep one frame in flight and so
+  // notice a slow reader long before the queue limit.
+  virtual bool SendThen(std::string text, std::function<void(bool written)> written) = 0;
   // Starts a normal close handshake.
   virtual void Close() = 0;
   virtual bool is_open() const = 0;

@@ -303,11 +303,13 @@ TEST(ConfigTest, DescribeKeysListsEveryKeyWithTypeAndDefault) {
         "rate_limits.invite_rate_limit", "rate_limits.discovery_rate_limit",
         "rate_limits.sync_mailbox_rate_limit", "rate_limits.ping_rate_limit",
         "log.checkpoint_interval_ms", "integration.access_request_timeout_ms",
-        "member.session_ttl_ms", "bridge.retry_base_delay_ms", "bridge.retry_max_delay_ms",
-        "bridge.max_attempts", "bridge.resend_after_ms"}) {
+        "integration.access_request_cooldown_ms", "integration.max_frame_bytes",
+        "integration.hello_timeout_ms", "integration.idle_timeout_ms",
+        "integration.max_sockets_per_address", "member.session_ttl_ms", "bridge.retry_base_delay_ms",
+        "bridge.retry_max_delay_ms", "bridge.max_attempts", "bridge.resend_after_ms"}) {
     EXPECT_THAT(names, ::testing::Contains(std::string(key)));
   }
-  EXPECT_EQ(names.size(), 27u);
+  EXPECT_EQ(names.size(), 32u);
   const std::vector<std::string> lines = absl::StrSplit(described, '\n', absl::SkipEmpty());
   for (const std::string& line : lines) {
     if (absl::StartsWith(line, "federation.max_clock_skew_ms")) {

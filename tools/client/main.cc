@@ -30,6 +30,7 @@
 #include "fedrelay/v1/fedrelay.grpc.pb.h"
 #include "tools/client/bridge.h"
 #include "tools/client/member.h"
+#include "tools/client/integrate.h"
 
 namespace {
 
@@ -70,6 +71,8 @@ Talking to the relay:
   bridge                a reference messaging bridge on /v1/bridge (docs/bridge.md)
   member                a user's own device on the member channel (HTTP): login,
                         register, events, ack, ticket
+  integrate             the /v1/ws integration flow: ask the operator for access,
+                        save the granted key (0600), follow events as JSON lines
 
 Offline:
   pubkey --key FILE     print the hex public key of a key file
@@ -879,6 +882,8 @@ const Command kCommands[] = {
              return kExitAccepted;
            });
      }},
+    {"integrate", fedrelay::client::kIntegrateHelp,
+     [](Args& args, Relay&) { return fedrelay::client::Integrate(args); }},
 };
 
 }  // namespace

@@ -53,6 +53,11 @@ Commands talking to the relay:
                                        (open ones; --all includes closed ones)
   ticket show TICKET_ID                one ticket in full
   ticket close TICKET_ID [--note TEXT] close a ticket (closing a closed one changes nothing)
+  access list                          integrations waiting on /v1/ws for access: request id,
+                                       clientId, displayName (unverified), scopes, address, age
+  access approve REQUEST_ID            mint an API key for it; the key goes to the waiting
+                                       integration only (listed by apikey list, revocable)
+  access deny REQUEST_ID               refuse it (the integration gets access_denied user_denied)
 
 Offline commands:
   keygen --out FILE [--name NAME]      create a 0600 Ed25519 key file, print its keys
@@ -439,6 +444,52 @@ int Ticket(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& sock
   return Usage(verb.empty() ? "ticket needs list, show or close" : "unknown ticket command '" + verb + "'");
 }
 
+int Access(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& socket) {
+  const std::string verb = args.Positional();
+  grpc::ClientContext context;
+  Bound(context);
+  if (verb == "list") {
+    if (!args.Leftover().empty()) return Usage("unexpected argument " + args.Leftover());
+    fedrelay::v1::ListAccessRequestsResponse response;
+    if (auto status = admin.ListAccessRequests(&context, {}, &response); !status.ok()) {
+      return FailRpc(status, socket);
+    }
+    if (response.requests().empty()) std::cout << "no pending access requests\n";
+    for (const auto& request : response.requests()) {
+      std::cout << request.request_id() << "  client_id=" << request.client_id() << "  scopes=[";
+      for (int i = 0; i < request.scopes_size(); ++i) std::cout << (i ? "," : "") << request.scopes(i);
+      std::cout << "]  from=" << request.remote_address() << "  age=" << request.age_ms() / 1000
+                << "s  display_name (unverified)=\"" << request.display_name() << "\"\n";
+    }
+    return 0;
+  }
+  if (verb == "approve" || verb == "deny") {
+    const std::string request_id = args.Positional();
+    if (request_id.empty()) return Usage("access " + verb + " needs REQUEST_ID");
+    if (!args.Leftover().empty()) return Usage("unexpected argument " + args.Leftover());
+    if (verb == "approve") {
+      fedrelay::v1::ApproveAccessRequestRequest request;
+      request.set_request_id(request_id);
+      fedrelay::v1::AdminApiKey response;
+      if (auto status = admin.ApproveAccessRequest(&context, request, &response); !status.ok()) {
+        return FailRpc(status, socket);
+      }
+      std::cout << "approved " << request_id << ": the integration received its key\n";
+      PrintApiKey(response);
+      return 0;
+    }
+    fedrelay::v1::DenyAccessRequestRequest request;
+    request.set_request_id(request_id);
+    fedrelay::v1::DenyAccessRequestResponse response;
+    if (auto status = admin.DenyAccessRequest(&context, request, &response); !status.ok()) {
+      return FailRpc(status, socket);
+    }
+    std::cout << "denied " << request_id << "\n";
+    return 0;
+  }
+  return Usage(verb.empty() ? "access needs list, approve or deny" : "unknown access command '" + verb + "'");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -479,5 +530,6 @@ int main(int argc, char** argv) {
   if (args.Command("apikey")) return ApiKey(args, *admin, socket);
   if (args.Command("bridge")) return Bridge(args, *admin, socket);
   if (args.Command("ticket")) return Ticket(args, *admin, socket);
+  if (args.Command("access")) return Access(args, *admin, socket);
   return Usage(args.Leftover().empty() ? "missing command" : "unknown command '" + args.Leftover() + "'");
 }

@@ -428,7 +428,8 @@ class MemberChannelImpl final : public MemberChannel {
                  {"timestamp", invite.timestamp()},
                  // This channel is one of the invite's recipients (SPEC 4).
                  {"token", state.has_value() ? state->token : ""},
-                 {"status", state.has_value() ? state->status : "pending"}};
+                 {"status", std::string(federation::InviteStatusName(
+                                 state.has_value() ? state->status : federation::InviteStatus::kPending))}};
     } else if (event.event_class == kClassBan && entry.has_ban()) {
       const v1::BanNotification& ban = entry.ban();
       title = "Banned from a guild";

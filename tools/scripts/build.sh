@@ -22,7 +22,10 @@ tools/scripts/deps.sh
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 dir=build
 [ "$sanitize" = ON ] && dir=build-asan
-if [ ! -f "$dir/build.ninja" ] || [ "$(grep -c "FEDRELAY_WERROR:BOOL=$werror" "$dir/CMakeCache.txt" 2>/dev/null)" = 0 ]; then
+# A tree configured with --werror builds the same binaries, so a plain build
+# (run.sh) reuses it instead of reconfiguring and recompiling everything.
+if [ ! -f "$dir/build.ninja" ] ||
+   { [ "$werror" = ON ] && ! grep -q "FEDRELAY_WERROR:BOOL=ON" "$dir/CMakeCache.txt" 2>/dev/null; }; then
   # The sanitizer build keeps assertions and uses -O1 without debug info: the
   # usual ASan setting, and much quicker to compile than -O3 on two cores.
   build_flags=(-DCMAKE_BUILD_TYPE=Release)

@@ -622,7 +622,9 @@ void BridgeOutbox::Core::SendConversationsRequest(const std::string& key_id, con
     absl::MutexLock lock(&mu);
     for (auto it = sessions.rbegin(); it != sessions.rend(); ++it) {
       if (it->second.key_id == key_id) {
-        connection = it->second.connection;
+        // Nothing at all goes to an endpoint that reported DISCONNECTED or
+        // sendPermission OFF (SPEC 6), this request included.
+        if (it->second.MaySend()) connection = it->second.connection;
         break;
       }
     }
@@ -942,15 +944,18 @@ absl::StatusOr<std::optional<BridgeConversations>> BridgeOutbox::Conversations(
     const std::string& key_id, bool refresh, std::chrono::milliseconds wait) {
   Core& core = *core_;
   if (refresh) {
-    const std::string token = absl::StrCat("conv-", NewUlid());
-    {
-      absl::MutexLock lock(&core.mu);
-      const bool connected = std::any_of(core.sessions.begin(), core.sessions.end(),
-                                         [&](const auto& s) { return s.second.key_id == key_id; });
-      if (!connected) {
-        return MakeError(ErrorCode::kUnavailable, absl::StrCat("no bridge with key '", key_id, "' is connected"));
-      }
-      if (core.stopping) return MakeError(ErrorCode::kUnavailable, "the relay is shutting down");
+    absl::MutexLock lock(&core.mu);
+    // The key's latest connection is the one the worker would ask.
+    const auto latest = std::find_if(core.sessions.rbegin(), core.sessions.rend(),
+                                     [&](const auto& s) { return s.second.key_id == key_id; });
+    if (latest == core.sessions.rend()) {
+      return MakeError(ErrorCode::kUnavailable, absl::StrCat("no bridge with key '", key_id, "' is connected"));
+    }
+    if (core.stopping) return MakeError(ErrorCode::kUnavailable, "the relay is shutting down");
+    // A gated endpoint (DISCONNECTED or sendPermission OFF) is asked nothing
+    // (SPEC 6): the stored report is the answer, at once.
+    if (latest->second.MaySend()) {
+      const std::string token = absl::StrCat("conv-", NewUlid());
       core.inbox.push_back(ConversationsWork{key_id, token});
       auto answered = [&core, &key_id, &token]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(core.mu) {
         auto it = core.conversations.find(key_id);

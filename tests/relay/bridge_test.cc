@@ -368,6 +368,7 @@ TEST_F(BridgeTest, NothingIsSentWhileDisconnectedOrWithoutSendPermission) {
   Bind("gate-bob");
   auto bridge = Connect();
   ASSERT_NE(bridge, nullptr);
+  ASSERT_TRUE(bridge->Next("UploadConversations").has_value());  // asked on connect, state unknown
   bridge->State("DISCONNECTED", "ON");
   // The relay handles a bridge's frames in order: once this report is stored,
   // the state before it is in force.
@@ -376,6 +377,10 @@ TEST_F(BridgeTest, NothingIsSentWhileDisconnectedOrWithoutSendPermission) {
     if (Ctl({"bridge", "conversations", key_id_, "--stored"}).out.find("gate") != std::string::npos) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  // Not even the operator's request for conversations goes to a disconnected
+  // endpoint: the command prints the stored report.
+  EXPECT_THAT(Ctl({"bridge", "conversations", key_id_}).out, HasSubstr("gate"));
+  EXPECT_FALSE(bridge->Next("UploadConversations", kQuiet).has_value());
   Submit(SignedBan("alpha", "gate-bob", "g1", NowMs()));
   EXPECT_FALSE(bridge->Next("SendMessage", kQuiet).has_value());
   bridge->State("CONNECTED", "OFF");

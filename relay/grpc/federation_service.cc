@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "base/errors.h"
@@ -28,6 +29,15 @@ std::string RateKey(const federation::Submission& submission) {
     std::string operator()(const v1::UpdateFederatedProfileRequest& m) const { return "user:" + m.user_id(); }
   };
   return std::visit(Visitor{}, submission);
+}
+
+// Who an unsigned call (Ping, GetServerInfo) is charged to: the client's
+// address without its port ("ipv4:127.0.0.1:5151" -> "ipv4:127.0.0.1"), so
+// opening more connections buys no more calls.
+std::string ClientAddress(const std::string& peer) {
+  if (!absl::StartsWith(peer, "ipv4:") && !absl::StartsWith(peer, "ipv6:")) return peer;
+  const size_t colon = peer.rfind(':');
+  return colon > 5 ? peer.substr(0, colon) : peer;
 }
 
 bool IsInviteTraffic(const federation::Submission& submission) {
@@ -372,7 +382,7 @@ grpc::ServerUnaryReactor* FederationService::Ping(grpc::CallbackServerContext* c
                                                   const v1::PingRequest*,
                                                   v1::PongResponse* response) {
   auto* reactor = context->DefaultReactor();
-  if (absl::Status allowed = ping_limiter_.Allow(context->peer()); !allowed.ok()) {
+  if (absl::Status allowed = ping_limiter_.Allow(ClientAddress(context->peer())); !allowed.ok()) {
     federation::CountRejection(allowed);
     reactor->Finish(ToGrpcStatus(allowed, context));
     return reactor;
@@ -387,7 +397,7 @@ grpc::ServerUnaryReactor* FederationService::GetServerInfo(grpc::CallbackServerC
                                                            const v1::ServerInfoRequest*,
                                                            v1::ServerInfoResponse* response) {
   auto* reactor = context->DefaultReactor();
-  if (absl::Status allowed = discovery_limiter_.Allow(context->peer()); !allowed.ok()) {
+  if (absl::Status allowed = discovery_limiter_.Allow(ClientAddress(context->peer())); !allowed.ok()) {
     federation::CountRejection(allowed);
     reactor->Finish(ToGrpcStatus(allowed, context));
     return reactor;

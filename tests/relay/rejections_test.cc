@@ -743,8 +743,8 @@ TEST_F(RateLimitTest, AnOriginOverItsLimitIsToldWhenToRetryAndOthersAreUnaffecte
   EXPECT_EQ(LogEntries(relay_->Channel()).size(), size + kPerMinute);
 }
 
-// Ping and GetServerInfo are limited per client connection, with the same
-// typed error, retry delay and refusal counter as the write RPCs.
+// Ping and GetServerInfo are limited per client address (not per connection),
+// with the same typed error, retry delay and refusal counter as the write RPCs.
 TEST_F(RateLimitTest, PingAndServerInfoAreLimitedAndCounted) {
   const std::string counter = "fedrelay_rejections_total{code=\"rate_limited\"}";
   const double counted = MetricValue(relay_->http_port(), counter);
@@ -769,6 +769,17 @@ TEST_F(RateLimitTest, PingAndServerInfoAreLimitedAndCounted) {
   EXPECT_EQ(limited_info.error_code(), Code::RESOURCE_EXHAUSTED);
   EXPECT_THAT(limited_info.error_message(), StartsWith("rate_limited: discovery_rate_limit"));
   EXPECT_EQ(MetricValue(relay_->http_port(), counter), counted + 2);
+
+  // A new connection (its own subchannel, so its own TCP connection and
+  // port) from the same address is still over the limit.
+  grpc::ChannelArguments fresh_connection;
+  fresh_connection.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto other_stub = v1::FederationRelay::NewStub(grpc::CreateCustomChannel(
+      absl::StrCat("127.0.0.1:", relay_->grpc_port()), grpc::InsecureChannelCredentials(),
+      fresh_connection));
+  grpc::ClientContext other_context;
+  const grpc::Status other = other_stub->Ping(&other_context, {}, &pong);
+  EXPECT_EQ(other.error_code(), Code::RESOURCE_EXHAUSTED) << other.error_message();
 }
 
 TEST_F(RateLimitTest, TheSubmitStreamSharesTheBudgetAndReportsTheTypedError) {

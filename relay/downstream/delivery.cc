@@ -746,11 +746,16 @@ void DeliveryCore::EndStreams(const std::function<bool(const Principal&)>& match
 
 void DeliveryCore::OnDurable(const std::vector<std::shared_ptr<const v1::LogEntry>>& entries) {
   if (entries.empty()) return;
-  std::vector<std::string> removed_peers;
+  // Peers whose open streams were authorized by a key that is no longer pinned:
+  // removed, or rotated to a new key (server id -> why).
+  std::vector<std::pair<std::string, absl::string_view>> unpinned_peers;
   for (const auto& entry : entries) {
-    if (entry->has_operator_action() &&
-        entry->operator_action().action() == federation::rules::kPeerRemove) {
-      removed_peers.push_back(entry->operator_action().server_id());
+    if (!entry->has_operator_action()) continue;
+    const std::string& action = entry->operator_action().action();
+    if (action == federation::rules::kPeerRemove) {
+      unpinned_peers.emplace_back(entry->operator_action().server_id(), "the peer was removed");
+    } else if (action == federation::rules::kPeerRotate) {
+      unpinned_peers.emplace_back(entry->operator_action().server_id(), "the peer's key was rotated");
     }
   }
   std::vector<FanOutEntryPtr> prepared;
@@ -771,11 +776,9 @@ void DeliveryCore::OnDurable(const std::vector<std::shared_ptr<const v1::LogEntr
     }
   }
   if (!to_post.empty()) pool_.PostAll(std::move(to_post));
-  // A removed peer's open streams were authorized by a key that is no longer pinned.
-  for (const std::string& server_id : removed_peers) {
+  for (const auto& [server_id, why] : unpinned_peers) {
     EndStreams([&](const Principal& p) { return p.is_peer() && p.peer_server_id == server_id; },
-               grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                            "unauthenticated: the peer was removed"));
+               grpc::Status(grpc::StatusCode::UNAUTHENTICATED, absl::StrCat("unauthenticated: ", why)));
   }
 }
 

@@ -439,6 +439,24 @@ TEST_F(DeliveryTest, RemovingAPeerEndsItsStreams) {
   EXPECT_TRUE(alpha.WaitForEventId(next));
 }
 
+TEST_F(DeliveryTest, RotatingAPeersKeyEndsTheStreamsOpenedWithTheOldOne) {
+  Subscription beta(Channel(), PeerAuth("beta"), From(""));
+  Subscription alpha(Channel(), PeerAuth("alpha"), From(""));
+  ASSERT_TRUE(beta.WaitAccepted().has_value());
+  ASSERT_TRUE(alpha.WaitAccepted().has_value());
+  const testing::CommandResult rotated =
+      Ctl("peer rotate beta.example --pubkey " + TestKey("server-beta-rotated").PublicKeyHex());
+  ASSERT_EQ(rotated.exit_code, 0) << rotated.output;
+  grpc::Status ended = beta.WaitDone();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAUTHENTICATED) << ended.error_message();
+  EXPECT_THAT(ended.error_message(), HasSubstr("rotated"));
+  // The old key opens no new stream; other peers keep streaming.
+  Subscription again(Channel(), PeerAuth("beta"), From(""));
+  ExpectRefused(again, grpc::StatusCode::UNAUTHENTICATED, "unauthenticated");
+  const uint64_t next = Joins(1);
+  EXPECT_TRUE(alpha.WaitForEventId(next));
+}
+
 // ---------------------------------------------------------------------------
 // Resume and cursors.
 

@@ -12,6 +12,7 @@
 #include "base/clock.h"
 #include "base/crypto.h"
 #include "base/encoding.h"
+#include "common/temp_dir.h"
 #include "fedrelay/v1/fedrelay.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -129,19 +130,14 @@ TEST_F(DaemonTest, RestartKeepsTheLogAndItsCheckpoint) {
 
 class DaemonCommandTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(InitCrypto().ok());
-    char pattern[] = "/tmp/fedrelay-cmd-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void SetUp() override { ASSERT_TRUE(InitCrypto().ok()); }
   std::string Write(const std::string& name, const std::string& text) {
     const std::string path = dir_ + "/" + name;
     std::ofstream(path) << text;
     return path;
   }
-  std::string dir_;
+  testing::TempDir scratch_{"fedrelay-cmd-"};
+  const std::string dir_ = scratch_.path();
 };
 
 TEST_F(DaemonCommandTest, RejectsUnknownConfigKeyNamingFileLineAndKey) {

@@ -17,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/crypto.h"
+#include "common/temp_dir.h"
 #include "federation/signing.h"
 #include "fedrelay/v1/fedrelay.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -63,13 +64,7 @@ int Mode(const std::string& path) {
 // fedrelayd started by hand.
 class OpsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(InitCrypto().ok());
-    char pattern[] = "/tmp/fedrelay-ops-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void SetUp() override { ASSERT_TRUE(InitCrypto().ok()); }
 
   std::string Write(const std::string& name, const std::string& text) {
     const std::string path = dir_ + "/" + name;
@@ -121,7 +116,8 @@ class OpsTest : public ::testing::Test {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
-  std::string dir_;
+  testing::TempDir scratch_{"fedrelay-ops-"};
+  const std::string dir_ = scratch_.path();
 };
 
 // ---- 1. a taken gRPC port ----

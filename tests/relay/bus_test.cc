@@ -21,6 +21,7 @@
 #include "fedrelay/v1/fedrelay.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "relay/bus_test_util.h"
 #include "relay/nats_server_util.h"
 #include "relay/relay_fixture_util.h"
 #include "relay/signed_messages_util.h"
@@ -38,33 +39,15 @@ using testing::SendUnary;
 using testing::SignedInvite;
 using testing::SignedJoin;
 using testing::TempDir;
+using testing::WaitFor;
 
 const bus::BusNames kNames = bus::BusNames::From("FEDRELAY_LOG", "fedrelay");
 
-bool WaitFor(const std::function<bool()>& condition,
-             std::chrono::milliseconds limit = std::chrono::seconds(20)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return condition();
-}
-
-// A metric's value from the relay's /metrics (-1 when absent).
 double Metric(const RelayProcess& relay, const std::string& name) {
-  const auto response = HttpRequest(relay.http_port(), "GET", "/metrics");
-  for (absl::string_view line : absl::StrSplit(response.body, '\n')) {
-    if (!absl::ConsumePrefix(&line, name + " ")) continue;
-    double value = 0;
-    if (absl::SimpleAtod(line, &value)) return value;
-  }
-  return -1;
+  return testing::Metric(relay.http_port(), name);
 }
 
-uint64_t LogSize(const RelayProcess& relay) {
-  return static_cast<uint64_t>(Metric(relay, "fedrelay_log_size"));
-}
+uint64_t LogSize(const RelayProcess& relay) { return testing::LogSizeAt(relay.http_port()); }
 
 std::string BusYaml(const NatsServer& nats) {
   return absl::StrCat("bus:\n  nats_url: ", nats.url(), "\n");

@@ -11,6 +11,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "base/flags.h"
+#include "base/ready_file.h"
 #include "fanout/fanout_node.h"
 #include "spdlog/spdlog.h"
 
@@ -51,17 +52,6 @@ key, port in use), 2 on usage errors.
 int Usage(const std::string& message) {
   std::cerr << "fedrelay-fanout: " << message << "\n(see fedrelay-fanout --help)\n";
   return 2;
-}
-
-bool WriteReadyFile(const std::string& path, int grpc_port, int http_port) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << "{\"grpc_port\":" << grpc_port << ",\"http_port\":" << http_port
-        << ",\"pid\":" << getpid() << "}\n";
-    if (!out.flush()) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
 }  // namespace
@@ -119,7 +109,7 @@ int main(int argc, char** argv) {
     spdlog::error("start-up failed: {}", std::string(node.status().message()));
     return 1;
   }
-  if (!ready_file.empty() && !WriteReadyFile(ready_file, (*node)->grpc_port(), (*node)->http_port())) {
+  if (!ready_file.empty() && !fedrelay::WriteReadyFile(ready_file, (*node)->grpc_port(), (*node)->http_port())) {
     spdlog::error("cannot write ready file {}", ready_file);
     (*node)->Shutdown();
     return 1;

@@ -125,19 +125,9 @@ class FollowerImpl final : public FollowerFederation {
       record = durable_.FindInvite(invite_id);
     }
     if (!record.has_value()) return std::nullopt;
-    InviteInfo info;
-    info.invite_id = invite_id;
-    info.status = record->status;
-    info.target_user_id = std::move(record->target_user_id);
-    info.inviter_id = std::move(record->inviter_id);
-    info.guild_id = std::move(record->guild_id);
-    info.host_server_url = std::move(record->host_server_url);
-    info.event_id = record->event_id;
     // The token came over the bus's tokens stream, beside the log (never in it).
-    absl::StatusOr<std::optional<std::string>> token =
-        store_->Get(store::Table::kAux, InviteTokenKey(invite_id));
-    if (token.ok() && token->has_value()) info.token = **std::move(token);
-    return info;
+    absl::Status token_read;
+    return ToInviteInfo(invite_id, *std::move(record), *store_, &token_read);
   }
   std::vector<Equivocation> Equivocations() const override { return {}; }
   void Stop() override {}

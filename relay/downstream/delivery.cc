@@ -51,6 +51,7 @@
 #include "federation/rules/rules.h"
 #include "relay/auth/downstream_auth.h"
 #include "relay/grpc/grpc_status.h"
+#include "relay/downstream/store_cursor_book.h"
 #include "relay/downstream/visibility.h"
 #include "spdlog/spdlog.h"
 
@@ -162,66 +163,6 @@ struct IdentityStats {
   Gauge* acked = nullptr;
 };
 
-// Durable per-identity cursors in Table::kCursors (decimal event id), with a
-// write-through cache. Advance is serialized per identity.
-class CursorBook {
- public:
-  explicit CursorBook(store::LogStore* store) : store_(store) {}
-
-  absl::StatusOr<uint64_t> Get(const std::string& identity) {
-    std::shared_ptr<Slot> slot = SlotFor(identity);
-    absl::MutexLock lock(&slot->mu);
-    return LoadLocked(identity, *slot);
-  }
-
-  // Moves the cursor to `event_id` unless it is already there or beyond;
-  // returns the cursor afterwards. The write is durable before this returns.
-  absl::StatusOr<uint64_t> Advance(const std::string& identity, uint64_t event_id) {
-    std::shared_ptr<Slot> slot = SlotFor(identity);
-    absl::MutexLock lock(&slot->mu);
-    ASSIGN_OR_RETURN(const uint64_t current, LoadLocked(identity, *slot));
-    if (event_id <= current) return current;
-    store::WriteSet writes;
-    writes.Put(store::Table::kCursors, identity, absl::StrCat(event_id));
-    RETURN_IF_ERROR(store_->Write(writes));
-    slot->value = event_id;
-    return event_id;
-  }
-
- private:
-  struct Slot {
-    absl::Mutex mu;
-    std::optional<uint64_t> value ABSL_GUARDED_BY(mu);
-  };
-
-  std::shared_ptr<Slot> SlotFor(const std::string& identity) {
-    absl::MutexLock lock(&mu_);
-    std::shared_ptr<Slot>& slot = slots_[identity];
-    if (slot == nullptr) slot = std::make_shared<Slot>();
-    return slot;
-  }
-
-  absl::StatusOr<uint64_t> LoadLocked(const std::string& identity, Slot& slot)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(slot.mu) {
-    if (slot.value.has_value()) return *slot.value;
-    ASSIGN_OR_RETURN(std::optional<std::string> stored, store_->Get(store::Table::kCursors, identity));
-    uint64_t value = 0;
-    if (stored.has_value()) {
-      std::optional<uint64_t> parsed = ParseDecimalU64(*stored);
-      if (!parsed.has_value()) {
-        return MakeError(ErrorCode::kInternal, absl::StrCat("stored cursor of ", identity, " is corrupt"));
-      }
-      value = *parsed;
-    }
-    slot.value = value;
-    return value;
-  }
-
-  store::LogStore* const store_;
-  absl::Mutex mu_;
-  absl::flat_hash_map<std::string, std::shared_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);
-};
-
 // Everything the streams share. Held by shared_ptr so a stream that outlives
 // the Delivery object (gRPC finishes it later) never dangles.
 class DeliveryCore : public std::enable_shared_from_this<DeliveryCore> {
@@ -229,7 +170,10 @@ class DeliveryCore : public std::enable_shared_from_this<DeliveryCore> {
   explicit DeliveryCore(const DeliveryOptions& options)
       : options_(options),
         pool_(options.threads),
-        cursors_(options.store),
+        own_cursors_(options.cursors != nullptr
+                         ? nullptr
+                         : std::make_unique<StoreCursorBook>(options.store)),
+        cursors_(options.cursors != nullptr ? *options.cursors : *own_cursors_),
         published_(options.store->Size()),
         prepared_(options.store->Size()),
         ready_(std::make_shared<std::atomic<uint64_t>>(options.store->Size())),
@@ -300,7 +244,8 @@ class DeliveryCore : public std::enable_shared_from_this<DeliveryCore> {
 
   const DeliveryOptions options_;
   WorkPool pool_;
-  CursorBook cursors_;
+  const std::unique_ptr<CursorBook> own_cursors_;  // when the options name none
+  CursorBook& cursors_;
   std::atomic<bool> started_{false};
   std::atomic<bool> stopped_{false};
   std::unique_ptr<DownstreamAuthenticator> auth_;  // set by Start
@@ -729,19 +674,12 @@ void DeliveryCore::Start(const federation::Federation* federation) {
 // acked cursor survives a restart on /metrics and a peer that went away
 // shows its lag (from its acknowledged cursor) before it reconnects.
 void DeliveryCore::LoadKnownSubscribers() {
-  std::vector<std::pair<std::string, uint64_t>> known;
-  const absl::Status scanned = options_.store->Scan(
-      store::Table::kCursors, "", [&](absl::string_view identity, absl::string_view value) {
-        if (std::optional<uint64_t> cursor = ParseDecimalU64(value)) {
-          known.emplace_back(std::string(identity), *cursor);
-        }
-        return true;
-      });
-  if (!scanned.ok()) {
-    spdlog::warn("cannot load subscriber cursors for the metrics: {}", scanned.ToString());
+  absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> known = cursors_.List();
+  if (!known.ok()) {
+    spdlog::warn("cannot load subscriber cursors for the metrics: {}", known.status().ToString());
     return;
   }
-  for (const auto& [identity, cursor] : known) {
+  for (const auto& [identity, cursor] : *known) {
     std::shared_ptr<IdentityStats> stats = StatsFor(identity);
     stats->acked->Set(static_cast<double>(cursor));
     stats->position.store(cursor);
@@ -924,7 +862,7 @@ absl::StatusOr<uint64_t> DeliveryCore::StartPosition(const Principal& principal,
   const std::string& resume = request.resume_from_event_id();
   // Every subscriber is identified, so "empty" always means its acked cursor
   // (0, the start of the log, when it never acknowledged anything).
-  if (resume.empty()) return cursors_.Get(principal.identity);
+  if (resume.empty()) return cursors_.Load(principal.identity);
   const std::optional<uint64_t> after = ParseDecimalU64(resume);
   if (!after.has_value()) {
     return MakeError(ErrorCode::kInvalidCursor,

@@ -6,8 +6,8 @@
 // Guarantees (docs/protocol-notes.md "Downstream delivery"):
 // * at-least-once, in event_id order, without gaps among the events a
 //   subscriber may see, across disconnects and relay restarts: only durable
-//   entries are ever sent, and a subscriber's durable cursor (Table::kCursors,
-//   synced writes) only moves forward;
+//   entries are ever sent, and a subscriber's durable cursor (a CursorBook,
+//   relay/downstream/cursor_book.h) only moves forward;
 // * OnDurable (the federation core's writer thread) never blocks and never
 //   touches a subscriber: it appends the batch to a bounded ring of recent
 //   entries and signals the delivery's fan-out thread, so write latency does
@@ -36,6 +36,7 @@
 #include "fedrelay/v1/fedrelay.grpc.pb.h"
 #include "relay/auth/api_keys.h"
 #include "relay/auth/downstream_auth.h"
+#include "relay/downstream/cursor_book.h"
 #include "store/log_store.h"
 
 namespace fedrelay::relay {
@@ -72,6 +73,8 @@ class EventSubscription {
 
 struct DeliveryOptions {
   store::LogStore* store = nullptr;  // required
+  // Subscribers' durable cursors; null: a StoreCursorBook over `store`.
+  CursorBook* cursors = nullptr;
   ApiKeys* api_keys = nullptr;       // null: only peers may subscribe
   std::string server_id;             // this relay's id (Call signature destination)
   uint64_t max_clock_skew_ms = 300000;

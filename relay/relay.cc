@@ -24,6 +24,7 @@
 #include "relay/downstream/delivery.h"
 #include "relay/http/bridge_ws.h"
 #include "relay/grpc/federation_service.h"
+#include "relay/grpc/malformed_request.h"
 #include "relay/http/explorer.h"
 #include "relay/http/access_requests.h"
 #include "relay/http/http_server.h"
@@ -219,6 +220,8 @@ class RelayImpl final : public Relay {
                                                                 std::numeric_limits<int>::max())));
     builder.RegisterService(federation_service_.get());
     builder.RegisterService(audit_service_.get());
+    // Unparsable request bytes get INVALID_ARGUMENT `malformed`, not gRPC's UNIMPLEMENTED.
+    builder.experimental().SetInterceptorCreators(MalformedRequestInterceptors());
     grpc_server_ = builder.BuildAndStart();
     const int wanted_port = ConfiguredPort(config_.grpc_listen);
     if (!grpc_server_ || grpc_port_ == 0 || (wanted_port != 0 && grpc_port_ != wanted_port)) {
@@ -239,6 +242,7 @@ class RelayImpl final : public Relay {
     grpc::ServerBuilder admin_builder;
     admin_builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
     admin_builder.RegisterService(admin_service_.get());
+    admin_builder.experimental().SetInterceptorCreators(MalformedRequestInterceptors());
     admin_server_ = admin_builder.BuildAndStart();
     if (!admin_server_) return absl::UnavailableError(absl::StrCat("cannot listen on ", socket_path));
     chmod(socket_path.c_str(), 0600);

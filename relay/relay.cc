@@ -18,6 +18,7 @@
 #include "base/status_macros.h"
 #include "federation/federation.h"
 #include "relay/grpc/admin_service.h"
+#include "relay/grpc/admin_views.h"
 #include "relay/auth/api_keys.h"
 #include "relay/grpc/audit_service.h"
 #include "relay/downstream/bridge_outbox.h"
@@ -243,6 +244,9 @@ class RelayImpl final : public Relay {
     admin_builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
     admin_builder.RegisterService(admin_service_.get());
     admin_builder.experimental().SetInterceptorCreators(MalformedRequestInterceptors());
+    admin_views_ = std::make_unique<AdminViewsService>(store_.get(), federation_.get(),
+                                                       delivery_.get(), member_index_.get());
+    admin_builder.RegisterService(admin_views_.get());
     admin_server_ = admin_builder.BuildAndStart();
     if (!admin_server_) return absl::UnavailableError(absl::StrCat("cannot listen on ", socket_path));
     chmod(socket_path.c_str(), 0600);
@@ -320,6 +324,7 @@ class RelayImpl final : public Relay {
   std::unique_ptr<FederationService> federation_service_;
   std::unique_ptr<AuditService> audit_service_;
   std::unique_ptr<AdminService> admin_service_;
+  std::unique_ptr<AdminViewsService> admin_views_;  // read-only views on the admin socket
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<grpc::Server> admin_server_;
   std::unique_ptr<HttpServer> http_;

@@ -36,6 +36,7 @@
 #include <functional>
 #include <optional>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -163,6 +164,18 @@ struct IdentityStats {
   Gauge* acked = nullptr;
 };
 
+// The lag of a subscriber whose position is `stats` while the fan-out has
+// handed out everything up to `head` (the metrics and the operator's view).
+uint64_t LagEvents(uint64_t head, const IdentityStats& stats) {
+  const uint64_t position = stats.position.load();
+  return head > position ? head - position : 0;
+}
+double LagSeconds(uint64_t head, const IdentityStats& stats, uint64_t now_ms) {
+  if (stats.position.load() >= head) return 0.0;
+  const uint64_t since = stats.working_on_received_at_ms.load();
+  return since == 0 || now_ms < since ? 0.0 : static_cast<double>(now_ms - since) / 1000.0;
+}
+
 // Everything the streams share. Held by shared_ptr so a stream that outlives
 // the Delivery object (gRPC finishes it later) never dangles.
 class DeliveryCore : public std::enable_shared_from_this<DeliveryCore> {
@@ -201,6 +214,7 @@ class DeliveryCore : public std::enable_shared_from_this<DeliveryCore> {
     absl::MutexLock lock(&subscribers_mu_);
     return subscribers_.size();
   }
+  std::vector<SubscriberInfo> Subscribers();
 
   // For streams.
   const DeliveryOptions& options() const { return options_; }
@@ -228,6 +242,7 @@ class DeliveryCore : public std::enable_shared_from_this<DeliveryCore> {
     EventFilter filter;
     uint64_t after = 0;
     std::shared_ptr<IdentityStats> stats;
+    SubscriberInfo info;  // the operator's view: filters and connection time
   };
   absl::StatusOr<StreamStart> PrepareStream(const Principal& principal,
                                             const v1::SubscribeRequest& request);
@@ -292,6 +307,11 @@ class SubscriberStream : public std::enable_shared_from_this<SubscriberStream> {
     stats_->position.store(start_after);
     stats_->working_on_received_at_ms.store(0);
   }
+
+  // The operator's view of the stream: set once, before Join.
+  void SetInfo(SubscriberInfo info) { info_ = std::move(info); }
+  const SubscriberInfo& info() const { return info_; }
+  const IdentityStats& stats() const { return *stats_; }
 
   // Joins the fan-out and schedules the first turn, which starts reading the
   // log. The stream keeps itself alive until Done().
@@ -557,6 +577,7 @@ class SubscriberStream : public std::enable_shared_from_this<SubscriberStream> {
   const EventFilter filter_;
   const std::shared_ptr<IdentityStats> stats_;
   std::shared_ptr<SubscriberStream> self_;  // the transport's reference, dropped in Done
+  SubscriberInfo info_;  // set before Join, then read-only
 
   absl::Mutex mu_;
   // Caught up since it last fell more than the behind limit behind (the
@@ -842,18 +863,12 @@ std::shared_ptr<IdentityStats> DeliveryCore::StatsFor(const std::string& identit
   registry.AddCallbackGauge(kLagEventsMetric,
                             "Events durable in the log but not yet written to the subscriber.",
                             labels, [head, view]() {
-                              const uint64_t h = head->load(), p = view->position.load();
-                              return h > p ? static_cast<double>(h - p) : 0.0;
+                              return static_cast<double>(LagEvents(head->load(), *view));
                             });
   registry.AddCallbackGauge(
       kLagSecondsMetric,
       "Age of the event the subscriber is being sent, while it is behind (0 when caught up).",
-      labels, [head, view, clock]() {
-        if (view->position.load() >= head->load()) return 0.0;
-        const uint64_t since = view->working_on_received_at_ms.load();
-        const uint64_t now = clock->NowMs();
-        return since == 0 || now < since ? 0.0 : static_cast<double>(now - since) / 1000.0;
-      });
+      labels, [head, view, clock]() { return LagSeconds(head->load(), *view, clock->NowMs()); });
   return stats;
 }
 
@@ -899,6 +914,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* DeliveryCore::Subscribe(
   auto stream = std::make_shared<GrpcSubscriberStream>(shared_from_this(), *std::move(principal),
                                                        std::move(start->filter), start->after,
                                                        std::move(start->stats));
+  start->info.transport = "grpc";
+  stream->SetInfo(std::move(start->info));
   stream->Begin(context, start->after);
   return stream.get();
 }
@@ -914,7 +931,12 @@ absl::StatusOr<DeliveryCore::StreamStart> DeliveryCore::PrepareStream(
                request.kinds().empty()
                    ? ""
                    : absl::StrCat(", kinds [", absl::StrJoin(request.kinds(), ","), "]"));
-  return StreamStart{std::move(filter), start_after, StatsFor(principal.identity)};
+  SubscriberInfo info;
+  info.identity = principal.identity;
+  info.guild_ids.assign(request.guild_ids().begin(), request.guild_ids().end());
+  info.kinds.assign(request.kinds().begin(), request.kinds().end());
+  info.connected_since_ms = options_.clock->NowMs();
+  return StreamStart{std::move(filter), start_after, StatsFor(principal.identity), std::move(info)};
 }
 
 absl::StatusOr<std::shared_ptr<EventSubscription>> DeliveryCore::SubscribeEvents(
@@ -927,6 +949,8 @@ absl::StatusOr<std::shared_ptr<EventSubscription>> DeliveryCore::SubscribeEvents
   auto stream = std::make_shared<ExternalSubscriberStream>(
       shared_from_this(), principal, std::move(start.filter), start.after, std::move(start.stats),
       std::move(subscriber));
+  start.info.transport = "websocket";
+  stream->SetInfo(std::move(start.info));
   stream->Join();
   return stream;
 }
@@ -967,6 +991,29 @@ grpc::ServerUnaryReactor* DeliveryCore::Acknowledge(grpc::CallbackServerContext*
   return reactor;
 }
 
+std::vector<SubscriberInfo> DeliveryCore::Subscribers() {
+  std::vector<SubscriberInfo> out;
+  {
+    absl::MutexLock lock(&fanout_mu_);
+    const uint64_t head = head_->load();
+    const uint64_t now = options_.clock->NowMs();
+    for (const auto& [raw, stream] : subscribers_) {
+      SubscriberInfo info = stream->info();
+      info.sent_through = stream->stats().position.load();
+      info.lag_events = LagEvents(head, stream->stats());
+      info.lag_seconds = LagSeconds(head, stream->stats(), now);
+      out.push_back(std::move(info));
+    }
+  }
+  for (SubscriberInfo& info : out) {  // the cursor book may read the store: no lock held
+    if (auto cursor = cursors_.Load(info.identity); cursor.ok()) info.acked_event_id = *cursor;
+  }
+  std::sort(out.begin(), out.end(), [](const SubscriberInfo& a, const SubscriberInfo& b) {
+    return std::tie(a.identity, a.connected_since_ms) < std::tie(b.identity, b.connected_since_ms);
+  });
+  return out;
+}
+
 // The owner handed out by Delivery::Create.
 class DeliveryImpl final : public Delivery {
  public:
@@ -998,6 +1045,7 @@ class DeliveryImpl final : public Delivery {
   }
   void Shutdown() override { core_->Shutdown(); }
   size_t subscriber_count() const override { return core_->subscriber_count(); }
+  std::vector<SubscriberInfo> Subscribers() const override { return core_->Subscribers(); }
 
  private:
   const std::shared_ptr<DeliveryCore> core_;

@@ -24,7 +24,7 @@
 #include "bus/log_publisher.h"
 #include "bus/nats_bus.h"
 #include "config/config.h"
-#include "fanout/bus_cursor_store.h"
+#include "fanout/kv_cursor_book.h"
 #include "federation/follower.h"
 #include "federation/signing.h"
 #include "federation/state.h"
@@ -74,12 +74,13 @@ class FanoutNodeImpl final : public FanoutNode {
     }
     bus_ = std::move(*bus);
     ASSIGN_OR_RETURN(cursors_, bus::KvCursors::Open(bus_.get(), names_.cursor_bucket));
-    store_ = std::make_unique<BusCursorStore>(log_.get(), cursors_.get());
+    cursor_book_ = std::make_unique<KvCursorBook>(cursors_.get());
     spdlog::info("fan-out node: local log at {} with {} entries; following stream {} on {}",
                  options_.data_dir, log_->Size(), names_.stream, options_.nats_url);
 
     relay::DeliveryOptions delivery_options;
-    delivery_options.store = store_.get();
+    delivery_options.store = log_.get();
+    delivery_options.cursors = cursor_book_.get();
     delivery_options.server_id = options_.server_id;
     delivery_options.max_clock_skew_ms = options_.max_clock_skew_ms;
     delivery_ = relay::Delivery::Create(delivery_options);
@@ -312,7 +313,7 @@ class FanoutNodeImpl final : public FanoutNode {
   std::unique_ptr<federation::FollowerFederation> federation_;
   std::unique_ptr<bus::NatsBus> bus_;
   std::unique_ptr<bus::KvCursors> cursors_;
-  std::unique_ptr<BusCursorStore> store_;  // what delivery sees
+  std::unique_ptr<KvCursorBook> cursor_book_;
   std::unique_ptr<relay::Delivery> delivery_;
   std::unique_ptr<relay::FederationService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;

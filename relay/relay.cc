@@ -19,12 +19,14 @@
 #include "bus/log_publisher.h"
 #include "federation/federation.h"
 #include "relay/grpc/admin_service.h"
+#include "relay/grpc/admin_views.h"
 #include "relay/auth/api_keys.h"
 #include "relay/grpc/audit_service.h"
 #include "relay/downstream/bridge_outbox.h"
 #include "relay/downstream/delivery.h"
 #include "relay/http/bridge_ws.h"
 #include "relay/grpc/federation_service.h"
+#include "relay/grpc/malformed_request.h"
 #include "relay/http/explorer.h"
 #include "relay/http/access_requests.h"
 #include "relay/http/http_server.h"
@@ -231,6 +233,8 @@ class RelayImpl final : public Relay {
                                                                 std::numeric_limits<int>::max())));
     builder.RegisterService(federation_service_.get());
     builder.RegisterService(audit_service_.get());
+    // Unparsable request bytes get INVALID_ARGUMENT `malformed`, not gRPC's UNIMPLEMENTED.
+    builder.experimental().SetInterceptorCreators(MalformedRequestInterceptors());
     grpc_server_ = builder.BuildAndStart();
     const int wanted_port = ConfiguredPort(config_.grpc_listen);
     if (!grpc_server_ || grpc_port_ == 0 || (wanted_port != 0 && grpc_port_ != wanted_port)) {
@@ -251,6 +255,10 @@ class RelayImpl final : public Relay {
     grpc::ServerBuilder admin_builder;
     admin_builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
     admin_builder.RegisterService(admin_service_.get());
+    admin_builder.experimental().SetInterceptorCreators(MalformedRequestInterceptors());
+    admin_views_ = std::make_unique<AdminViewsService>(store_.get(), federation_.get(),
+                                                       delivery_.get(), member_index_.get());
+    admin_builder.RegisterService(admin_views_.get());
     admin_server_ = admin_builder.BuildAndStart();
     if (!admin_server_) return absl::UnavailableError(absl::StrCat("cannot listen on ", socket_path));
     chmod(socket_path.c_str(), 0600);
@@ -334,6 +342,7 @@ class RelayImpl final : public Relay {
   std::unique_ptr<FederationService> federation_service_;
   std::unique_ptr<AuditService> audit_service_;
   std::unique_ptr<AdminService> admin_service_;
+  std::unique_ptr<AdminViewsService> admin_views_;  // read-only views on the admin socket
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<grpc::Server> admin_server_;
   std::unique_ptr<HttpServer> http_;

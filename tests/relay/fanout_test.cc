@@ -171,15 +171,24 @@ TEST_F(FanoutTest, CursorsMoveAcrossNodes) {
   ASSERT_TRUE(WaitFor([&] { return LogSizeAt(node_a->http_port()) == last; }));
   ASSERT_TRUE(WaitFor([&] { return LogSizeAt(node_b->http_port()) == last; }));
 
-  // alpha acknowledges on node a ...
-  auto stub_a = v1::FederationRelay::NewStub(node_a->Channel());
-  grpc::ClientContext ack_context;
-  testing::AddPeerCallSignature(ack_context, "alpha", "/fedrelay.v1.FederationRelay/Acknowledge");
-  v1::AcknowledgeRequest ack;
-  ack.set_event_id(last - 3);
-  v1::AcknowledgeResponse acked;
-  ASSERT_TRUE(stub_a->Acknowledge(&ack_context, ack, &acked).ok());
-  EXPECT_EQ(acked.event_id(), last - 3);
+  auto acknowledge = [](const FanoutProcess& node, uint64_t event_id) {
+    auto stub = v1::FederationRelay::NewStub(node.Channel());
+    grpc::ClientContext context;
+    testing::AddPeerCallSignature(context, "alpha", "/fedrelay.v1.FederationRelay/Acknowledge");
+    v1::AcknowledgeRequest ack;
+    ack.set_event_id(event_id);
+    v1::AcknowledgeResponse acked;
+    const grpc::Status status = stub->Acknowledge(&context, ack, &acked);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return acked.event_id();
+  };
+  // alpha reads on node a from the start, and acknowledges there ...
+  {
+    PeerSubscriber first(node_a->Channel(), "alpha", "");
+    EXPECT_EQ(first.WaitAccepted(), 0u);
+    ASSERT_TRUE(first.WaitForEventId(last));
+  }
+  EXPECT_EQ(acknowledge(*node_a, last - 3), last - 3);
 
   // ... and resumes on node b right after it, without a gap.
   PeerSubscriber resumed(node_b->Channel(), "alpha", "");
@@ -189,6 +198,13 @@ TEST_F(FanoutTest, CursorsMoveAcrossNodes) {
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events.front().event_id(), last - 2);
   ExpectIncreasing(events);
+
+  // Acknowledged on node b, a late older ack on node a changes nothing, and
+  // node a resumes alpha from node b's cursor (nothing cached from before).
+  EXPECT_EQ(acknowledge(*node_b, last), last);
+  EXPECT_EQ(acknowledge(*node_a, last - 5), last);
+  PeerSubscriber back_on_a(node_a->Channel(), "alpha", "");
+  EXPECT_EQ(back_on_a.WaitAccepted(), last);
 }
 
 TEST_F(FanoutTest, KillingANodeOrTheSequencerLosesNothing) {

@@ -19,6 +19,7 @@
 #                     else taskset pins each node to one core, else no limit
 #   --no-build        use the binaries in build/ as they are
 #   --keep            keep the scratch directory (logs, stores)
+# Binaries come from $FEDRELAY_BUILD_DIR (default build/).
 # Exit status: 0 when the run completed with no gap, 1 otherwise, 2 on usage errors.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,7 +34,7 @@ while [ $# -gt 0 ]; do
     --quota) quota="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "cluster.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -47,6 +48,7 @@ if [ -z "$nats_server" ]; then
   echo "cluster.sh: nats-server is not installed (tools/scripts/deps.sh --test installs it)" >&2
   exit 1
 fi
+bin=${FEDRELAY_BUILD_DIR:-build}
 [ "$build" = 1 ] && tools/scripts/build.sh fedrelayd fedrelay-fanout fedrelay-bench >&2
 
 dir=$(mktemp -d /tmp/fedrelay-cluster-XXXXXX)
@@ -93,7 +95,7 @@ nats_port=$(sed -n 's/.*Listening for client connections on 127.0.0.1:\([0-9]*\)
 nats_url="nats://127.0.0.1:$nats_port"
 
 # 2. The sequencer, with the subscribers as its peers.
-build/relay/fedrelayd keygen --out "$dir/relay.key" --name relay.example/log >"$dir/keygen.txt"
+"$bin"/relay/fedrelayd keygen --out "$dir/relay.key" --name relay.example/log >"$dir/keygen.txt"
 relay_pubkey=$(sed -n 's/^public key: *//p' "$dir/keygen.txt")
 {
   printf 'relay:\n  server_id: relay.example\n  origin: relay.example/log\n'
@@ -101,9 +103,9 @@ relay_pubkey=$(sed -n 's/^public key: *//p' "$dir/keygen.txt")
   printf 'listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\n'
   printf 'rate_limits:\n  message_rate_limit: 0\n'
   printf 'bus:\n  nats_url: %s\n' "$nats_url"
-  build/tools/fedrelay-bench --cluster-peers "$subscribers"
+  "$bin"/tools/fedrelay-bench --cluster-peers "$subscribers"
 } >"$dir/sequencer.yaml"
-limited build/relay/fedrelayd --config "$dir/sequencer.yaml" --ready-file "$dir/sequencer.json" \
+limited "$bin"/relay/fedrelayd --config "$dir/sequencer.yaml" --ready-file "$dir/sequencer.json" \
   --log-level warn >"$dir/sequencer.log" 2>&1 &
 pids+=($!)
 wait_for_file "$dir/sequencer.json" fedrelayd
@@ -113,7 +115,7 @@ seq_http=$(json_field "$dir/sequencer.json" http_port)
 # 3. Fan-out nodes.
 serve=() node_http=()
 for i in $(seq 1 "$nodes"); do
-  limited build/fanout/fedrelay-fanout --nats-url "$nats_url" --relay-pubkey "$relay_pubkey" \
+  limited "$bin"/fanout/fedrelay-fanout --nats-url "$nats_url" --relay-pubkey "$relay_pubkey" \
     --server-id relay.example --origin relay.example/log --data-dir "$dir/fanout-$i" \
     --ready-file "$dir/fanout-$i.json" --log-level warn >"$dir/fanout-$i.log" 2>&1 &
   pids+=($!)
@@ -125,7 +127,7 @@ done
 
 # 4. Load generator, simulated subscribers and gap checker.
 status=0
-build/tools/fedrelay-bench --cluster-sequencer "127.0.0.1:$seq_grpc" \
+"$bin"/tools/fedrelay-bench --cluster-sequencer "127.0.0.1:$seq_grpc" \
   --cluster-serve "$(IFS=,; echo "${serve[*]}")" --cluster-subscribers "$subscribers" \
   --cluster-rate "$rate" --fanout-seconds "$seconds" --benchmark_filter='^BM_Cluster' \
   --dir "$dir/bench" | tee "$dir/bench.out" || status=1

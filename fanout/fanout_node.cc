@@ -184,6 +184,7 @@ class FanoutNodeImpl final : public FanoutNode {
     std::vector<std::shared_ptr<const v1::LogEntry>> entries;
     store::WriteSet side;
     bool contiguous = true;
+    absl::Status refused;
     for (const auto& [sequence, leaf] : batch) {
       if (sequence < next) continue;  // already here (redelivered)
       if (sequence > next) {
@@ -192,11 +193,13 @@ class FanoutNodeImpl final : public FanoutNode {
         contiguous = false;
         break;
       }
+      // Check adds to `side` only for an entry it accepts, so the entries
+      // before a refused one still go in.
       absl::StatusOr<std::shared_ptr<const v1::LogEntry>> entry =
           federation_->Check(sequence, leaf, side);
       if (!entry.ok()) {
-        federation_->Abandon();
-        return entry.status();
+        refused = entry.status();
+        break;
       }
       if ((*entry)->has_dm_invite()) {
         if (absl::Status token = AddToken(**entry, side); !token.ok()) {
@@ -208,14 +211,16 @@ class FanoutNodeImpl final : public FanoutNode {
       entries.push_back(*std::move(entry));
       ++next;
     }
-    if (leaves.empty()) return contiguous;
-    if (absl::StatusOr<std::vector<std::string>> appended = log_->Append(leaves, side);
-        !appended.ok()) {
-      federation_->Abandon();
-      return appended.status();
+    if (!leaves.empty()) {
+      if (absl::StatusOr<std::vector<std::string>> appended = log_->Append(leaves, side);
+          !appended.ok()) {
+        federation_->Abandon();
+        return appended.status();
+      }
+      federation_->Commit();
+      delivery_->OnDurable(entries);
     }
-    federation_->Commit();
-    delivery_->OnDurable(entries);
+    RETURN_IF_ERROR(refused);
     return contiguous;
   }
 

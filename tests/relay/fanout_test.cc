@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "bus/nats_bus.h"
 #include "common/temp_dir.h"
 #include "fedrelay/v1/fedrelay.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -248,6 +249,35 @@ TEST_F(FanoutTest, KillingANodeTheSequencerOrNatsLosesNothing) {
   ASSERT_TRUE(direct.WaitForEventId(last));
   EXPECT_EQ(Serialized(alpha.events()), Serialized(direct.events()));
   ExpectIncreasing(alpha.events());
+}
+
+TEST_F(FanoutTest, ANodeNeverServesAnEntryTheRulesRefuse) {
+  const uint64_t last = SubmitJoins("forged", 3);
+  auto bus = bus::NatsBus::Connect(nats_->url(), "fanout test", 5000);
+  ASSERT_TRUE(bus.ok()) << bus.status();
+  const bus::BusNames names = bus::BusNames::From("FEDRELAY_LOG", "fedrelay");
+  ASSERT_TRUE(WaitFor([&] {
+    auto stream_last = (*bus)->LastSequence(names.stream);
+    return stream_last.ok() && *stream_last == last;
+  }));
+  // Someone with write access to the stream appends an entry the relay never
+  // signed: event last + 1, a join by alpha signed with beta's key.
+  ASSERT_EQ(sequencer_->Stop(), 0);
+  v1::LogEntry forged;
+  forged.set_event_id(last + 1);
+  forged.set_received_at(NowMs());
+  forged.set_kind("federation_request");
+  *forged.mutable_federation_request() = SignedJoin("alpha", "forged-user", "g1", NowMs());
+  forged.mutable_federation_request()->set_signature(std::string(64, '\x01'));
+  ASSERT_TRUE((*bus)->Publish(names.log_subject, forged.SerializeAsString(), "", last, nullptr).ok());
+
+  auto node = StartNode("a");
+  ASSERT_NE(node, nullptr);
+  ASSERT_TRUE(WaitFor([&] {
+    return HttpRequest(node->http_port(), "GET", "/readyz").body.find("refused") != std::string::npos;
+  })) << node->log_text();
+  EXPECT_EQ(LogSizeAt(node->http_port()), last) << "the node serves the log up to the forged entry";
+  EXPECT_THAT(node->log_text(), HasSubstr("stopped following"));
 }
 
 TEST_F(FanoutTest, HelpAndBadFlags) {

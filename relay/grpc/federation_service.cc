@@ -132,7 +132,9 @@ void FillError(const absl::Status& status, v1::SubmissionError* error) {
 // Reading pauses while kMaxInFlightPerStream submissions are unanswered, so a
 // fast sender cannot make the relay buffer without bound. The reactor deletes
 // itself once gRPC is done with it and every submission has been answered.
-class SubmitStream final : public grpc::ServerBidiReactor<v1::Submission, v1::SubmissionResult> {
+// Frames arrive as bytes: one that is not a v1::Submission is answered
+// `malformed` (with no correlation id to echo) and the stream goes on.
+class SubmitStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   SubmitStream(grpc::CallbackServerContext* context, FederationService* service)
       : context_(context), service_(service) {
@@ -146,8 +148,13 @@ class SubmitStream final : public grpc::ServerBidiReactor<v1::Submission, v1::Su
       MaybeFinishLocked();
       return;
     }
-    const std::string correlation_id = incoming_.correlation_id();
-    auto submission = FromProto(incoming_);
+    v1::Submission frame;
+    absl::StatusOr<federation::Submission> submission =
+        ParseFrame(incoming_, frame) ? FromProto(frame)
+                                     : MakeError(ErrorCode::kMalformed,
+                                                 "the frame is not a valid fedrelay.v1.Submission");
+    incoming_.Clear();
+    const std::string correlation_id = frame.correlation_id();
     {
       absl::MutexLock lock(&mu_);
       ++in_flight_;
@@ -202,7 +209,20 @@ class SubmitStream final : public grpc::ServerBidiReactor<v1::Submission, v1::Su
   }
 
  private:
-  void Deliver(v1::SubmissionResult result) {
+  // A frame that does not parse is left empty: nothing read from it (not
+  // even a correlation id) is echoed back.
+  static bool ParseFrame(grpc::ByteBuffer& bytes, v1::Submission& frame) {
+    if (grpc::SerializationTraits<v1::Submission>::Deserialize(&bytes, &frame).ok()) return true;
+    frame.Clear();
+    return false;
+  }
+
+  void Deliver(const v1::SubmissionResult& result) {
+    // Serializing a message we built only fails past protobuf's 2 GiB limit,
+    // which a result never nears.
+    grpc::ByteBuffer encoded;
+    bool own_buffer = false;
+    (void)grpc::SerializationTraits<v1::SubmissionResult>::Serialize(result, &encoded, &own_buffer);
     bool destroy = false;
     {
       absl::MutexLock lock(&mu_);
@@ -211,7 +231,7 @@ class SubmitStream final : public grpc::ServerBidiReactor<v1::Submission, v1::Su
         --in_flight_;
         destroy = grpc_done_ && in_flight_ == 0;
       } else {
-        outgoing_.push_back(std::move(result));
+        outgoing_.push_back(std::move(encoded));
         WriteNextLocked();
       }
     }
@@ -242,9 +262,9 @@ class SubmitStream final : public grpc::ServerBidiReactor<v1::Submission, v1::Su
 
   grpc::CallbackServerContext* const context_;
   FederationService* const service_;
-  v1::Submission incoming_;
+  grpc::ByteBuffer incoming_;
   absl::Mutex mu_;
-  std::deque<v1::SubmissionResult> outgoing_ ABSL_GUARDED_BY(mu_);
+  std::deque<grpc::ByteBuffer> outgoing_ ABSL_GUARDED_BY(mu_);
   size_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
@@ -373,7 +393,7 @@ grpc::ServerUnaryReactor* FederationService::UpdateFederatedProfile(
   return SubmitUnary<v1::RelayReceipt>(context, *request, response, FillReceipt);
 }
 
-grpc::ServerBidiReactor<v1::Submission, v1::SubmissionResult>* FederationService::Submit(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* FederationService::Submit(
     grpc::CallbackServerContext* context) {
   return new SubmitStream(context, this);
 }

@@ -35,6 +35,7 @@ grep -q 'adduser --system --group' "$scratch/control/postinst" || fail "postinst
 # The file list.
 contents=$(dpkg-deb --contents "$deb" | awk '{print $NF}')
 for path in ./usr/bin/fedrelayd ./usr/bin/fedrelay-ctl ./usr/bin/fedrelay-client ./usr/bin/fedrelay-audit \
+            ./usr/bin/fedrelay-fanout \
             ./etc/fedrelay/fedrelay.yaml ./usr/lib/systemd/system/fedrelay.service \
             ./usr/share/doc/fedrelay/examples/fedrelay.example.yaml ./usr/share/doc/fedrelay/operator-guide.md; do
   grep -qx -- "$path" <<<"$contents" || fail "$path is not in the package"

@@ -1,6 +1,8 @@
 // ReplayLog: re-derives the whole state from the log alone and checks every
 // entry against what the rules say it must be, running the relay's own accept
-// step (federation/accept.h) on each.
+// step (federation/accept.h) on each; ReplayLogFrom continues one.
+#include "federation/replay.h"
+
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -38,6 +40,14 @@ class Replayer {
  public:
   Replayer(std::string relay_public_key, uint64_t max_clock_skew_ms)
       : relay_public_key_(std::move(relay_public_key)), max_clock_skew_ms_(max_clock_skew_ms) {}
+  // Continues from `state` (what the entries before the next one left); every
+  // state change is also added to `writes` when set, to persist it.
+  Replayer(std::string relay_public_key, uint64_t max_clock_skew_ms, DerivedState state,
+           store::WriteSet* writes)
+      : relay_public_key_(std::move(relay_public_key)),
+        max_clock_skew_ms_(max_clock_skew_ms),
+        state_(std::move(state)),
+        writes_(writes) {}
 
   absl::Status Apply(uint64_t index, absl::string_view leaf) {
     const uint64_t event_id = index + 1;
@@ -77,7 +87,10 @@ class Replayer {
     if (admission.leaf != leaf) {
       return Divergence(event_id, DescribeDifference(admission.entry, logged));
     }
-    for (const StateOp& state_op : admission.ops) state_.Apply(state_op);
+    for (const StateOp& state_op : admission.ops) {
+      state_.Apply(state_op);
+      if (writes_ != nullptr) AddWrites(state_op, *writes_);
+    }
     return absl::OkStatus();
   }
 
@@ -87,6 +100,7 @@ class Replayer {
   const std::string relay_public_key_;
   const uint64_t max_clock_skew_ms_;
   DerivedState state_;
+  store::WriteSet* const writes_ = nullptr;
 };
 
 }  // namespace
@@ -124,6 +138,42 @@ absl::StatusOr<ReplayReport> ReplayLog(
   report.invites = state.invite_count();
   report.peers = state.peers().size();
   if (derived != nullptr) *derived = std::move(state);
+  return report;
+}
+
+absl::StatusOr<ReplayReport> ReplayLogFrom(
+    const store::LogStore& store, uint64_t begin, const std::string& relay_pubkey_hex,
+    uint64_t max_clock_skew_ms, DerivedState* state, store::WriteSet* writes,
+    const std::function<void(uint64_t done, uint64_t total)>& progress) {
+  RETURN_IF_ERROR(InitCrypto());
+  ASSIGN_OR_RETURN(std::string relay_public_key,
+                   ParsePublicKeyHex(relay_pubkey_hex, "relay public key"));
+  Replayer replayer(std::move(relay_public_key), max_clock_skew_ms, std::move(*state), writes);
+  const uint64_t end = store.Size();
+  const uint64_t total = end > begin ? end - begin : 0;
+  uint64_t done = 0;
+  absl::Status failure;
+  absl::Status scanned = store.ScanLeaves(begin, end, [&](uint64_t index, absl::string_view leaf) {
+    failure = replayer.Apply(index, leaf);
+    if (!failure.ok()) return false;
+    ++done;
+    if (progress && (done % 4096 == 0 || done == total)) progress(done, total);
+    return true;
+  });
+  *state = std::move(replayer.state());  // the caller's state is never left moved-from
+  RETURN_IF_ERROR(scanned);
+  RETURN_IF_ERROR(failure);
+  if (done != total) {
+    return absl::DataLossError(absl::StrCat("entries [", begin, ", ", end, ") hold ", total,
+                                            " entries but only ", done, " could be read"));
+  }
+  ReplayReport report;
+  report.entries = done;
+  report.bans = state->ban_count();
+  report.users_with_homeserver = state->homeserver_count();
+  report.profiles = state->profile_count();
+  report.invites = state->invite_count();
+  report.peers = state->peers().size();
   return report;
 }
 

@@ -23,17 +23,21 @@
 #include "store/log_store.h"
 #include "store/merkle.h"
 #include "store/note.h"
+#include "tools/audit/checkpoints.h"
+#include "tools/audit/monitor.h"
 #include "tools/audit/receipts.h"
 
 namespace {
 
 using fedrelay::Args;
+using fedrelay::audit::CheckCheckpoint;
 
 constexpr char kUsage[] = R"(fedrelay-audit - replay a fedrelay log and prove every decision in it
 
 Usage:
   fedrelay-audit --relay HOST:PORT --vkey VKEY [--checkpoint FILE]... [options]
   fedrelay-audit --data-dir DIR    --vkey VKEY [--checkpoint FILE]... [options]
+  fedrelay-audit --relay HOST:PORT --vkey VKEY --state DIR [--follow [--interval-ms MS]] [options]
   (options: [--receipts FILE]... [--json] [--quiet] [--max-clock-skew-ms N] [--server-id ID])
 
 Source (one of):
@@ -55,6 +59,19 @@ Trust:
                       receipt's signature must verify under the relay key in VKEY
                       and its leaf must be in the log at its event id, with an
                       inclusion proof to the latest checkpoint's root.
+
+Monitoring (with --relay):
+  --state DIR         keep what was verified in DIR (created if missing): a copy of
+                      the log, the state re-derived from it and how far it goes. The
+                      next run checks that the relay's new checkpoint is consistent
+                      with it (an RFC 6962 consistency proof) and downloads and
+                      re-derives only the new entries. A rewritten or rolled-back log
+                      is refused ("the log was rewritten: ..."), the state unchanged;
+                      an entry that does not re-derive marks DIR failed for good.
+  --follow            keep auditing as the log grows: a round every --interval-ms
+                      (default 5000), one result line each, until SIGINT/SIGTERM
+                      (exit 0); an unreachable relay is retried, a divergence exits 1.
+                      Without --state the verified copy is a scratch directory.
 
 Options:
   --max-clock-skew-ms N  the relay's federation.max_clock_skew_ms (default 300000)
@@ -119,31 +136,6 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return buffer.str();
 }
 
-// Verifies a signed checkpoint note and that the log's root at its size matches.
-absl::Status CheckCheckpoint(const fedrelay::store::LogStore& store,
-                             const fedrelay::store::NoteVerifier& verifier, absl::string_view note,
-                             absl::string_view what) {
-  auto body = fedrelay::store::OpenNote(note, verifier);
-  if (!body.ok()) return absl::DataLossError(absl::StrCat(what, ": ", body.status().message()));
-  ASSIGN_OR_RETURN(auto checkpoint, fedrelay::store::ParseCheckpointBody(*body));
-  if (checkpoint.origin != verifier.name) {
-    return absl::DataLossError(absl::StrCat(what, ": origin ", checkpoint.origin,
-                                            " is not the verifier key's name ", verifier.name));
-  }
-  if (checkpoint.tree_size > store.Size()) {
-    return absl::DataLossError(absl::StrCat(what, ": covers ", checkpoint.tree_size,
-                                            " entries but the log has only ", store.Size()));
-  }
-  ASSIGN_OR_RETURN(auto root, store.RootHash(checkpoint.tree_size));
-  if (root != checkpoint.root_hash) {
-    return absl::DataLossError(absl::StrCat(what, ": root at size ", checkpoint.tree_size,
-                                            " is ", fedrelay::Base64Encode(root),
-                                            " but the checkpoint says ",
-                                            fedrelay::Base64Encode(checkpoint.root_hash)));
-  }
-  return absl::OkStatus();
-}
-
 // Copies the remote log into `store` through AuditLog and returns the relay's latest checkpoint note.
 absl::StatusOr<std::string> Download(const std::string& address, fedrelay::store::LogStore& store,
                                      std::string* server_id, const Progress& progress) {
@@ -163,32 +155,7 @@ absl::StatusOr<std::string> Download(const std::string& address, fedrelay::store
       return absl::UnavailableError(absl::StrCat("GetCheckpoint from ", address, ": ", status.error_message()));
     }
   }
-  const uint64_t total = checkpoint.tree_size();
-  constexpr uint64_t kChunk = 4096;
-  for (uint64_t start = 0; start < total; start += kChunk) {
-    grpc::ClientContext context;
-    fedrelay::v1::GetEntriesRequest request;
-    request.set_start(start);
-    request.set_end(std::min(total, start + kChunk));
-    auto reader = audit->GetEntries(&context, request);
-    std::vector<std::string> leaves;
-    fedrelay::v1::LogEntry entry;
-    while (reader->Read(&entry)) {
-      std::string leaf;
-      // Leaves are deterministic serializations; re-serializing a parsed entry
-      // gives the same bytes (checked below against the signed root).
-      entry.SerializeToString(&leaf);
-      leaves.push_back(std::move(leaf));
-    }
-    auto status = reader->Finish();
-    if (!status.ok()) return absl::UnavailableError(absl::StrCat("GetEntries: ", status.error_message()));
-    if (leaves.size() != request.end() - request.start()) {
-      return absl::DataLossError(absl::StrCat("relay returned ", leaves.size(), " entries for [",
-                                              request.start(), ", ", request.end(), ")"));
-    }
-    RETURN_IF_ERROR(store.Append(leaves, {}).status());
-    progress("download", store.Size(), total);
-  }
+  RETURN_IF_ERROR(fedrelay::audit::DownloadEntries(*audit, store, checkpoint.tree_size(), progress));
   return checkpoint.note();
 }
 
@@ -217,7 +184,11 @@ int main(int argc, char** argv) {
   progress.quiet = args.Flag("--quiet");
   g_json = args.Flag("--json");
   std::vector<std::string> receipt_files;
-  if (!args.Values("--receipts", &receipt_files) || !args.Value("--relay", &relay_address) || !args.Value("--data-dir", &data_dir) ||
+  std::string state_dir;
+  uint64_t interval_ms = 5000;
+  const bool follow = args.Flag("--follow");
+  if (!args.Value("--state", &state_dir) || !args.Number("--interval-ms", &interval_ms) ||
+      !args.Values("--receipts", &receipt_files) || !args.Value("--relay", &relay_address) || !args.Value("--data-dir", &data_dir) ||
       !args.Value("--vkey", &vkey) || !args.Values("--checkpoint", &checkpoint_files) ||
       !args.Number("--max-clock-skew-ms", &max_skew) || !args.Value("--server-id", &server_id)) {
     return Usage(args.error());
@@ -228,6 +199,24 @@ int main(int argc, char** argv) {
   if (!fedrelay::InitCrypto().ok()) return Fail(absl::InternalError("libsodium failed to initialize"));
   auto verifier = fedrelay::store::ParseVerifierKey(vkey);
   if (!verifier.ok()) return Usage(absl::StrCat("bad --vkey: ", verifier.status().message()));
+  if (!state_dir.empty() || follow) {
+    if (relay_address.empty()) return Usage("--state and --follow audit a running relay (--relay)");
+    if (interval_ms == 0) return Usage("--interval-ms must be at least 1");
+    fedrelay::audit::MonitorOptions monitor;
+    monitor.relay_address = relay_address;
+    monitor.verifier = *verifier;
+    monitor.state_dir = state_dir;
+    monitor.follow = follow;
+    monitor.interval_ms = interval_ms;
+    monitor.max_clock_skew_ms = max_skew;
+    monitor.checkpoint_files = checkpoint_files;
+    monitor.receipt_files = receipt_files;
+    monitor.json = g_json;
+    monitor.progress = [&progress](absl::string_view stage, uint64_t done, uint64_t total) {
+      progress(stage, done, total);
+    };
+    return fedrelay::audit::RunMonitor(monitor);
+  }
 
   std::unique_ptr<fedrelay::store::LogStore> store;
   std::string scratch;

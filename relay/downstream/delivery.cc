@@ -80,7 +80,7 @@ void Delivery::LoadKnownSubscribers() {
   for (const auto& [identity, cursor] : *known) {
     std::shared_ptr<IdentityStats> stats = stats_->For(identity);
     stats->acked->Set(static_cast<double>(cursor));
-    stats->position.store(cursor);
+    stats->SetIdlePosition(cursor);
   }
 }
 
@@ -102,7 +102,7 @@ void Delivery::OnDurable(const std::vector<std::shared_ptr<const v1::LogEntry>>&
 }
 
 void Delivery::RunFanOut() {
-  while (std::optional<downstream::ReadyBatch> batch = context_->ring.NextBatch()) {
+  while (std::optional<downstream::ReadyBatch> batch = context_->ring.NextBatch(*context_->visibility)) {
     context_->WakeStreams(*batch);
     for (const downstream::UnpinnedPeer& peer : batch->unpinned) {
       context_->EndStreams(

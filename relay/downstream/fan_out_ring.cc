@@ -9,10 +9,16 @@ namespace fedrelay::relay::downstream {
 namespace {
 
 // Fills in what every stream shares (off the writer thread).
-void Prepare(FanOutEntry& prepared) {
-  prepared.encoded.reserve(static_cast<size_t>(prepared.entry->events_size()));
-  for (const v1::StreamResponse& event : prepared.entry->events()) {
-    prepared.encoded.push_back(EncodeMessage(event));
+void Prepare(FanOutEntry& prepared, const Visibility& visibility) {
+  prepared.facts = visibility.Resolve(*prepared.entry);
+  const size_t events = static_cast<size_t>(prepared.entry->events_size());
+  prepared.encoded.reserve(events);
+  prepared.encoded_own.resize(events);
+  for (size_t i = 0; i < events; ++i) {
+    prepared.encoded.push_back(EncodeMessage(prepared.entry->events(static_cast<int>(i))));
+    if (const auto& own = prepared.facts->events[i].with_token; own != nullptr) {
+      prepared.encoded_own[i] = EncodeMessage(*own);
+    }
   }
 }
 
@@ -24,10 +30,10 @@ grpc::Slice EncodeMessage(const google::protobuf::MessageLite& message) {
   return slice;
 }
 
-FanOutEntryPtr PrepareEntry(std::shared_ptr<const v1::LogEntry> entry) {
+FanOutEntryPtr PrepareEntry(std::shared_ptr<const v1::LogEntry> entry, const Visibility& visibility) {
   auto prepared = std::make_shared<FanOutEntry>();
   prepared->entry = std::move(entry);
-  Prepare(*prepared);
+  Prepare(*prepared, visibility);
   return prepared;
 }
 
@@ -65,7 +71,7 @@ void FanOutRing::Publish(const std::vector<std::shared_ptr<const v1::LogEntry>>&
   for (auto& peer : unpinned) unpinned_.push_back(std::move(peer));
 }
 
-std::optional<ReadyBatch> FanOutRing::NextBatch() {
+std::optional<ReadyBatch> FanOutRing::NextBatch(const Visibility& visibility) {
   ReadyBatch batch;
   std::vector<std::shared_ptr<FanOutEntry>> fresh;
   {
@@ -82,7 +88,7 @@ std::optional<ReadyBatch> FanOutRing::NextBatch() {
   }
   std::reverse(fresh.begin(), fresh.end());
   // No stream reads these until they are marked ready below.
-  for (const auto& slot : fresh) Prepare(*slot);
+  for (const auto& slot : fresh) Prepare(*slot, visibility);
   {
     absl::MutexLock lock(&mu_);
     prepared_ = std::max(prepared_, batch.through);

@@ -35,11 +35,16 @@
 namespace fedrelay::relay::downstream {
 
 // A durable entry as the streams share it: decoded once (filters and
-// visibility read it) and each event encoded once for the wire, so a thousand
+// visibility read it), what visibility needs from the federation state looked
+// up once, and each event encoded once for the wire, so a thousand
 // subscribers of one event write the same refcounted bytes.
 struct FanOutEntry {
   std::shared_ptr<const v1::LogEntry> entry;
-  std::vector<grpc::Slice> encoded;  // by index in entry->events()
+  std::shared_ptr<const EntryFacts> facts;  // Visibility::Resolve(*entry)
+  std::vector<grpc::Slice> encoded;         // by index in entry->events()
+  // By index too: the encoding of an event's recipients-only copy
+  // (EventFacts::with_token); empty slices for the other events.
+  std::vector<grpc::Slice> encoded_own;
   uint64_t event_id() const { return entry->event_id(); }
 };
 using FanOutEntryPtr = std::shared_ptr<const FanOutEntry>;
@@ -47,7 +52,7 @@ using FanOutEntryPtr = std::shared_ptr<const FanOutEntry>;
 // `message` serialized into one slice.
 grpc::Slice EncodeMessage(const google::protobuf::MessageLite& message);
 // An entry read from the log, prepared as the ring prepares its entries.
-FanOutEntryPtr PrepareEntry(std::shared_ptr<const v1::LogEntry> entry);
+FanOutEntryPtr PrepareEntry(std::shared_ptr<const v1::LogEntry> entry, const Visibility& visibility);
 
 // A peer whose open streams were authorized by a key that is no longer pinned
 // (removed, or rotated to a new key): its streams end.
@@ -73,9 +78,9 @@ class FanOutRing {
   void Publish(const std::vector<std::shared_ptr<const v1::LogEntry>>& entries);
 
   // The fan-out thread (one): waits until entries were published since the
-  // last call, prepares them, marks them ready and returns them; nullopt once
-  // Stop was called.
-  std::optional<ReadyBatch> NextBatch();
+  // last call, prepares them (encodings, `visibility`'s facts), marks them
+  // ready and returns them; nullopt once Stop was called.
+  std::optional<ReadyBatch> NextBatch(const Visibility& visibility);
   void Stop();
 
   // The last event id streams may read. Lock-free.

@@ -1,5 +1,8 @@
 #include "relay/downstream/subscriber_stats.h"
 
+#include <algorithm>
+#include <cstdint>
+
 namespace fedrelay::relay::downstream {
 namespace {
 
@@ -7,6 +10,44 @@ constexpr char kLagEventsMetric[] = "fedrelay_subscriber_lag_events";
 constexpr char kLagSecondsMetric[] = "fedrelay_subscriber_lag_seconds";
 
 }  // namespace
+
+std::shared_ptr<StreamProgress> IdentityStats::OpenStream(uint64_t start_after) {
+  auto stream = std::make_shared<StreamProgress>();
+  stream->position.store(start_after);
+  absl::MutexLock lock(&mu_);
+  open_.push_back(stream);
+  return stream;
+}
+
+void IdentityStats::CloseStream(const std::shared_ptr<StreamProgress>& stream) {
+  absl::MutexLock lock(&mu_);
+  open_.erase(std::remove(open_.begin(), open_.end(), stream), open_.end());
+  idle_position_ = stream->position.load();
+}
+
+void IdentityStats::SetIdlePosition(uint64_t position) {
+  absl::MutexLock lock(&mu_);
+  idle_position_ = position;
+}
+
+uint64_t IdentityStats::Position() const {
+  absl::MutexLock lock(&mu_);
+  if (open_.empty()) return idle_position_;
+  uint64_t slowest = UINT64_MAX;
+  for (const auto& stream : open_) slowest = std::min(slowest, stream->position.load());
+  return slowest;
+}
+
+uint64_t IdentityStats::OldestWorkMs(uint64_t head, uint64_t now_ms) const {
+  absl::MutexLock lock(&mu_);
+  uint64_t oldest = 0;
+  for (const auto& stream : open_) {
+    if (stream->position.load() >= head) continue;  // caught up
+    const uint64_t since = stream->working_on_received_at_ms.load();
+    if (since != 0 && now_ms > since) oldest = std::max(oldest, now_ms - since);
+  }
+  return oldest;
+}
 
 std::shared_ptr<IdentityStats> SubscriberStats::For(const std::string& identity) {
   absl::MutexLock lock(&mu_);
@@ -31,17 +72,14 @@ std::shared_ptr<IdentityStats> SubscriberStats::For(const std::string& identity)
   registry.AddCallbackGauge(kLagEventsMetric,
                             "Events durable in the log but not yet written to the subscriber.",
                             labels, [head, view]() {
-                              const uint64_t h = head->load(), p = view->position.load();
+                              const uint64_t h = head->load(), p = view->Position();
                               return h > p ? static_cast<double>(h - p) : 0.0;
                             });
   registry.AddCallbackGauge(
       kLagSecondsMetric,
       "Age of the event the subscriber is being sent, while it is behind (0 when caught up).",
       labels, [head, view, clock]() {
-        if (view->position.load() >= head->load()) return 0.0;
-        const uint64_t since = view->working_on_received_at_ms.load();
-        const uint64_t now = clock->NowMs();
-        return since == 0 || now < since ? 0.0 : static_cast<double>(now - since) / 1000.0;
+        return static_cast<double>(view->OldestWorkMs(head->load(), clock->NowMs())) / 1000.0;
       });
   return stats;
 }

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
@@ -20,13 +21,37 @@
 
 namespace fedrelay::relay::downstream {
 
-struct IdentityStats {
-  std::atomic<uint64_t> position{0};     // every event up to this id has been written to it
+// One stream's progress.
+struct StreamProgress {
+  std::atomic<uint64_t> position{0};  // every event up to this id has been written to it
   std::atomic<uint64_t> working_on_received_at_ms{0};  // received_at of the entry in flight
+};
+
+// One identity's counters, and the progress of its open streams: the lag
+// gauges follow its slowest open stream, or where its last stream stopped
+// (or its acknowledged cursor, after a restart) while none is open.
+class IdentityStats {
+ public:
   Counter* delivered = nullptr;
   Counter* acks = nullptr;
   Counter* catch_ups = nullptr;
   Gauge* acked = nullptr;
+
+  std::shared_ptr<StreamProgress> OpenStream(uint64_t start_after);
+  void CloseStream(const std::shared_ptr<StreamProgress>& stream);
+  // Where nothing is open: the position the gauges show.
+  void SetIdlePosition(uint64_t position);
+
+  // For the gauges: the slowest open stream's position (or the idle
+  // position), and the age in ms at `now_ms` of the oldest entry an open
+  // stream behind `head` is working on (0 when none).
+  uint64_t Position() const;
+  uint64_t OldestWorkMs(uint64_t head, uint64_t now_ms) const;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<std::shared_ptr<StreamProgress>> open_ ABSL_GUARDED_BY(mu_);
+  uint64_t idle_position_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class SubscriberStats {

@@ -120,10 +120,8 @@ SubscriberStream::SubscriberStream(std::shared_ptr<StreamContext> context, Princ
       principal_(std::move(principal)),
       filter_(std::move(filter)),
       stats_(std::move(stats)),
-      next_id_(start_after + 1) {
-  stats_->position.store(start_after);
-  stats_->working_on_received_at_ms.store(0);
-}
+      progress_(stats_->OpenStream(start_after)),
+      next_id_(start_after + 1) {}
 
 void SubscriberStream::Join() {
   self_ = shared_from_this();
@@ -140,7 +138,7 @@ bool SubscriberStream::Wake(const ReadyBatch& batch) {
   const uint64_t ready = batch.through;
   absl::MutexLock lock(&mu_);
   if (finished_) return false;
-  if (live_ && ready > stats_->position.load() + context_->behind_limit) {
+  if (live_ && ready > progress_->position.load() + context_->behind_limit) {
     // Too far behind to count as live: it continues by reading.
     live_ = false;
     stats_->catch_ups->Increment();
@@ -155,7 +153,7 @@ bool SubscriberStream::Wake(const ReadyBatch& batch) {
     });
     if (!may_select) {
       next_id_ = ready + 1;
-      stats_->position.store(ready);
+      progress_->position.store(ready);
       return false;
     }
   }
@@ -232,7 +230,7 @@ void SubscriberStream::WriteDone(bool ok) {
       if (finished_) return;
     } else {
       stats_->delivered->Increment();
-      if (done.last_of_entry) stats_->position.store(done.event_id);
+      if (done.last_of_entry) progress_->position.store(done.event_id);
       if (finished_) return;
       if (!pending_.empty()) {
         StartNextWriteLocked();
@@ -256,9 +254,10 @@ void SubscriberStream::WriteDone(bool ok) {
 void SubscriberStream::Done() {
   std::shared_ptr<SubscriberStream> self = std::move(self_);
   context_->Unregister(this);
+  stats_->CloseStream(progress_);
   context_->subscribers_gauge.Add(-1);
   spdlog::info("subscriber {} disconnected at event {}", principal_.identity,
-               stats_->position.load());
+               progress_->position.load());
   // `self` may be the last reference: this object goes away on return.
 }
 
@@ -306,7 +305,7 @@ absl::StatusOr<bool> SubscriberStream::ReadChunk(bool may_read_log) {
         }
         bytes += leaf.size();
         catch_up_through_ = index + 1;
-        if (filter_.MayMatch(*entry)) catch_up_.push_back(PrepareEntry(std::move(entry)));
+        if (filter_.MayMatch(*entry)) catch_up_.push_back(PrepareEntry(std::move(entry), *context_->visibility));
         return bytes < kCatchUpChunkBytes;
       }));
   RETURN_IF_ERROR(parse_status);
@@ -319,28 +318,28 @@ absl::StatusOr<bool> SubscriberStream::ReadChunk(bool may_read_log) {
 void SubscriberStream::PassThrough(uint64_t through) {
   if (through < next_id_) return;
   next_id_ = through + 1;
-  stats_->position.store(through);
+  progress_->position.store(through);
 }
 
 void SubscriberStream::Consume(const FanOutEntryPtr& entry) {
   std::vector<OutgoingEvent> selected;
-  context_->visibility->Select(principal_, filter_, entry->entry, &selected);
+  context_->visibility->Select(principal_, filter_, entry->entry, *entry->facts,
+                               context_->ring.ready(), &selected);
   next_id_ = entry->event_id() + 1;
   if (selected.empty()) {
-    stats_->position.store(entry->event_id());
+    progress_->position.store(entry->event_id());
     return;
   }
-  stats_->working_on_received_at_ms.store(entry->entry->received_at());
+  progress_->working_on_received_at_ms.store(entry->entry->received_at());
   for (const OutgoingEvent& event : selected) {
     OutgoingWrite write;
     write.event_id = entry->event_id();
     write.event = event;
-    if (event.own == nullptr && event.index >= 0) {
-      write.message = grpc::ByteBuffer(&entry->encoded[static_cast<size_t>(event.index)], 1);
-    } else {
-      const grpc::Slice own = EncodeMessage(event.event());  // e.g. a dm_invite with its token
-      write.message = grpc::ByteBuffer(&own, 1);
-    }
+    // Every subscriber of the event (or of its recipients-only copy) writes
+    // the same encoded bytes.
+    const size_t index = static_cast<size_t>(event.index);
+    const grpc::Slice& encoded = event.own != nullptr ? entry->encoded_own[index] : entry->encoded[index];
+    write.message = grpc::ByteBuffer(&encoded, 1);
     pending_.push_back(std::move(write));
   }
   pending_.back().last_of_entry = true;

@@ -170,6 +170,7 @@ class SubscriberStream : public std::enable_shared_from_this<SubscriberStream> {
   const Principal principal_;
   const EventFilter filter_;
   const std::shared_ptr<IdentityStats> stats_;
+  const std::shared_ptr<StreamProgress> progress_;  // this stream's, in stats_
   std::shared_ptr<SubscriberStream> self_;  // the transport's reference, dropped in Done
 
   absl::Mutex mu_;

@@ -4,7 +4,9 @@
 // cursors. The thread picture is in subscriber_stream.h and fan_out_ring.h.
 #include "relay/downstream/delivery.h"
 
+#include <algorithm>
 #include <optional>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -29,6 +31,7 @@ struct Delivery::StreamStart {
   EventFilter filter;
   uint64_t after = 0;
   std::shared_ptr<IdentityStats> stats;
+  SubscriberInfo info;  // the operator's view: filters and connection time
 };
 
 std::unique_ptr<Delivery> Delivery::Create(const DeliveryOptions& options) {
@@ -97,6 +100,26 @@ void Delivery::Shutdown() {
 
 size_t Delivery::subscriber_count() const { return context_->stream_count(); }
 
+std::vector<SubscriberInfo> Delivery::Subscribers() const {
+  std::vector<SubscriberInfo> out;
+  const uint64_t head = context_->ring.ready();
+  const uint64_t now = options_.clock->NowMs();
+  for (const auto& stream : context_->Streams()) {
+    SubscriberInfo info = stream->info();
+    info.sent_through = stream->progress().position.load();
+    info.lag_events = stream->progress().LagEvents(head);
+    info.lag_seconds = stream->progress().LagSeconds(head, now);
+    out.push_back(std::move(info));
+  }
+  for (SubscriberInfo& info : out) {  // the cursor book may read the store
+    if (auto cursor = cursors_.Load(info.identity); cursor.ok()) info.acked_event_id = *cursor;
+  }
+  std::sort(out.begin(), out.end(), [](const SubscriberInfo& a, const SubscriberInfo& b) {
+    return std::tie(a.identity, a.connected_since_ms) < std::tie(b.identity, b.connected_since_ms);
+  });
+  return out;
+}
+
 void Delivery::OnDurable(const std::vector<std::shared_ptr<const v1::LogEntry>>& entries) {
   context_->ring.Publish(entries);
 }
@@ -162,6 +185,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* Delivery::Subscribe(
   auto stream = std::make_shared<GrpcSubscriberStream>(context_, *std::move(principal),
                                                        std::move(start->filter), start->after,
                                                        std::move(start->stats));
+  start->info.transport = "grpc";
+  stream->SetInfo(std::move(start->info));
   stream->Begin(context, start->after);
   return stream.get();
 }
@@ -177,7 +202,13 @@ absl::StatusOr<Delivery::StreamStart> Delivery::PrepareStream(const Principal& p
                request.kinds().empty()
                    ? ""
                    : absl::StrCat(", kinds [", absl::StrJoin(request.kinds(), ","), "]"));
-  return StreamStart{std::move(filter), start_after, stats_->For(principal.identity)};
+  SubscriberInfo info;
+  info.identity = principal.identity;
+  info.guild_ids.assign(request.guild_ids().begin(), request.guild_ids().end());
+  info.kinds.assign(request.kinds().begin(), request.kinds().end());
+  info.connected_since_ms = options_.clock->NowMs();
+  return StreamStart{std::move(filter), start_after, stats_->For(principal.identity),
+                     std::move(info)};
 }
 
 absl::StatusOr<std::shared_ptr<EventSubscription>> Delivery::SubscribeEvents(
@@ -188,6 +219,8 @@ absl::StatusOr<std::shared_ptr<EventSubscription>> Delivery::SubscribeEvents(
   auto stream = std::make_shared<ExternalSubscriberStream>(
       context_, principal, std::move(start.filter), start.after, std::move(start.stats),
       std::move(subscriber));
+  start.info.transport = "websocket";
+  stream->SetInfo(std::move(start.info));
   stream->Join();
   return stream;
 }

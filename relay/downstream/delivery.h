@@ -93,6 +93,19 @@ struct DeliveryOptions {
   int threads = 2;
 };
 
+// One open stream as the operator sees it (fedrelay-ctl subscribers).
+struct SubscriberInfo {
+  std::string identity;             // "peer:<server_id>" or "key:<key id>"
+  std::string transport;            // "grpc" or "websocket"
+  std::vector<std::string> guild_ids;  // the stream's filters, as requested
+  std::vector<std::string> kinds;
+  uint64_t acked_event_id = 0;      // the identity's durable cursor
+  uint64_t sent_through = 0;        // every event up to this id has been written to it
+  uint64_t lag_events = 0;          // durable events not yet written to it
+  double lag_seconds = 0;           // age of the event in flight while behind, else 0
+  uint64_t connected_since_ms = 0;  // Unix ms
+};
+
 namespace downstream {
 class SubscriberStats;
 struct StreamContext;
@@ -138,6 +151,8 @@ class Delivery final : public federation::EventSink {
 
   // Open Subscribe streams.
   size_t subscriber_count() const;
+  // The open streams, by identity then connection time.
+  std::vector<SubscriberInfo> Subscribers() const;
 
  private:
   // What a new stream of either transport starts from.

@@ -38,15 +38,22 @@ uint64_t IdentityStats::Position() const {
   return slowest;
 }
 
+uint64_t StreamProgress::LagEvents(uint64_t head) const {
+  const uint64_t at = position.load();
+  return head > at ? head - at : 0;
+}
+
+double StreamProgress::LagSeconds(uint64_t head, uint64_t now_ms) const {
+  if (position.load() >= head) return 0.0;
+  const uint64_t since = working_on_received_at_ms.load();
+  return since == 0 || now_ms < since ? 0.0 : static_cast<double>(now_ms - since) / 1000.0;
+}
+
 uint64_t IdentityStats::OldestWorkMs(uint64_t head, uint64_t now_ms) const {
   absl::MutexLock lock(&mu_);
-  uint64_t oldest = 0;
-  for (const auto& stream : open_) {
-    if (stream->position.load() >= head) continue;  // caught up
-    const uint64_t since = stream->working_on_received_at_ms.load();
-    if (since != 0 && now_ms > since) oldest = std::max(oldest, now_ms - since);
-  }
-  return oldest;
+  double oldest = 0;
+  for (const auto& stream : open_) oldest = std::max(oldest, stream->LagSeconds(head, now_ms));
+  return static_cast<uint64_t>(oldest * 1000.0);
 }
 
 std::shared_ptr<IdentityStats> SubscriberStats::For(const std::string& identity) {

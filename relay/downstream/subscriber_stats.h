@@ -25,6 +25,11 @@ namespace fedrelay::relay::downstream {
 struct StreamProgress {
   std::atomic<uint64_t> position{0};  // every event up to this id has been written to it
   std::atomic<uint64_t> working_on_received_at_ms{0};  // received_at of the entry in flight
+
+  // Durable events up to `head` not yet written to the stream.
+  uint64_t LagEvents(uint64_t head) const;
+  // While behind `head`: the age at `now_ms` of the entry in flight, else 0.
+  double LagSeconds(uint64_t head, uint64_t now_ms) const;
 };
 
 // One identity's counters, and the progress of its open streams: the lag

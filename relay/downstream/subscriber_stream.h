@@ -121,6 +121,10 @@ class SubscriberStream : public std::enable_shared_from_this<SubscriberStream> {
   void Join();
 
   const Principal& principal() const { return principal_; }
+  // The operator's view of the stream: set once, before Join.
+  void SetInfo(SubscriberInfo info) { info_ = std::move(info); }
+  const SubscriberInfo& info() const { return info_; }
+  const StreamProgress& progress() const { return *progress_; }
 
   // Fan-out thread, after it marked `batch` ready: counts a stream that fell
   // too far behind as catching up, and wakes it if it is idle and its filter
@@ -172,6 +176,7 @@ class SubscriberStream : public std::enable_shared_from_this<SubscriberStream> {
   const std::shared_ptr<IdentityStats> stats_;
   const std::shared_ptr<StreamProgress> progress_;  // this stream's, in stats_
   std::shared_ptr<SubscriberStream> self_;  // the transport's reference, dropped in Done
+  SubscriberInfo info_;                     // set before Join, then read-only
 
   absl::Mutex mu_;
   // Caught up since it last fell more than the behind limit behind (the

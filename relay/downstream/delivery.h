@@ -23,11 +23,14 @@
 #ifndef FEDRELAY_RELAY_DOWNSTREAM_DELIVERY_H_
 #define FEDRELAY_RELAY_DOWNSTREAM_DELIVERY_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -103,42 +106,77 @@ struct SubscriberInfo {
   uint64_t connected_since_ms = 0;  // Unix ms
 };
 
-class Delivery : public federation::EventSink {
+namespace downstream {
+class SubscriberStats;
+struct StreamContext;
+}  // namespace downstream
+
+class Delivery final : public federation::EventSink {
  public:
   static std::unique_ptr<Delivery> Create(const DeliveryOptions& options);
-  ~Delivery() override = default;
+  explicit Delivery(const DeliveryOptions& options);
+  // Shuts down if Shutdown has not run.
+  ~Delivery() override;
 
   // Begins serving; `federation` answers peer, homeserver and invite queries
   // and must outlive the delivery's use of it (until Shutdown).
-  virtual void Start(const federation::Federation* federation) = 0;
+  void Start(const federation::Federation* federation);
+
+  // The federation core's writer thread: appends the entries to the ring and
+  // signals the fan-out thread; O(entries), whatever the number of subscribers.
+  void OnDurable(const std::vector<std::shared_ptr<const v1::LogEntry>>& entries) override;
 
   // `request` is an encoded SubscribeRequest and every message written is an
   // encoded StreamResponse: raw, so that one encoding of an event serves every
   // subscriber that receives it.
-  virtual grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* context,
-                                                                const grpc::ByteBuffer* request) = 0;
-  virtual grpc::ServerUnaryReactor* Acknowledge(grpc::CallbackServerContext* context,
-                                                const v1::AcknowledgeRequest* request,
-                                                v1::AcknowledgeResponse* response) = 0;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* context,
+                                                        const grpc::ByteBuffer* request);
+  grpc::ServerUnaryReactor* Acknowledge(grpc::CallbackServerContext* context,
+                                        const v1::AcknowledgeRequest* request,
+                                        v1::AcknowledgeResponse* response);
   // The same stream for an already authenticated principal on another
   // transport: kUnavailable before Start or after Shutdown, kMalformed for a
   // bad filter, kInvalidCursor for a bad resume_from_event_id.
-  virtual absl::StatusOr<std::shared_ptr<EventSubscription>> SubscribeEvents(
+  absl::StatusOr<std::shared_ptr<EventSubscription>> SubscribeEvents(
       const Principal& principal, const v1::SubscribeRequest& request,
-      std::shared_ptr<EventSubscriber> subscriber) = 0;
+      std::shared_ptr<EventSubscriber> subscriber);
   // Moves the principal's durable cursor (the one Acknowledge moves) to
   // `event_id` unless it is beyond; returns the cursor afterwards.
   // kInvalidCursor when `event_id` is beyond the log.
-  virtual absl::StatusOr<uint64_t> AcknowledgeEvent(const Principal& principal,
-                                                    uint64_t event_id) = 0;
+  absl::StatusOr<uint64_t> AcknowledgeEvent(const Principal& principal, uint64_t event_id);
 
-  // Ends every stream (UNAVAILABLE) for shutdown.
-  virtual void Shutdown() = 0;
+  // Ends every stream (UNAVAILABLE) and stops the fan-out thread and the work
+  // pool, for shutdown. Idempotent.
+  void Shutdown();
 
   // Open Subscribe streams.
-  virtual size_t subscriber_count() const = 0;
+  size_t subscriber_count() const;
   // The open streams, by identity then connection time.
-  virtual std::vector<SubscriberInfo> Subscribers() const = 0;
+  std::vector<SubscriberInfo> Subscribers() const;
+
+ private:
+  // What a new stream of either transport starts from.
+  struct StreamStart;
+  absl::StatusOr<StreamStart> PrepareStream(const Principal& principal,
+                                            const v1::SubscribeRequest& request);
+  absl::StatusOr<uint64_t> StartPosition(const Principal& principal,
+                                         const v1::SubscribeRequest& request);
+  absl::Status CheckRunning() const;
+  void LoadKnownSubscribers();
+  // The fan-out thread: prepares what the writer published, wakes streams,
+  // ends the streams of unpinned peers.
+  void RunFanOut();
+
+  const DeliveryOptions options_;
+  // Shared with the streams, which may outlive this object.
+  const std::shared_ptr<downstream::StreamContext> context_;
+  const std::unique_ptr<CursorBook> own_cursors_;  // when the options name none
+  CursorBook& cursors_;
+  const std::unique_ptr<downstream::SubscriberStats> stats_;
+  std::unique_ptr<DownstreamAuthenticator> auth_;  // set by Start
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stopped_{false};
+  std::thread fan_out_thread_;
 };
 
 }  // namespace fedrelay::relay

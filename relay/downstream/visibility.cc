@@ -122,52 +122,84 @@ bool EventFilter::MayMatch(const v1::LogEntry& entry) const {
   return false;
 }
 
-bool Visibility::IsHomeserverOf(absl::string_view peer_host, const std::string& user_id) const {
-  if (user_id.empty()) return false;
-  const std::optional<std::string> homeserver = federation_->HomeserverOf(user_id);
-  return homeserver.has_value() && HomeserverHost(*homeserver) == peer_host;
+std::vector<EntryFacts::PartyHosts> EntryFacts::HostsAsOf(
+    uint64_t state_as_of, const federation::Federation& federation) const {
+  absl::MutexLock lock(&mu_);
+  if (hosts_as_of_ != state_as_of) {
+    auto host_of = [&](const std::string& user_id) -> std::string {
+      if (user_id.empty()) return "";
+      const std::optional<std::string> homeserver = federation.HomeserverOf(user_id);
+      return homeserver.has_value() ? HomeserverHost(*homeserver) : "";
+    };
+    hosts_.assign(events.size(), PartyHosts{});
+    for (size_t i = 0; i < events.size(); ++i) {
+      if (!events[i].invite_event) continue;
+      hosts_[i] = PartyHosts{host_of(events[i].target), host_of(events[i].inviter)};
+    }
+    hosts_as_of_ = state_as_of;
+  }
+  return hosts_;
+}
+
+std::shared_ptr<const EntryFacts> Visibility::Resolve(const v1::LogEntry& entry) const {
+  auto facts = std::make_shared<EntryFacts>();
+  facts->events.reserve(static_cast<size_t>(entry.events_size()));
+  for (const v1::StreamResponse& event : entry.events()) {
+    EventFacts& fact = facts->events.emplace_back();
+    if (std::optional<absl::string_view> guild = GuildNamedBy(event)) fact.guild = std::string(*guild);
+    if (event.has_dm_invite()) {
+      fact.invite_event = true;
+      fact.target = event.dm_invite().target_user_id();
+      fact.inviter = event.dm_invite().inviter_id();
+      // Its recipients get the token back (the log holds the invite without it).
+      const std::optional<federation::InviteInfo> invite =
+          federation_->Invite(event.dm_invite().invite_id());
+      auto with_token = std::make_shared<v1::StreamResponse>(event);
+      if (invite.has_value() && !invite->token.empty()) {
+        with_token->mutable_dm_invite()->set_token(invite->token);
+      }
+      fact.with_token = std::move(with_token);
+    } else if (event.has_dm_invite_status()) {
+      fact.invite_event = true;
+      const std::optional<federation::InviteInfo> invite =
+          federation_->Invite(event.dm_invite_status().invite_id());
+      if (invite.has_value()) {
+        fact.guild = invite->guild_id;
+        fact.target = invite->target_user_id;
+        fact.inviter = invite->inviter_id;
+      }
+    }
+    facts->has_invite_events = facts->has_invite_events || fact.invite_event;
+  }
+  return facts;
 }
 
 void Visibility::Select(const Principal& principal, const EventFilter& filter,
-                        const std::shared_ptr<const v1::LogEntry>& entry,
-                        std::vector<OutgoingEvent>* out) const {
+                        const std::shared_ptr<const v1::LogEntry>& entry, const EntryFacts& facts,
+                        uint64_t state_as_of, std::vector<OutgoingEvent>* out) const {
+  // Only a peer without full access needs the homeservers.
+  std::vector<EntryFacts::PartyHosts> hosts;
+  std::string peer_host;
+  if (facts.has_invite_events && !principal.full_access && principal.is_peer()) {
+    hosts = facts.HostsAsOf(state_as_of, *federation_);
+    peer_host = HomeserverHost(principal.peer_server_id);
+  }
   for (int index = 0; index < entry->events_size(); ++index) {
     const v1::StreamResponse& event = entry->events(index);
-    std::optional<absl::string_view> guild = GuildNamedBy(event);
-    std::optional<federation::InviteInfo> invite;
-    std::string target, inviter;
-    const bool is_invite_event = event.has_dm_invite() || event.has_dm_invite_status();
-    if (event.has_dm_invite()) {
-      target = event.dm_invite().target_user_id();
-      inviter = event.dm_invite().inviter_id();
-    } else if (event.has_dm_invite_status()) {
-      invite = federation_->Invite(event.dm_invite_status().invite_id());
-      if (invite.has_value()) {
-        guild = invite->guild_id;
-        target = invite->target_user_id;
-        inviter = invite->inviter_id;
-      }
-    }
-    if (!filter.Matches(event, guild)) continue;
-    if (is_invite_event && !principal.full_access) {
+    const EventFacts& fact = facts.events[static_cast<size_t>(index)];
+    if (!filter.Matches(event, fact.guild)) continue;
+    if (fact.invite_event && !principal.full_access) {
       if (!principal.is_peer()) continue;
-      const std::string peer_host = HomeserverHost(principal.peer_server_id);
-      if (!IsHomeserverOf(peer_host, target) && !IsHomeserverOf(peer_host, inviter)) continue;
+      const EntryFacts::PartyHosts& party = hosts[static_cast<size_t>(index)];
+      const bool recipient = (!party.target.empty() && party.target == peer_host) ||
+                             (!party.inviter.empty() && party.inviter == peer_host);
+      if (!recipient) continue;
     }
     OutgoingEvent outgoing;
     outgoing.entry = entry;
-    if (event.has_dm_invite()) {
-      // Only the invite's recipients get here: hand them the token back.
-      invite = federation_->Invite(event.dm_invite().invite_id());
-      auto own = std::make_shared<v1::StreamResponse>(event);
-      if (invite.has_value() && !invite->token.empty()) {
-        own->mutable_dm_invite()->set_token(invite->token);
-      }
-      outgoing.own = std::move(own);
-    } else {
-      outgoing.shared = &event;
-      outgoing.index = index;
-    }
+    outgoing.shared = &event;
+    outgoing.index = index;
+    outgoing.own = fact.with_token;
     out->push_back(std::move(outgoing));
   }
 }

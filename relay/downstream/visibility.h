@@ -15,7 +15,13 @@
 //   tell which guilds a profile change concerns and a gap would be worse than
 //   an extra event. dm_invite_status belongs to its invite's guild.
 //
-// Thread-safety: EventFilter is immutable; Visibility::Select is thread-safe.
+// The federation state visibility consults is looked up once per entry, not
+// per subscriber: Resolve gathers an entry's facts (an invite event's guild
+// and parties, a dm_invite's token) before the fan-out, and the parties'
+// current homeservers are looked up at most once per `state_as_of` and shared
+// by every subscriber (EntryFacts::HostsAsOf).
+//
+// Thread-safety: EventFilter is immutable; Visibility and EntryFacts are thread-safe.
 #ifndef FEDRELAY_RELAY_DOWNSTREAM_VISIBILITY_H_
 #define FEDRELAY_RELAY_DOWNSTREAM_VISIBILITY_H_
 
@@ -25,6 +31,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "federation/federation.h"
@@ -67,15 +74,45 @@ class EventFilter {
   absl::flat_hash_set<int> kind_cases_;  // StreamResponse::EventCase values
 };
 
-// One event on its way to one subscriber: either shared with every other
-// subscriber (pointing into the entry, which it keeps alive) or a private copy.
+// One event on its way to one subscriber: the entry's event itself (pointing
+// into the entry, which it keeps alive) or the copy only its recipients get
+// (a dm_invite with its token), shared by all of them.
 struct OutgoingEvent {
   std::shared_ptr<const v1::LogEntry> entry;
   const v1::StreamResponse* shared = nullptr;
-  int index = -1;  // of `shared` in entry->events(), so a transport can reuse its encoding
-  std::shared_ptr<const v1::StreamResponse> own;
+  int index = -1;  // in entry->events(), so a transport can reuse its encoding
+  std::shared_ptr<const v1::StreamResponse> own;  // set: send this instead of `shared`
 
   const v1::StreamResponse& event() const { return own != nullptr ? *own : *shared; }
+};
+
+// What visibility needs of one entry's events beyond the events themselves,
+// from the federation state (Visibility::Resolve).
+struct EventFacts {
+  std::optional<std::string> guild;  // the guild it belongs to; nullopt: none (or unknown)
+  bool invite_event = false;         // dm_invite or dm_invite_status
+  std::string target, inviter;       // the invite's parties (empty when unknown)
+  std::shared_ptr<const v1::StreamResponse> with_token;  // a dm_invite as its recipients get it
+};
+
+class EntryFacts {
+ public:
+  std::vector<EventFacts> events;  // by index in the entry's events
+  bool has_invite_events = false;
+
+  // The hosts (HomeserverHost) of each invite event's parties' current
+  // homeservers; "" when unknown. Looked up when `state_as_of` differs from
+  // the last lookup's, so subscribers of one state share one lookup.
+  struct PartyHosts {
+    std::string target, inviter;
+  };
+  std::vector<PartyHosts> HostsAsOf(uint64_t state_as_of,
+                                    const federation::Federation& federation) const;
+
+ private:
+  mutable absl::Mutex mu_;
+  mutable std::optional<uint64_t> hosts_as_of_ ABSL_GUARDED_BY(mu_);
+  mutable std::vector<PartyHosts> hosts_ ABSL_GUARDED_BY(mu_);
 };
 
 class Visibility {
@@ -83,14 +120,19 @@ class Visibility {
   // `federation` must outlive this.
   explicit Visibility(const federation::Federation* federation) : federation_(federation) {}
 
+  // Looks up what Select needs of `entry` (one store read for a dm_invite's
+  // token); once per entry, shared by every subscriber.
+  std::shared_ptr<const EntryFacts> Resolve(const v1::LogEntry& entry) const;
+
   // Appends to `out`, in order, the events of `entry` that `principal` may see
-  // and `filter` selects.
+  // and `filter` selects. `facts` is Resolve(*entry); `state_as_of` names the
+  // federation state the homeservers are taken from (the delivery passes the
+  // last entry id it made ready: the state knows at least that much).
   void Select(const Principal& principal, const EventFilter& filter,
-              const std::shared_ptr<const v1::LogEntry>& entry, std::vector<OutgoingEvent>* out) const;
+              const std::shared_ptr<const v1::LogEntry>& entry, const EntryFacts& facts,
+              uint64_t state_as_of, std::vector<OutgoingEvent>* out) const;
 
  private:
-  bool IsHomeserverOf(absl::string_view peer_host, const std::string& user_id) const;
-
   const federation::Federation* const federation_;
 };
 

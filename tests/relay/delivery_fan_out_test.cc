@@ -3,6 +3,7 @@
 // made to misbehave in ways a network client cannot (block inside Deliver,
 // never finish a write). Assertions are about order and progress, never
 // about how long something took.
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "base/crypto.h"
+#include "base/metrics.h"
 #include "common/temp_dir.h"
 #include "federation/federation.h"
 #include "gmock/gmock.h"
@@ -250,6 +252,39 @@ TEST_F(DeliveryFanOutTest, ANonReadingSubscriberFallsBackToTheLogAndDelaysNoOne)
   const uint64_t next = SubmitJoinsAndWait(1);
   EXPECT_THAT(stalled->WaitForEventId(next), ElementsAreArray(AllEventIds()));
   EXPECT_THAT(reader->WaitForEventId(next), ElementsAreArray(AllEventIds()));
+}
+
+// The value of a series in the process's metrics registry; -1 when absent.
+double MetricValue(const std::string& series) {
+  const std::string text = MetricsRegistry::Default().RenderText();
+  const std::string prefix = series + " ";
+  for (size_t at = 0; at < text.size();) {
+    const size_t end = std::min(text.find('\n', at), text.size());
+    if (text.compare(at, prefix.size(), prefix) == 0) {
+      return std::stod(text.substr(at + prefix.size(), end - at - prefix.size()));
+    }
+    at = end + 1;
+  }
+  return -1;
+}
+
+// Two streams of one identity: the lag gauges follow the slower one, not
+// whichever moved last.
+TEST_F(DeliveryFanOutTest, TheLagOfAnIdentityWithTwoStreamsIsTheSlowerOnes) {
+  auto stalled = std::make_shared<TestSubscriber>(/*paused=*/true);
+  auto reader = std::make_shared<TestSubscriber>(/*paused=*/false);
+  Subscribe("twin", stalled);
+  Subscribe("twin", reader);
+  const uint64_t last = SubmitJoinsAndWait(20);
+  ASSERT_THAT(reader->WaitForEventId(last), ElementsAreArray(AllEventIds()));
+  const std::string lag = "fedrelay_subscriber_lag_events{subscriber=\"key:twin\"}";
+  EXPECT_GE(MetricValue(lag), 19) << "the stalled stream is 20 entries behind";
+
+  stalled->Resume();
+  ASSERT_THAT(stalled->WaitForEventId(last), ElementsAreArray(AllEventIds()));
+  // Its last write's end reaches the gauges right after the event arrived.
+  for (int i = 0; i < 6000 && MetricValue(lag) != 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_EQ(MetricValue(lag), 0);
 }
 
 }  // namespace

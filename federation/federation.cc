@@ -83,7 +83,7 @@ Counter& EquivocationCounter() {
       "Migrations refused because they name a second target at the same timestamp.");
 }
 
-// One submission on its way through the writer. PlaceOnWriter runs on the writer
+// One submission on its way through the writer. Prepare runs on the writer
 // thread, Finish later on the completer thread (the queue between them orders
 // the two), so the fields need no lock.
 struct Item {
@@ -91,7 +91,7 @@ struct Item {
   uint64_t received_at = 0;  // when Validate ran: every rule is judged at this time
   DoneFn done;
 
-  // Admitted by PlaceOnWriter.
+  // Admitted by Prepare.
   std::shared_ptr<const v1::LogEntry> entry;
   uint64_t invite_event_id = 0;
 
@@ -150,7 +150,9 @@ PeerInfo ToPeerInfo(const std::string& server_id, const PeerRecord& record) {
   return PeerInfo{server_id, record.pubkey_hex, record.may_ban};
 }
 
-class FederationImpl final : public Federation, private store::LogWriter::BatchObserver {
+using ItemPtr = std::shared_ptr<Item>;
+
+class FederationImpl final : public Federation, private store::BatchHandler<ItemPtr> {
  public:
   FederationImpl(store::LogStore* store, const Ed25519PrivateKey* relay_key,
                  FederationOptions options, EventSink* sink, DerivedState state,
@@ -168,7 +170,8 @@ class FederationImpl final : public Federation, private store::LogWriter::BatchO
   ~FederationImpl() override { Stop(); }
 
   void StartWriter() {
-    writer_ = std::make_unique<store::LogWriter>(store_, static_cast<BatchObserver*>(this));
+    writer_ = std::make_unique<store::LogWriter<ItemPtr>>(
+        store_, static_cast<store::BatchHandler<ItemPtr>*>(this));
   }
   absl::Status ReconcileConfigPeers();
 
@@ -190,11 +193,17 @@ class FederationImpl final : public Federation, private store::LogWriter::BatchO
   void Stop() override;
 
  private:
-  void Enqueue(std::shared_ptr<Item> item);
-  // The writer's question "what is this item at `leaf_index`?": runs the
-  // accept step against the batch overlay and stages what it admits.
-  store::Prepared PlaceOnWriter(const std::shared_ptr<Item>& item, uint64_t leaf_index,
-                                store::WriteSet& side);
+  void Enqueue(ItemPtr item);
+
+  // store::BatchHandler, on the writer thread.
+  // "What is this item at `leaf_index`?": runs the accept step against the
+  // batch overlay and stages what it admits.
+  store::Prepared Prepare(ItemPtr& item, uint64_t leaf_index, store::WriteSet& side) override;
+  void OnBatchDurable(uint64_t first_index, const std::vector<std::string>& leaves) override;
+  void OnBatchFailed() override;
+  // Hands the writer's answer to the completer thread (Finish).
+  void Answer(ItemPtr& item, absl::StatusOr<store::AppendedLeaf> result) override;
+
   store::Prepared ResolveSeenSignature(const std::shared_ptr<Item>& item,
                                        const std::string& signature_hash);
   v1::RelayReceipt SignedReceipt(uint64_t event_id, std::string leaf_hash,
@@ -205,9 +214,6 @@ class FederationImpl final : public Federation, private store::LogWriter::BatchO
   absl::StatusOr<v1::DMInvite> InviteWithToken(uint64_t invite_event_id) const;
   // Flags a new equivocation; its record joins the batch's write.
   store::WriteSet RecordEquivocation(Equivocation equivocation);
-
-  void OnBatchDurable(uint64_t first_index, const std::vector<std::string>& leaves) override;
-  void OnBatchFailed() override;
 
   absl::Status CheckNewPeerValues(absl::string_view action_name, const std::string& server_id,
                                   const std::vector<std::string>& may_ban) const;
@@ -252,7 +258,7 @@ class FederationImpl final : public Federation, private store::LogWriter::BatchO
   // Declared before the writer: the writer stops (and posts its last
   // answers) first, then the completer drains.
   Completer completer_;
-  std::unique_ptr<store::LogWriter> writer_;
+  std::unique_ptr<store::LogWriter<ItemPtr>> writer_;
 };
 
 // ---------------------------------------------------------------------------
@@ -280,20 +286,16 @@ void FederationImpl::Submit(Submission submission, DoneFn done) {
   Enqueue(std::move(item));
 }
 
-void FederationImpl::Enqueue(std::shared_ptr<Item> item) {
-  writer_->Submit(
-      [this, item](uint64_t leaf_index, store::WriteSet& side) {
-        return PlaceOnWriter(item, leaf_index, side);
-      },
-      [this, item](absl::StatusOr<store::AppendedLeaf> result) {
-        completer_.Post([this, item, result = std::move(result)]() mutable {
-          Finish(item, std::move(result));
-        });
-      });
+void FederationImpl::Enqueue(ItemPtr item) { writer_->Submit(std::move(item)); }
+
+void FederationImpl::Answer(ItemPtr& item, absl::StatusOr<store::AppendedLeaf> result) {
+  completer_.Post([this, item, result = std::move(result)]() mutable {
+    Finish(item, std::move(result));
+  });
 }
 
-store::Prepared FederationImpl::PlaceOnWriter(const std::shared_ptr<Item>& item,
-                                              uint64_t leaf_index, store::WriteSet& side) {
+store::Prepared FederationImpl::Prepare(ItemPtr& item, uint64_t leaf_index,
+                                        store::WriteSet& side) {
   const EntryPlace place{leaf_index + 1, item->received_at, options_.max_clock_skew_ms};
   AcceptOutcome outcome = AcceptStep(overlay_, item->verified, place);
   if (const auto* seen = std::get_if<SeenSignature>(&outcome)) {
@@ -388,7 +390,7 @@ void FederationImpl::Finish(const std::shared_ptr<Item>& item,
     AcceptedCounter(item->entry->kind()).Increment();
     outcome = std::move(accepted);
   } else {
-    // Refusals were counted by PlaceOnWriter; a failed write is counted here.
+    // Refusals were counted by Prepare; a failed write is counted here.
     if (item->entry != nullptr && !item->verified.entry.has_operator_action()) {
       CountRejection(result.status());
     }
@@ -667,20 +669,10 @@ std::optional<InviteInfo> FederationImpl::Invite(const std::string& invite_id) c
     record = durable_.FindInvite(invite_id);
   }
   if (!record.has_value()) return std::nullopt;
-  InviteInfo info;
-  info.invite_id = invite_id;
-  info.status = record->status;
-  info.target_user_id = std::move(record->target_user_id);
-  info.inviter_id = std::move(record->inviter_id);
-  info.guild_id = std::move(record->guild_id);
-  info.host_server_url = std::move(record->host_server_url);
-  info.event_id = record->event_id;
-  absl::StatusOr<std::optional<std::string>> token =
-      store_->Get(store::Table::kAux, InviteTokenKey(invite_id));
-  if (token.ok() && token->has_value()) {
-    info.token = **std::move(token);
-  } else if (!token.ok()) {
-    spdlog::error("cannot read the token of invite {}: {}", invite_id, token.status().ToString());
+  absl::Status token_read;
+  InviteInfo info = ToInviteInfo(invite_id, *std::move(record), *store_, &token_read);
+  if (!token_read.ok()) {
+    spdlog::error("cannot read the token of invite {}: {}", invite_id, token_read.ToString());
   }
   return info;
 }

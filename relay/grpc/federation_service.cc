@@ -11,6 +11,7 @@
 #include "relay/disk_space.h"
 #include "relay/downstream/delivery.h"
 #include "relay/grpc/grpc_status.h"
+#include "relay/grpc/recent_rejections.h"
 
 namespace fedrelay::relay {
 namespace {
@@ -30,6 +31,14 @@ std::string RateKey(const federation::Submission& submission) {
     std::string operator()(const v1::UpdateFederatedProfileRequest& m) const { return "user:" + m.user_id(); }
   };
   return std::visit(Visitor{}, submission);
+}
+
+// The LogEntry kind a submission would be logged as, in the variant's order.
+std::string SubmissionKind(const federation::Submission& submission) {
+  static constexpr const char* kKinds[] = {"federation_request", "ban",       "dm_invite", "dm_accept",
+                                           "dm_reject",          "migration", "profile"};
+  static_assert(std::size(kKinds) == std::variant_size_v<federation::Submission>);
+  return kKinds[submission.index()];
 }
 
 // Who an unsigned call (Ping, GetServerInfo) is charged to: the client's
@@ -163,6 +172,7 @@ class SubmitStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     };
     if (!submission.ok()) {
       federation::CountRejection(submission.status());
+      RecentRejections::Default().Record(submission.status(), "", "", SystemClock().NowMs());
       done(submission.status());
     } else {
       service_->SubmitLimited(*std::move(submission), std::move(done));
@@ -281,6 +291,12 @@ FederationService::FederationService(federation::Federation* federation, Deliver
       discovery_limiter_("discovery_rate_limit", limits.discovery_rate_limit, clock) {}
 
 void FederationService::SubmitLimited(federation::Submission submission, federation::DoneFn done) {
+  // Every refusal, here or in the federation core, reaches the operator's ring.
+  done = [done = std::move(done), peer = RateKey(submission), kind = SubmissionKind(submission),
+          clock = clock_](absl::StatusOr<federation::Accepted> result) {
+    if (!result.ok()) RecentRejections::Default().Record(result.status(), peer, kind, clock->NowMs());
+    done(std::move(result));
+  };
   RateLimiter& limiter = IsInviteTraffic(submission) ? invite_limiter_ : message_limiter_;
   // Too large or too long is refused before the rate limiter: a refusal uses up no quota.
   absl::Status allowed = CheckUploadSize(submission, limits_.max_upload_size);
@@ -406,6 +422,7 @@ grpc::ServerUnaryReactor* FederationService::Ping(grpc::CallbackServerContext* c
   auto* reactor = context->DefaultReactor();
   if (absl::Status allowed = ping_limiter_.Allow(ClientAddress(context->peer())); !allowed.ok()) {
     federation::CountRejection(allowed);
+    RecentRejections::Default().Record(allowed, ClientAddress(context->peer()), "ping", clock_->NowMs());
     reactor->Finish(ToGrpcStatus(allowed, context));
     return reactor;
   }
@@ -421,6 +438,8 @@ grpc::ServerUnaryReactor* FederationService::GetServerInfo(grpc::CallbackServerC
   auto* reactor = context->DefaultReactor();
   if (absl::Status allowed = discovery_limiter_.Allow(ClientAddress(context->peer())); !allowed.ok()) {
     federation::CountRejection(allowed);
+    RecentRejections::Default().Record(allowed, ClientAddress(context->peer()), "server_info",
+                                       clock_->NowMs());
     reactor->Finish(ToGrpcStatus(allowed, context));
     return reactor;
   }

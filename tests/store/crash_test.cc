@@ -29,6 +29,7 @@
 #include "absl/synchronization/notification.h"
 #include "base/crypto.h"
 #include "store/checkpointer.h"
+#include "store/closure_writer_util.h"
 #include "store/log_store_test_util.h"
 #include "store/log_writer.h"
 #include "store/merkle.h"
@@ -39,6 +40,8 @@ extern char** environ;
 namespace fedrelay::store {
 namespace {
 
+using ::fedrelay::store::testing::ClosureWriter;
+using ::fedrelay::store::testing::RecordingHandler;
 using ::fedrelay::store::testing::TempDir;
 
 constexpr char kOrigin[] = "crash.example/log";
@@ -72,7 +75,8 @@ struct Receipt {
   checkpoint_options.origin = kOrigin;
   checkpoint_options.interval_ms = 20;
   Checkpointer checkpointer(store->get(), TestKey(), checkpoint_options);
-  LogWriter writer(store->get(), nullptr);
+  RecordingHandler handler;
+  ClosureWriter writer(store->get(), &handler);
 
   absl::Mutex mu;
   int in_flight = 0;
@@ -242,7 +246,8 @@ TEST(CrashTest, KillDuringAppendsLosesNoReceiptedEntry) {
   EXPECT_TRUE(store.VerifyIntegrity().ok());
 
   // Appends continue where the killed process stopped.
-  LogWriter writer(&store, nullptr);
+  RecordingHandler handler;
+  ClosureWriter writer(&store, &handler);
   absl::Notification appended;
   writer.Submit([](uint64_t, WriteSet&) -> absl::StatusOr<std::string> { return "after"; },
                 [&](absl::StatusOr<AppendedLeaf> leaf) {

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "store/closure_writer_util.h"
 #include "store/log_store_test_util.h"
 #include "store/merkle.h"
 
@@ -20,6 +21,8 @@ namespace fedrelay::store {
 namespace {
 
 using ::fedrelay::store::testing::AllStoreFactories;
+using ::fedrelay::store::testing::ClosureWriter;
+using ::fedrelay::store::testing::RecordingHandler;
 using ::fedrelay::store::testing::StoreFactory;
 using ::fedrelay::store::testing::TempDir;
 
@@ -76,33 +79,6 @@ class FailingStore : public LogStore {
   LogStore* const inner_;
 };
 
-// Records what the writer tells the layer above, and in which order relative
-// to the items' done callbacks (all on the writer thread).
-class RecordingObserver : public LogWriter::BatchObserver {
- public:
-  void OnBatchDurable(uint64_t first_index, const std::vector<std::string>& leaves) override {
-    absl::MutexLock lock(&mu);
-    events.push_back(absl::StrCat("durable ", first_index, "+", leaves.size()));
-    durable_leaves += leaves.size();
-    if (first_index != next_durable) contiguous = false;
-    next_durable = first_index + leaves.size();
-  }
-  void OnBatchFailed() override {
-    absl::MutexLock lock(&mu);
-    events.push_back("failed");
-  }
-  void Note(const std::string& event) {
-    absl::MutexLock lock(&mu);
-    events.push_back(event);
-  }
-
-  absl::Mutex mu;
-  std::vector<std::string> events;
-  uint64_t durable_leaves = 0;
-  uint64_t next_durable = 0;
-  bool contiguous = true;
-};
-
 class LogWriterTest : public ::testing::TestWithParam<StoreFactory> {
  protected:
   void SetUp() override {
@@ -113,16 +89,16 @@ class LogWriterTest : public ::testing::TestWithParam<StoreFactory> {
 
   TempDir dir_;
   std::unique_ptr<LogStore> store_;
-  RecordingObserver observer_;
+  RecordingHandler handler_;
 };
 
 TEST_P(LogWriterTest, ConcurrentSubmittersGetConsecutiveIndicesInPrepareOrder) {
   constexpr int kThreads = 8;
   constexpr int kPerThread = 100;
   constexpr int kItems = kThreads * kPerThread;
-  LogWriter::Options options;
+  ClosureWriter::Options options;
   options.max_batch_items = 64;
-  LogWriter writer(store_.get(), &observer_, options);
+  ClosureWriter writer(store_.get(), &handler_, options);
 
   // The first item holds the writer in Prepare until everything is queued,
   // so the rest must be taken in batches.
@@ -178,12 +154,12 @@ TEST_P(LogWriterTest, ConcurrentSubmittersGetConsecutiveIndicesInPrepareOrder) {
   EXPECT_EQ(writer.items_written(), static_cast<uint64_t>(kItems + 1));
   EXPECT_LE(writer.batches_written(), 1u + (kItems + 63) / 64);
   EXPECT_LT(writer.batches_written(), writer.items_written());
-  EXPECT_EQ(observer_.durable_leaves, static_cast<uint64_t>(kItems + 1));
-  EXPECT_TRUE(observer_.contiguous);
+  EXPECT_EQ(handler_.durable_leaves, static_cast<uint64_t>(kItems + 1));
+  EXPECT_TRUE(handler_.contiguous);
 }
 
-TEST_P(LogWriterTest, ObserverHearsOfTheBatchBeforeItsItemsAreAnswered) {
-  LogWriter writer(store_.get(), &observer_);
+TEST_P(LogWriterTest, HandlerHearsOfTheBatchBeforeItsItemsAreAnswered) {
+  ClosureWriter writer(store_.get(), &handler_);
   // The first item is alone in its batch: the writer is inside its Prepare
   // while the others are submitted.
   absl::Notification in_prepare;
@@ -194,22 +170,22 @@ TEST_P(LogWriterTest, ObserverHearsOfTheBatchBeforeItsItemsAreAnswered) {
         gate.WaitForNotification();
         return "a";
       },
-      [&](absl::StatusOr<AppendedLeaf> leaf) { observer_.Note(absl::StrCat("done ", leaf->leaf_index)); });
+      [&](absl::StatusOr<AppendedLeaf> leaf) { handler_.Note(absl::StrCat("done ", leaf->leaf_index)); });
   in_prepare.WaitForNotification();
   for (int i = 0; i < 2; ++i) {
     writer.Submit([](uint64_t, WriteSet&) -> absl::StatusOr<std::string> { return "b"; },
                   [&](absl::StatusOr<AppendedLeaf> leaf) {
-                    observer_.Note(absl::StrCat("done ", leaf->leaf_index));
+                    handler_.Note(absl::StrCat("done ", leaf->leaf_index));
                   });
   }
   gate.Notify();
   writer.Stop();
-  EXPECT_THAT(observer_.events,
+  EXPECT_THAT(handler_.events,
               ::testing::ElementsAre("durable 0+1", "done 0", "durable 1+2", "done 1", "done 2"));
 }
 
 TEST_P(LogWriterTest, RejectedItemsTakeNoIndexAndLeaveNoSideWrites) {
-  LogWriter writer(store_.get(), &observer_);
+  ClosureWriter writer(store_.get(), &handler_);
   absl::Notification gate;
   absl::Mutex mu;
   std::vector<std::pair<int, absl::StatusOr<AppendedLeaf>>> outcomes;
@@ -254,7 +230,7 @@ TEST_P(LogWriterTest, RejectedItemsTakeNoIndexAndLeaveNoSideWrites) {
 
 TEST_P(LogWriterTest, BatchOfOnlyRejectedItemsWritesNothing) {
   FailingStore store(store_.get());
-  LogWriter writer(&store, &observer_);
+  ClosureWriter writer(&store, &handler_);
   absl::Notification answered;
   writer.Submit([](uint64_t, WriteSet&) -> absl::StatusOr<std::string> {
     return absl::InvalidArgumentError("bad");
@@ -267,13 +243,13 @@ TEST_P(LogWriterTest, BatchOfOnlyRejectedItemsWritesNothing) {
   EXPECT_TRUE(answered.HasBeenNotified());
   EXPECT_EQ(store.append_calls.load(), 0);
   EXPECT_EQ(writer.batches_written(), 0u);
-  EXPECT_TRUE(observer_.events.empty());
+  EXPECT_TRUE(handler_.events.empty());
 }
 
 TEST_P(LogWriterTest, FailedAppendFailsEveryItemOfTheBatch) {
   FailingStore store(store_.get());
   store.fail = true;
-  LogWriter writer(&store, &observer_);
+  ClosureWriter writer(&store, &handler_);
   // Item 0 is a batch of its own (the writer is in its Prepare while the
   // rest are submitted); items 1..4 form the second batch.
   absl::Notification in_prepare;
@@ -312,8 +288,8 @@ TEST_P(LogWriterTest, FailedAppendFailsEveryItemOfTheBatch) {
   EXPECT_EQ(store.Size(), 0u);
   EXPECT_EQ(*store.Get(Table::kState, "k1"), std::nullopt);
   {
-    absl::MutexLock lock(&observer_.mu);
-    EXPECT_EQ(observer_.events, (std::vector<std::string>{"failed", "failed"}));
+    absl::MutexLock lock(&handler_.mu);
+    EXPECT_EQ(handler_.events, (std::vector<std::string>{"failed", "failed"}));
   }
   EXPECT_EQ(writer.batches_written(), 0u);
 
@@ -332,7 +308,7 @@ TEST_P(LogWriterTest, FailedAppendFailsEveryItemOfTheBatch) {
 }
 
 TEST_P(LogWriterTest, StopDrainsThenRefuses) {
-  LogWriter writer(store_.get(), nullptr);
+  ClosureWriter writer(store_.get(), &handler_);
   std::atomic<int> ok{0};
   for (int i = 0; i < 200; ++i) {
     writer.Submit([](uint64_t, WriteSet&) -> absl::StatusOr<std::string> { return "x"; },
@@ -360,7 +336,7 @@ TEST_P(LogWriterTest, StopDrainsThenRefuses) {
 }
 
 TEST_P(LogWriterTest, AnsweredItemsTakeNoIndexAndAreNotAnsweredByTheWriter) {
-  LogWriter writer(store_.get(), &observer_);
+  ClosureWriter writer(store_.get(), &handler_);
   std::atomic<int> done_calls{0};
   writer.Submit([](uint64_t, WriteSet&) -> Prepared { return Prepared::Leaf("a"); },
                 [&](absl::StatusOr<AppendedLeaf> leaf) {
@@ -386,7 +362,7 @@ TEST_P(LogWriterTest, AnsweredItemsTakeNoIndexAndAreNotAnsweredByTheWriter) {
 
 TEST_P(LogWriterTest, ARefusalsKeptWritesJoinTheBatchAndItIsAnsweredAfterThem) {
   FailingStore store(store_.get());
-  LogWriter writer(&store, &observer_);
+  ClosureWriter writer(&store, &handler_);
   absl::Notification in_prepare;
   absl::Notification gate;
   absl::Notification refused;
@@ -401,7 +377,7 @@ TEST_P(LogWriterTest, ARefusalsKeptWritesJoinTheBatchAndItIsAnsweredAfterThem) {
       [](absl::StatusOr<AppendedLeaf>) {});
   in_prepare.WaitForNotification();
   writer.Submit([](uint64_t, WriteSet&) -> Prepared { return Prepared::Leaf("x"); },
-                [&](absl::StatusOr<AppendedLeaf>) { observer_.Note("done x"); });
+                [&](absl::StatusOr<AppendedLeaf>) { handler_.Note("done x"); });
   writer.Submit(
       [](uint64_t, WriteSet& side) -> Prepared {
         side.Put(Table::kAux, "dropped", "1");
@@ -411,11 +387,11 @@ TEST_P(LogWriterTest, ARefusalsKeptWritesJoinTheBatchAndItIsAnsweredAfterThem) {
       },
       [&](absl::StatusOr<AppendedLeaf> leaf) {
         EXPECT_EQ(leaf.status().code(), absl::StatusCode::kFailedPrecondition);
-        observer_.Note("refused");
+        handler_.Note("refused");
         refused.Notify();
       });
   writer.Submit([](uint64_t, WriteSet&) -> Prepared { return Prepared::Leaf("y"); },
-                [&](absl::StatusOr<AppendedLeaf>) { observer_.Note("done y"); });
+                [&](absl::StatusOr<AppendedLeaf>) { handler_.Note("done y"); });
   gate.Notify();
   refused.WaitForNotification();
   // A batch of one refusal whose kept write is all there is to write.
@@ -425,7 +401,7 @@ TEST_P(LogWriterTest, ARefusalsKeptWritesJoinTheBatchAndItIsAnsweredAfterThem) {
         kept.Put(Table::kAux, "alone", "flagged");
         return Prepared::Refused(absl::FailedPreconditionError("no"), std::move(kept));
       },
-      [&](absl::StatusOr<AppendedLeaf>) { observer_.Note("refused alone"); });
+      [&](absl::StatusOr<AppendedLeaf>) { handler_.Note("refused alone"); });
   writer.Stop();
 
   EXPECT_EQ(store.Size(), 3u);
@@ -433,10 +409,85 @@ TEST_P(LogWriterTest, ARefusalsKeptWritesJoinTheBatchAndItIsAnsweredAfterThem) {
   EXPECT_EQ(*store.Get(Table::kAux, "why"), std::optional<std::string>("flagged"));
   EXPECT_EQ(*store.Get(Table::kAux, "alone"), std::optional<std::string>("flagged"));
   EXPECT_EQ(*store.Get(Table::kAux, "dropped"), std::nullopt);
-  absl::MutexLock lock(&observer_.mu);
-  EXPECT_THAT(observer_.events,
+  absl::MutexLock lock(&handler_.mu);
+  EXPECT_THAT(handler_.events,
               ::testing::ElementsAre("durable 0+1", "durable 1+2", "done x", "done y", "refused",
                                      "durable 3+0", "refused alone"));
+}
+
+TEST_P(LogWriterTest, AnIdleWriterWritesAtOnceWithoutLingering) {
+  ClosureWriter::Options options;
+  options.busy_linger = absl::Hours(1);  // would hang the test if an idle writer lingered
+  ClosureWriter writer(store_.get(), &handler_, options);
+  absl::Notification answered;
+  writer.Submit([](uint64_t, WriteSet&) -> Prepared { return Prepared::Leaf("alone"); },
+                [&](absl::StatusOr<AppendedLeaf> leaf) {
+                  EXPECT_TRUE(leaf.ok()) << leaf.status();
+                  answered.Notify();
+                });
+  EXPECT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  EXPECT_EQ(writer.batches_written(), 1u);
+}
+
+TEST_P(LogWriterTest, ABusyWriterLingersForItsBatchToFill) {
+  ClosureWriter::Options options;
+  options.max_batch_items = 3;
+  options.busy_linger = absl::Hours(1);  // ends when the batch is full, not by time
+  ClosureWriter writer(store_.get(), &handler_, options);
+  // Item 0 holds the writer while item 1 arrives, so the writer comes back busy
+  // and waits for items 2 and 3, submitted only after item 0 is answered.
+  absl::Notification in_prepare;
+  absl::Notification gate;
+  absl::Notification first_answered;
+  writer.Submit(
+      [&](uint64_t, WriteSet&) -> Prepared {
+        in_prepare.Notify();
+        gate.WaitForNotification();
+        return Prepared::Leaf("0");
+      },
+      [&](absl::StatusOr<AppendedLeaf>) { first_answered.Notify(); });
+  in_prepare.WaitForNotification();
+  const auto leaf = [](std::string bytes) {
+    return [bytes](uint64_t, WriteSet&) -> Prepared { return Prepared::Leaf(bytes); };
+  };
+  const auto note_done = [&](absl::StatusOr<AppendedLeaf> appended) {
+    handler_.Note(absl::StrCat("done ", appended->leaf_index));
+  };
+  writer.Submit(leaf("1"), note_done);
+  gate.Notify();
+  first_answered.WaitForNotification();
+  writer.Submit(leaf("2"), note_done);
+  writer.Submit(leaf("3"), note_done);
+  writer.Stop();
+  EXPECT_EQ(writer.batches_written(), 2u);
+  EXPECT_EQ(store_->Size(), 4u);
+  absl::MutexLock lock(&handler_.mu);
+  EXPECT_THAT(handler_.events,
+              ::testing::ElementsAre("durable 0+1", "durable 1+3", "done 1", "done 2", "done 3"));
+}
+
+TEST_P(LogWriterTest, StopEndsALinger) {
+  ClosureWriter::Options options;
+  options.max_batch_items = 100;
+  options.busy_linger = absl::Hours(1);
+  ClosureWriter writer(store_.get(), &handler_, options);
+  absl::Notification in_prepare;
+  absl::Notification gate;
+  writer.Submit(
+      [&](uint64_t, WriteSet&) -> Prepared {
+        in_prepare.Notify();
+        gate.WaitForNotification();
+        return Prepared::Leaf("0");
+      },
+      [](absl::StatusOr<AppendedLeaf>) {});
+  in_prepare.WaitForNotification();
+  std::atomic<bool> second_answered{false};
+  writer.Submit([](uint64_t, WriteSet&) -> Prepared { return Prepared::Leaf("1"); },
+                [&](absl::StatusOr<AppendedLeaf> leaf) { second_answered = leaf.ok(); });
+  gate.Notify();
+  writer.Stop();  // the writer lingers for 99 more items; Stop writes what it has
+  EXPECT_TRUE(second_answered.load());
+  EXPECT_EQ(store_->Size(), 2u);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllStores, LogWriterTest, ::testing::ValuesIn(AllStoreFactories()),

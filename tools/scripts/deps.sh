@@ -3,8 +3,9 @@
 # when any is missing. Safe to run repeatedly: does nothing when all are there.
 #   tools/scripts/deps.sh [--test] [--fuzz]
 # --test also installs what only the test suite needs (test_packages below:
-# chromium, for the log explorer's in-browser test); --fuzz what the libFuzzer
-# build needs (clang and its runtime: tools/scripts/fuzz.sh).
+# chromium, for the log explorer's in-browser test; nats-server, for the
+# JetStream bus tests of docs/scale-out.md); --fuzz what the libFuzzer build
+# needs (clang and its runtime: tools/scripts/fuzz.sh).
 set -euo pipefail
 
 packages=(
@@ -12,16 +13,17 @@ packages=(
   libboost-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libsodium-dev librocksdb-dev libabsl-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libnats-dev
 )
 
 # Only the test suite needs these; test.sh asks for them with --test.
-test_packages=(chromium)
+test_packages=(chromium nats-server)
 fuzz_packages=(clang-14 libclang-rt-14-dev)
 for arg in "$@"; do
   case "$arg" in
     --test) packages+=("${test_packages[@]}") ;;
     --fuzz) packages+=("${fuzz_packages[@]}") ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "deps.sh: unknown argument $arg (usage: deps.sh [--test] [--fuzz])" >&2; exit 2 ;;
   esac
 done

@@ -24,7 +24,7 @@
 #include "bus/log_publisher.h"
 #include "bus/nats_bus.h"
 #include "config/config.h"
-#include "fanout/bus_cursor_store.h"
+#include "fanout/kv_cursor_book.h"
 #include "federation/follower.h"
 #include "federation/signing.h"
 #include "federation/state.h"
@@ -75,12 +75,13 @@ class FanoutNodeImpl final : public FanoutNode {
     }
     bus_ = std::move(*bus);
     ASSIGN_OR_RETURN(cursors_, bus::KvCursors::Open(bus_.get(), names_.cursor_bucket));
-    store_ = std::make_unique<BusCursorStore>(log_.get(), cursors_.get());
+    cursor_book_ = std::make_unique<KvCursorBook>(cursors_.get());
     spdlog::info("fan-out node: local log at {} with {} entries; following stream {} on {}",
                  options_.data_dir, log_->Size(), names_.stream, options_.nats_url);
 
     relay::DeliveryOptions delivery_options;
-    delivery_options.store = store_.get();
+    delivery_options.store = log_.get();
+    delivery_options.cursors = cursor_book_.get();
     delivery_options.server_id = options_.server_id;
     delivery_options.max_clock_skew_ms = options_.max_clock_skew_ms;
     delivery_ = relay::Delivery::Create(delivery_options);
@@ -186,6 +187,7 @@ class FanoutNodeImpl final : public FanoutNode {
     std::vector<std::shared_ptr<const v1::LogEntry>> entries;
     store::WriteSet side;
     bool contiguous = true;
+    absl::Status refused;
     for (const auto& [sequence, leaf] : batch) {
       if (sequence < next) continue;  // already here (redelivered)
       if (sequence > next) {
@@ -194,11 +196,13 @@ class FanoutNodeImpl final : public FanoutNode {
         contiguous = false;
         break;
       }
+      // Check adds to `side` only for an entry it accepts, so the entries
+      // before a refused one still go in.
       absl::StatusOr<std::shared_ptr<const v1::LogEntry>> entry =
           federation_->Check(sequence, leaf, side);
       if (!entry.ok()) {
-        federation_->Abandon();
-        return entry.status();
+        refused = entry.status();
+        break;
       }
       if ((*entry)->has_dm_invite()) {
         if (absl::Status token = AddToken(**entry, side); !token.ok()) {
@@ -210,14 +214,16 @@ class FanoutNodeImpl final : public FanoutNode {
       entries.push_back(*std::move(entry));
       ++next;
     }
-    if (leaves.empty()) return contiguous;
-    if (absl::StatusOr<std::vector<std::string>> appended = log_->Append(leaves, side);
-        !appended.ok()) {
-      federation_->Abandon();
-      return appended.status();
+    if (!leaves.empty()) {
+      if (absl::StatusOr<std::vector<std::string>> appended = log_->Append(leaves, side);
+          !appended.ok()) {
+        federation_->Abandon();
+        return appended.status();
+      }
+      federation_->Commit();
+      delivery_->OnDurable(entries);
     }
-    federation_->Commit();
-    delivery_->OnDurable(entries);
+    RETURN_IF_ERROR(refused);
     return contiguous;
   }
 
@@ -315,7 +321,7 @@ class FanoutNodeImpl final : public FanoutNode {
   std::unique_ptr<federation::FollowerFederation> federation_;
   std::unique_ptr<bus::NatsBus> bus_;
   std::unique_ptr<bus::KvCursors> cursors_;
-  std::unique_ptr<BusCursorStore> store_;  // what delivery sees
+  std::unique_ptr<KvCursorBook> cursor_book_;
   std::unique_ptr<relay::Delivery> delivery_;
   std::unique_ptr<relay::FederationService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;

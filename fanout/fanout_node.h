@@ -12,7 +12,7 @@
 // * Checkpoints: the sequencer's latest signed checkpoint is taken from the
 //   bus, verified with the relay's key, and saved (so served on /checkpoint)
 //   only once this node's tree has that size and the same root.
-// * Cursors: in the bus's key-value bucket (fanout/bus_cursor_store.h).
+// * Cursors: in the bus's key-value bucket (fanout/kv_cursor_book.h).
 // * Submissions and operator commands are refused (UNAVAILABLE): they belong
 //   to the sequencer.
 //

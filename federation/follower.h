@@ -39,7 +39,8 @@ class FollowerFederation : public Federation {
 
   // Checks the leaf of `event_id` (which must follow the last checked one)
   // and adds the state writes to append with it to `side`. DATA_LOSS when
-  // the entry is not what the rules give.
+  // the entry is not what the rules give; then neither `side` nor the state
+  // changed, so the entries checked before it may still be committed.
   virtual absl::StatusOr<std::shared_ptr<const v1::LogEntry>> Check(uint64_t event_id,
                                                                     absl::string_view leaf,
                                                                     store::WriteSet& side) = 0;

@@ -2,7 +2,7 @@
 // (docs/scale-out.md): the sequencer and two fan-out nodes, subscribers on
 // each, the same events as the sequencer delivers (visibility and invite
 // tokens included) without gaps, checkpoints only of a node's own tree,
-// cursors shared between nodes, and kill -9 of a node and of the sequencer.
+// cursors shared between nodes, and kill -9 of a node, the sequencer and nats-server.
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "bus/nats_bus.h"
 #include "common/temp_dir.h"
 #include "fedrelay/v1/fedrelay.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -171,15 +172,24 @@ TEST_F(FanoutTest, CursorsMoveAcrossNodes) {
   ASSERT_TRUE(WaitFor([&] { return LogSizeAt(node_a->http_port()) == last; }));
   ASSERT_TRUE(WaitFor([&] { return LogSizeAt(node_b->http_port()) == last; }));
 
-  // alpha acknowledges on node a ...
-  auto stub_a = v1::FederationRelay::NewStub(node_a->Channel());
-  grpc::ClientContext ack_context;
-  testing::AddPeerCallSignature(ack_context, "alpha", "/fedrelay.v1.FederationRelay/Acknowledge");
-  v1::AcknowledgeRequest ack;
-  ack.set_event_id(last - 3);
-  v1::AcknowledgeResponse acked;
-  ASSERT_TRUE(stub_a->Acknowledge(&ack_context, ack, &acked).ok());
-  EXPECT_EQ(acked.event_id(), last - 3);
+  auto acknowledge = [](const FanoutProcess& node, uint64_t event_id) {
+    auto stub = v1::FederationRelay::NewStub(node.Channel());
+    grpc::ClientContext context;
+    testing::AddPeerCallSignature(context, "alpha", "/fedrelay.v1.FederationRelay/Acknowledge");
+    v1::AcknowledgeRequest ack;
+    ack.set_event_id(event_id);
+    v1::AcknowledgeResponse acked;
+    const grpc::Status status = stub->Acknowledge(&context, ack, &acked);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return acked.event_id();
+  };
+  // alpha reads on node a from the start, and acknowledges there ...
+  {
+    PeerSubscriber first(node_a->Channel(), "alpha", "");
+    EXPECT_EQ(first.WaitAccepted(), 0u);
+    ASSERT_TRUE(first.WaitForEventId(last));
+  }
+  EXPECT_EQ(acknowledge(*node_a, last - 3), last - 3);
 
   // ... and resumes on node b right after it, without a gap.
   PeerSubscriber resumed(node_b->Channel(), "alpha", "");
@@ -189,9 +199,16 @@ TEST_F(FanoutTest, CursorsMoveAcrossNodes) {
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events.front().event_id(), last - 2);
   ExpectIncreasing(events);
+
+  // Acknowledged on node b, a late older ack on node a changes nothing, and
+  // node a resumes alpha from node b's cursor (nothing cached from before).
+  EXPECT_EQ(acknowledge(*node_b, last), last);
+  EXPECT_EQ(acknowledge(*node_a, last - 5), last);
+  PeerSubscriber back_on_a(node_a->Channel(), "alpha", "");
+  EXPECT_EQ(back_on_a.WaitAccepted(), last);
 }
 
-TEST_F(FanoutTest, KillingANodeOrTheSequencerLosesNothing) {
+TEST_F(FanoutTest, KillingANodeTheSequencerOrNatsLosesNothing) {
   auto node = StartNode("a");
   ASSERT_NE(node, nullptr);
   uint64_t last = SubmitJoins("kill", 10);
@@ -212,6 +229,19 @@ TEST_F(FanoutTest, KillingANodeOrTheSequencerLosesNothing) {
   ASSERT_EQ(last, SequencerSize());
   ASSERT_TRUE(WaitFor([&] { return LogSizeAt(node->http_port()) == last; })) << node->log_text();
 
+  // kill -9 nats-server: the sequencer keeps answering, and once NATS is back
+  // (it may have lost its unsynced tail) the node follows on.
+  nats_->Kill();
+  last = SubmitJoins("nats-down", 5);
+  ASSERT_TRUE(nats_->Restart().ok());
+  last = std::max(last, SubmitJoins("nats-back", 2));
+  ASSERT_TRUE(WaitFor([&] { return LogSizeAt(node->http_port()) == last; }, std::chrono::seconds(30)))
+      << node->log_text();
+  ASSERT_TRUE(WaitFor([&] {
+    return testing::Metric(sequencer_->http_port(), "fedrelay_bus_published_event_id") ==
+           static_cast<double>(last);
+  }));
+
   // A subscriber from the start sees every event exactly once.
   PeerSubscriber alpha(node->Channel(), "alpha", "0");
   ASSERT_TRUE(alpha.WaitForEventId(last));
@@ -219,6 +249,35 @@ TEST_F(FanoutTest, KillingANodeOrTheSequencerLosesNothing) {
   ASSERT_TRUE(direct.WaitForEventId(last));
   EXPECT_EQ(Serialized(alpha.events()), Serialized(direct.events()));
   ExpectIncreasing(alpha.events());
+}
+
+TEST_F(FanoutTest, ANodeNeverServesAnEntryTheRulesRefuse) {
+  const uint64_t last = SubmitJoins("forged", 3);
+  auto bus = bus::NatsBus::Connect(nats_->url(), "fanout test", 5000);
+  ASSERT_TRUE(bus.ok()) << bus.status();
+  const bus::BusNames names = bus::BusNames::From("FEDRELAY_LOG", "fedrelay");
+  ASSERT_TRUE(WaitFor([&] {
+    auto stream_last = (*bus)->LastSequence(names.stream);
+    return stream_last.ok() && *stream_last == last;
+  }));
+  // Someone with write access to the stream appends an entry the relay never
+  // signed: event last + 1, a join by alpha signed with beta's key.
+  ASSERT_EQ(sequencer_->Stop(), 0);
+  v1::LogEntry forged;
+  forged.set_event_id(last + 1);
+  forged.set_received_at(NowMs());
+  forged.set_kind("federation_request");
+  *forged.mutable_federation_request() = SignedJoin("alpha", "forged-user", "g1", NowMs());
+  forged.mutable_federation_request()->set_signature(std::string(64, '\x01'));
+  ASSERT_TRUE((*bus)->Publish(names.log_subject, forged.SerializeAsString(), "", last, nullptr).ok());
+
+  auto node = StartNode("a");
+  ASSERT_NE(node, nullptr);
+  ASSERT_TRUE(WaitFor([&] {
+    return HttpRequest(node->http_port(), "GET", "/readyz").body.find("refused") != std::string::npos;
+  })) << node->log_text();
+  EXPECT_EQ(LogSizeAt(node->http_port()), last) << "the node serves the log up to the forged entry";
+  EXPECT_THAT(node->log_text(), HasSubstr("stopped following"));
 }
 
 TEST_F(FanoutTest, HelpAndBadFlags) {

@@ -1,4 +1,5 @@
 #include "tools/bench/fanout.h"
+#include "tools/bench/load.h"
 
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
@@ -25,143 +26,6 @@
 #include "relay/relay.h"
 
 namespace fedrelay::bench {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-constexpr int kChannels = 8;  // subscribers spread over this many HTTP/2 connections
-
-Ed25519PrivateKey BenchKey(const std::string& name) {
-  return *Ed25519PrivateKey::FromSeed(Sha256("fedrelay bench key " + name));
-}
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
-
-// Receipt-to-delivery latencies in 100 µs buckets up to 2 s, plus overflow.
-class LatencyHistogram {
- public:
-  static constexpr int64_t kBucketNs = 100000;
-  static constexpr size_t kBuckets = 20000;
-
-  LatencyHistogram() : buckets_(kBuckets + 1) {}
-
-  void Add(int64_t latency_ns) {
-    const size_t bucket = std::min<size_t>(static_cast<size_t>(std::max<int64_t>(latency_ns, 0) / kBucketNs),
-                                           kBuckets);
-    buckets_[bucket].fetch_add(1, std::memory_order_relaxed);
-    int64_t seen = max_ns_.load(std::memory_order_relaxed);
-    while (latency_ns > seen && !max_ns_.compare_exchange_weak(seen, latency_ns)) {
-    }
-  }
-
-  // Upper edge of the bucket holding the q-quantile, in milliseconds.
-  double QuantileMs(double q) const {
-    uint64_t total = 0;
-    for (const auto& bucket : buckets_) total += bucket.load();
-    if (total == 0) return 0;
-    const auto rank = static_cast<uint64_t>(q * static_cast<double>(total - 1)) + 1;
-    uint64_t seen = 0;
-    for (size_t i = 0; i < buckets_.size(); ++i) {
-      seen += buckets_[i].load();
-      if (seen >= rank) return static_cast<double>((i + 1) * kBucketNs) / 1e6;
-    }
-    return MaxMs();
-  }
-  double MaxMs() const { return static_cast<double>(max_ns_.load()) / 1e6; }
-
- private:
-  std::vector<std::atomic<uint64_t>> buckets_;
-  std::atomic<int64_t> max_ns_{0};
-};
-
-// What the submitter and every subscriber share.
-struct Shared {
-  explicit Shared(size_t max_event_id) : receipt_ns(max_event_id + 1) {}
-  std::vector<std::atomic<int64_t>> receipt_ns;  // by event id; 0 until the receipt arrived
-  LatencyHistogram latency;          // receipt -> delivery
-  LatencyHistogram receipt_latency;  // submission written -> receipt read
-  std::atomic<uint64_t> deliveries{0};
-  std::atomic<int> connected{0};
-  std::atomic<int> done{0};
-  std::mutex mu;
-  std::condition_variable cv;
-  void Notify() {
-    std::lock_guard<std::mutex> lock(mu);
-    cv.notify_all();
-  }
-};
-
-// One peer's Subscribe stream, read with gRPC's callback API so a thousand of
-// them need no thread each.
-class Subscriber final : public grpc::ClientReadReactor<v1::StreamResponse> {
- public:
-  Subscriber(v1::FederationRelay::Stub* stub, const std::string& peer, const Ed25519PrivateKey& key,
-             const std::string& guild, Shared* shared)
-      : shared_(shared) {
-    const uint64_t timestamp = SystemClock().NowMs();
-    for (const auto& [name, value] : federation::CallSignatureMetadata(
-             peer, "relay.example", federation::kSubscribeMethod, timestamp, key)) {
-      context_.AddMetadata(name, value);
-    }
-    request_.set_resume_from_event_id("");
-    request_.add_kinds("member_joined");
-    if (!guild.empty()) request_.add_guild_ids(guild);
-    stub->async()->Subscribe(&context_, &request_, this);
-    StartRead(&response_);
-    StartCall();
-  }
-
-  void Cancel() { context_.TryCancel(); }
-
-  void OnReadInitialMetadataDone(bool ok) override {
-    if (ok) shared_->connected.fetch_add(1);
-    shared_->Notify();
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) return;  // OnDone follows
-    const int64_t now = NowNs();
-    const uint64_t id = response_.event_id();
-    if (id < shared_->receipt_ns.size()) {
-      const int64_t receipt = shared_->receipt_ns[id].load(std::memory_order_acquire);
-      shared_->latency.Add(receipt == 0 ? 0 : now - receipt);
-      shared_->deliveries.fetch_add(1, std::memory_order_relaxed);
-    }
-    StartRead(&response_);
-  }
-
-  void OnDone(const grpc::Status& status) override {
-    status_ = status;
-    shared_->done.fetch_add(1);
-    shared_->Notify();
-  }
-
-  const grpc::Status& status() const { return status_; }
-
- private:
-  Shared* const shared_;
-  grpc::ClientContext context_;
-  v1::SubscribeRequest request_;
-  v1::StreamResponse response_;
-  grpc::Status status_;
-};
-
-// Deliveries do not notify (that would cost every read a lock), so the
-// predicate is also polled.
-template <typename Predicate>
-bool WaitFor(Shared& shared, std::chrono::milliseconds timeout, Predicate predicate) {
-  const auto deadline = Clock::now() + timeout;
-  std::unique_lock<std::mutex> lock(shared.mu);
-  while (!predicate()) {
-    if (Clock::now() >= deadline) return false;
-    shared.cv.wait_for(lock, std::chrono::milliseconds(5));
-  }
-  return true;
-}
-
-}  // namespace
 
 void BM_FanOut(benchmark::State& state, const FanOutSettings* settings) {
   const int subscribers = static_cast<int>(state.range(0));
@@ -212,13 +76,8 @@ void BM_FanOut(benchmark::State& state, const FanOutSettings* settings) {
                                                      absl::StrCat("sub-", i, ".example"), keys[i],
                                                      guilds == 0 ? "" : absl::StrCat("g", i % guilds), &shared));
     }
-    const bool all_connected = WaitFor(shared, std::chrono::seconds(30), [&] {
-      return shared.connected.load() + shared.done.load() >= subscribers;
-    });
-    if (!all_connected || shared.connected.load() != subscribers) {
+    if (!AllAccepted(shared, streams, std::chrono::seconds(30))) {
       state.SkipWithError("not every subscriber was accepted");
-      for (auto& stream : streams) stream->Cancel();
-      WaitFor(shared, std::chrono::seconds(30), [&] { return shared.done.load() == subscribers; });
       (*relay)->Shutdown();
       return;
     }

@@ -4,6 +4,7 @@
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
@@ -15,12 +16,15 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "base/crypto.h"
 #include "base/encoding.h"
 #include "federation/federation.h"
 #include "federation/signing.h"
 #include "store/log_store.h"
+#include "bus/log_publisher.h"
+#include "tools/bench/cluster.h"
 #include "tools/bench/e2e.h"
 #include "tools/bench/fanout.h"
 
@@ -40,6 +44,17 @@ Usage: fedrelay-bench [--log-entries N] [--ingest-batch N] [--fanout-seconds S] 
   --fanout-full-rate N  events/s of the scenario where 1,000 subscribers all take every
                     event (default 50; 2000 is the issue-5 target, 2M deliveries/s)
   --dir DIR         scratch directory (default: a new one under /tmp, removed at exit)
+
+Scale-out (docs/scale-out.md; tools/scripts/cluster.sh runs these):
+  --nats-url URL    also run BM_IngestBus: BM_Ingest with the JetStream log publisher on
+                    (a fresh stream per run on that NATS server); compare with BM_Ingest
+  --cluster-sequencer HOST:PORT  run BM_Cluster/subscribers/rate: submit joins to this
+                    fedrelayd at a fixed rate while --cluster-subscribers peers (default
+                    1000) subscribe, spread over the --cluster-serve nodes
+  --cluster-serve HOST:PORT[,HOST:PORT...]  where subscribers connect (fan-out nodes, or
+                    the sequencer itself); reports deliveries/s, p50/p99 and gaps
+  --cluster-rate N  events/s of BM_Cluster (default 100)
+  --cluster-peers N print the sequencer's peers: block for N cluster subscribers and exit
   --benchmark_filter=REGEX and the other Google Benchmark flags work as usual.
 
 Reported ratios (lower is better):
@@ -61,6 +76,10 @@ uint64_t g_log_entries = 1000000;
 int g_ingest_batch = 512;
 bench::FanOutSettings g_fanout;
 int64_t g_fanout_full_rate = 50;
+std::string g_nats_url;
+bench::ClusterSettings g_cluster;
+int64_t g_cluster_subscribers = 1000;
+int64_t g_cluster_rate = 100;
 
 Ed25519PrivateKey TestKey(const std::string& name) {
   return *Ed25519PrivateKey::FromSeed(Sha256("fedrelay test key " + name));
@@ -83,8 +102,10 @@ class NullSink final : public federation::EventSink {
 
 // --- Ingest: signed FederationRequests through the real federation core into
 // a synced RocksDB log, a batch in flight at a time.
-void BM_Ingest(benchmark::State& state) {
-  const std::string dir = g_dir + "/ingest";
+// With `with_bus`, the JetStream log publisher is a sink of the core, as in
+// fedrelayd with bus.nats_url: its cost shows as lower items/s.
+void RunIngest(benchmark::State& state, bool with_bus) {
+  const std::string dir = g_dir + (with_bus ? "/ingest-bus" : "/ingest");
   std::filesystem::remove_all(dir);
   auto store = store::LogStore::Open(dir);
   if (!store.ok()) {
@@ -96,8 +117,21 @@ void BM_Ingest(benchmark::State& state) {
   federation::FederationOptions options;
   options.server_id = "relay.example";
   options.config_peers = {{"alpha.example", alpha.PublicKeyHex(), {"*"}}};
-  NullSink sink;
-  auto federation = federation::Federation::Open(store->get(), &relay_key, options, &sink);
+  NullSink null_sink;
+  federation::EventSink* sink = &null_sink;
+  std::unique_ptr<bus::LogPublisher> publisher;
+  if (with_bus) {
+    bus::LogPublisherOptions bus_options;
+    bus_options.nats_url = g_nats_url;
+    // A fresh stream per run: the previous run's log is another log.
+    static int runs = 0;
+    const std::string name = absl::StrCat("BENCH_", getpid(), "_", runs++);
+    bus_options.names = bus::BusNames::From(name, name);  // streams may not share subjects
+    bus_options.store = store->get();
+    publisher = bus::LogPublisher::Start(bus_options);
+    sink = publisher.get();
+  }
+  auto federation = federation::Federation::Open(store->get(), &relay_key, options, sink);
   if (!federation.ok()) {
     state.SkipWithError(std::string(federation.status().message()).c_str());
     return;
@@ -137,7 +171,16 @@ void BM_Ingest(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * batch);
   (*federation)->Stop();
+  if (publisher != nullptr) {
+    // How far the copy trailed when the clock stopped (entries), then drain it.
+    state.counters["stream_lag"] =
+        static_cast<double>((*store)->Size() - std::min((*store)->Size(), publisher->published()));
+    publisher->Stop(30000);
+  }
 }
+
+void BM_Ingest(benchmark::State& state) { RunIngest(state, false); }
+void BM_IngestBus(benchmark::State& state) { RunIngest(state, true); }
 
 // --- Open + serve on a log of `entries` leaves (built once, outside timing).
 absl::Status BuildLog(const std::string& dir, uint64_t entries) {
@@ -202,11 +245,14 @@ class RatioReporter : public benchmark::ConsoleReporter {
   void PrintRatios() const {
     std::cout << "\nratios (same run, lower is better):\n";
     Ratio("ingest/verify", "BM_Ingest/real_time", "BM_Verify");
+    if (!g_nats_url.empty()) {
+      Ratio("ingest with bus/ingest", "BM_IngestBus/real_time", "BM_Ingest/real_time");
+    }
     Ratio("open-" + std::to_string(g_log_entries) + "/open-1",
           absl::StrCat("BM_OpenAndServe/", g_log_entries, "/real_time"), "BM_OpenAndServe/1/real_time");
     const std::string baseline = FanOutName(1, 2000, 0);
     for (const auto& [name, p99] : p99_ms_) {
-      if (name == baseline) continue;
+      if (name == baseline || name.rfind("BM_FanOut/", 0) != 0) continue;
       auto base = p99_ms_.find(baseline);
       std::cout << "  " << name << " p99 / one subscriber's p99: "
                 << (base == p99_ms_.end() || base->second <= 0 ? std::string("not measured")
@@ -265,6 +311,17 @@ int main(int argc, char** argv) {
     } else if (value("--fanout-seconds", &text)) {
       g_fanout.seconds = std::stod(text);
     } else if (value("--dir", &dir)) {
+    } else if (value("--nats-url", &g_nats_url)) {
+    } else if (value("--cluster-sequencer", &g_cluster.sequencer)) {
+    } else if (value("--cluster-serve", &text)) {
+      g_cluster.serving = absl::StrSplit(text, ',', absl::SkipEmpty());
+    } else if (value("--cluster-subscribers", &text)) {
+      g_cluster_subscribers = std::stoll(text);
+    } else if (value("--cluster-rate", &text)) {
+      g_cluster_rate = std::stoll(text);
+    } else if (value("--cluster-peers", &text)) {
+      std::cout << bench::ClusterPeersYaml(std::stoi(text));
+      return 0;
     } else {
       passthrough.push_back(argv[i]);
     }
@@ -290,6 +347,19 @@ int main(int argc, char** argv) {
       ->Iterations(1)
       ->UseManualTime()
       ->Unit(benchmark::kSecond);
+
+  if (!g_nats_url.empty()) {
+    benchmark::RegisterBenchmark("BM_IngestBus", BM_IngestBus)->UseRealTime()->Unit(benchmark::kMillisecond);
+  }
+  if (!g_cluster.sequencer.empty()) {
+    if (g_cluster.serving.empty()) g_cluster.serving = {g_cluster.sequencer};
+    g_cluster.seconds = g_fanout.seconds;
+    benchmark::RegisterBenchmark("BM_Cluster", bench::BM_Cluster, &g_cluster)
+        ->Args({g_cluster_subscribers, g_cluster_rate})
+        ->Iterations(1)
+        ->UseManualTime()
+        ->Unit(benchmark::kSecond);
+  }
 
   int bench_argc = static_cast<int>(passthrough.size());
   benchmark::Initialize(&bench_argc, passthrough.data());

@@ -140,6 +140,11 @@ const Key kKeys[] = {
     {"log.checkpoint_interval_ms", Kind::kMillis, "1000",
      "Longest time between checkpoints while the log grows.", &Config::checkpoint_interval_ms, 10,
      kMaxMillis},
+    {"log.min_free_bytes", Kind::kUint32, "67108864",
+     "Free space the data directory's file system must keep: below it new submissions are "
+     "refused with unavailable and /readyz answers 503, so the store never writes into a full "
+     "disk; writes resume by themselves once space returns (0 = no check).",
+     &Config::min_free_bytes, 0, kU32Max},
     {"integration.access_request_timeout_ms", Kind::kMillis, "600000",
      "How long a /v1/ws access request waits for an operator before access_denied timeout.",
      &Config::access_request_timeout_ms, 1000, kMaxMillis},

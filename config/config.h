@@ -54,6 +54,7 @@ struct Config {
   RateLimits rate_limits;
   // log
   uint64_t checkpoint_interval_ms = 1000;
+  uint64_t min_free_bytes = 67108864;  // below it, writes are refused (relay/disk_space.h)
   // integration (WebSocket access requests)
   uint64_t access_request_timeout_ms = 600000;
   uint64_t access_request_cooldown_ms = 30000;

@@ -30,6 +30,7 @@
 #include "federation/state.h"
 #include "relay/downstream/delivery.h"
 #include "relay/grpc/federation_service.h"
+#include "relay/grpc/malformed_request.h"
 #include "relay/http/http_server.h"
 #include "relay/http/log_http.h"
 #include "spdlog/spdlog.h"
@@ -121,6 +122,8 @@ class FanoutNodeImpl final : public FanoutNode {
     builder.AddListeningPort(options_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.RegisterService(service_.get());
+    // Unparsable request bytes get INVALID_ARGUMENT `malformed`, as on fedrelayd.
+    builder.experimental().SetInterceptorCreators(relay::MalformedRequestInterceptors());
     grpc_server_ = builder.BuildAndStart();
     if (!grpc_server_ || grpc_port_ == 0) {
       return absl::UnavailableError(

@@ -27,6 +27,7 @@
 #include "relay/http/bridge_ws.h"
 #include "relay/grpc/federation_service.h"
 #include "relay/grpc/malformed_request.h"
+#include "relay/disk_space.h"
 #include "relay/http/explorer.h"
 #include "relay/http/access_requests.h"
 #include "relay/http/http_server.h"
@@ -216,6 +217,8 @@ class RelayImpl final : public Relay {
         FederationService::Info{config_.server_id, key_->PublicKeyHex(), config_.origin,
                                 verifier_key_, config_.max_clock_skew_ms},
         config_.rate_limits);
+    disk_space_ = std::make_unique<DiskSpaceGuard>(config_.data_dir, config_.min_free_bytes);
+    federation_service_->set_disk_space_guard(disk_space_.get());
     audit_service_ = std::make_unique<AuditService>(store_.get());
     grpc::ServerBuilder builder;
     builder.AddListeningPort(config_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
@@ -303,6 +306,7 @@ class RelayImpl final : public Relay {
   // entries wait uncovered by it, the last publish (or the start, before the
   // first publish of this run) is at most three intervals plus a second ago.
   absl::Status Readiness() const {
+    if (disk_space_ != nullptr) RETURN_IF_ERROR(disk_space_->Check());
     if (bus_publisher_ && bus_publisher_->state() == bus::LogPublisher::State::kRefused) {
       return MakeError(ErrorCode::kUnavailable,
                        absl::StrCat("the bus refused this relay as sequencer: ",
@@ -339,6 +343,7 @@ class RelayImpl final : public Relay {
   std::unique_ptr<MemberTickets> member_tickets_;
   std::unique_ptr<MemberChannel> member_channel_;
   std::unique_ptr<store::Checkpointer> checkpointer_;
+  std::unique_ptr<DiskSpaceGuard> disk_space_;
   std::unique_ptr<FederationService> federation_service_;
   std::unique_ptr<AuditService> audit_service_;
   std::unique_ptr<AdminService> admin_service_;

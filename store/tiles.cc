@@ -46,7 +46,12 @@ std::string FormatTilePath(const TilePath& tile) {
 
   std::string path = tile.entries ? "tile/entries/" : absl::StrCat("tile/", tile.level, "/");
   for (size_t i = groups.size(); i-- > 0;) {
-    absl::StrAppendFormat(&path, i > 0 ? "x%03d/" : "%03d", groups[i]);
+    // Two literal formats: clang requires a constant format string.
+    if (i > 0) {
+      absl::StrAppendFormat(&path, "x%03d/", groups[i]);
+    } else {
+      absl::StrAppendFormat(&path, "%03d", groups[i]);
+    }
   }
   if (tile.width != kFullTileWidth) absl::StrAppend(&path, ".p/", tile.width);
   return path;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "base/errors.h"
+#include "relay/disk_space.h"
 #include "relay/downstream/delivery.h"
 #include "relay/grpc/grpc_status.h"
 #include "relay/grpc/recent_rejections.h"
@@ -301,6 +302,7 @@ void FederationService::SubmitLimited(federation::Submission submission, federat
   absl::Status allowed = CheckUploadSize(submission, limits_.max_upload_size);
   if (allowed.ok()) allowed = CheckTextLengths(submission, limits_.max_message_length);
   if (allowed.ok()) allowed = limiter.Allow(RateKey(submission));
+  if (allowed.ok() && disk_space_ != nullptr) allowed = disk_space_->Check();
   if (!allowed.ok()) {
     federation::CountRejection(allowed);
     done(allowed);

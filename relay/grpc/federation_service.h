@@ -15,6 +15,7 @@
 namespace fedrelay::relay {
 
 class Delivery;
+class DiskSpaceGuard;
 
 // Subscribe is registered raw (grpc::ByteBuffer in and out) so the fan-out
 // can write one encoding of an event to every subscriber; Submit is raw so an
@@ -89,6 +90,10 @@ class FederationService final : public FederationServiceBase {
   // (payload_too_large), then hands it to the federation core.
   void SubmitLimited(federation::Submission submission, federation::DoneFn done);
 
+  // While `guard` reports too little free disk space, submissions are refused
+  // with its `unavailable` (relay/disk_space.h). Set before serving; may be null.
+  void set_disk_space_guard(const DiskSpaceGuard* guard) { disk_space_ = guard; }
+
  private:
   template <typename Response>
   grpc::ServerUnaryReactor* SubmitUnary(
@@ -104,6 +109,7 @@ class FederationService final : public FederationServiceBase {
   RateLimiter invite_limiter_;
   RateLimiter ping_limiter_;
   RateLimiter discovery_limiter_;
+  const DiskSpaceGuard* disk_space_ = nullptr;
 };
 
 }  // namespace fedrelay::relay

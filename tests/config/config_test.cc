@@ -302,7 +302,7 @@ TEST(ConfigTest, DescribeKeysListsEveryKeyWithTypeAndDefault) {
         "rate_limits.register_rate_limit", "rate_limits.login_rate_limit",
         "rate_limits.invite_rate_limit", "rate_limits.discovery_rate_limit",
         "rate_limits.sync_mailbox_rate_limit", "rate_limits.ping_rate_limit",
-        "log.checkpoint_interval_ms", "integration.access_request_timeout_ms",
+        "log.checkpoint_interval_ms", "log.min_free_bytes", "integration.access_request_timeout_ms",
         "integration.access_request_cooldown_ms", "integration.max_frame_bytes",
         "integration.hello_timeout_ms", "integration.idle_timeout_ms",
         "integration.max_sockets_per_address", "member.session_ttl_ms", "bridge.retry_base_delay_ms",
@@ -310,7 +310,7 @@ TEST(ConfigTest, DescribeKeysListsEveryKeyWithTypeAndDefault) {
         "bus.stream", "bus.subject_prefix"}) {
     EXPECT_THAT(names, ::testing::Contains(std::string(key)));
   }
-  EXPECT_EQ(names.size(), 35u);
+  EXPECT_EQ(names.size(), 36u);
   const std::vector<std::string> lines = absl::StrSplit(described, '\n', absl::SkipEmpty());
   for (const std::string& line : lines) {
     if (absl::StartsWith(line, "federation.max_clock_skew_ms")) {
@@ -502,6 +502,24 @@ TEST(ConfigTest, GarbageNeverThrows) {
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');
   absl::StatusOr<Config> config = ParseConfig(deep, "deep.yaml");
   EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// log.min_free_bytes: default, 0 = no check, the uint32 edge.
+TEST(DiskSpaceConfigTest, DefaultIs64MiBAndZeroAndTheUint32EdgeAreAccepted) {
+  auto config = ParseConfig(kMinimal, "minimal.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->min_free_bytes, 67108864u);
+  EXPECT_EQ(config->min_free_bytes, Config().min_free_bytes);
+  for (const char* value : {"0", "4294967295"}) {
+    auto edge = ParseConfig(std::string(kMinimal) + "log:\n  min_free_bytes: " + value + "\n",
+                            "minimal.yaml");
+    ASSERT_TRUE(edge.ok()) << value << ": " << edge.status();
+    EXPECT_EQ(std::to_string(edge->min_free_bytes), value);
+  }
+  auto over = ParseConfig(std::string(kMinimal) + "log:\n  min_free_bytes: 4294967296\n", "minimal.yaml");
+  EXPECT_FALSE(over.ok());
+  auto negative = ParseConfig(std::string(kMinimal) + "log:\n  min_free_bytes: -1\n", "minimal.yaml");
+  EXPECT_FALSE(negative.ok());
 }
 
 }  // namespace

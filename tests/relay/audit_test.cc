@@ -18,6 +18,7 @@
 #include "fedrelay/v1/fedrelay.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "relay/log_proofs_util.h"
 #include "relay/relay_fixture_util.h"
 #include "store/merkle.h"
 #include "store/note.h"
@@ -126,33 +127,14 @@ TEST_F(AuditTest, SigkillDuringSubmitStreamLosesNoReceiptedEntry) {
   const std::string relay_key = TestKey("relay").PublicKey();
   for (const auto& receipt : receipts) {
     ASSERT_TRUE(Ed25519Verify(relay_key, federation::ReceiptSigningBytes(receipt), receipt.signature()));
-    ASSERT_LE(receipt.event_id(), after.tree_size());
-    grpc::ClientContext context;
-    v1::InclusionProofRequest request;
-    request.set_leaf_index(receipt.event_id() - 1);
-    request.set_tree_size(after.tree_size());
-    v1::InclusionProof proof;
-    ASSERT_TRUE(audit->GetInclusionProof(&context, request, &proof).ok());
-    EXPECT_EQ(proof.leaf_hash(), receipt.leaf_hash()) << "event " << receipt.event_id();
-    std::vector<std::string> hashes(proof.hashes().begin(), proof.hashes().end());
-    EXPECT_TRUE(store::VerifyInclusion(receipt.leaf_hash(), receipt.event_id() - 1, after.tree_size(),
-                                       hashes, after.root_hash())
-                    .ok());
+    const absl::Status included = testing::CheckIncluded(*audit, receipt, after);
+    EXPECT_TRUE(included.ok()) << "event " << receipt.event_id() << ": " << included;
   }
   // The tree after the crash extends every checkpoint published before it.
   for (const auto& before : checkpoints) {
-    ASSERT_LE(before.tree_size(), after.tree_size());
-    grpc::ClientContext context;
-    v1::ConsistencyProofRequest request;
-    request.set_first_tree_size(before.tree_size());
-    request.set_second_tree_size(after.tree_size());
-    v1::ConsistencyProof proof;
-    ASSERT_TRUE(audit->GetConsistencyProof(&context, request, &proof).ok());
-    std::vector<std::string> hashes(proof.hashes().begin(), proof.hashes().end());
-    EXPECT_TRUE(store::VerifyConsistency(before.tree_size(), after.tree_size(), hashes,
-                                         before.root_hash(), after.root_hash())
-                    .ok())
-        << before.tree_size() << " -> " << after.tree_size();
+    const absl::Status consistent = testing::CheckConsistent(*audit, before, after);
+    EXPECT_TRUE(consistent.ok()) << before.tree_size() << " -> " << after.tree_size() << ": "
+                                 << consistent;
   }
   // Appends continue right after the recovered tail.
   grpc::ClientContext context;

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs fedrelay's build and runtime dependencies from Debian 12's packages
 # when any is missing. Safe to run repeatedly: does nothing when all are there.
-#   tools/scripts/deps.sh [--test]
+#   tools/scripts/deps.sh [--test] [--fuzz]
 # --test also installs what only the test suite needs (test_packages below:
 # chromium, for the log explorer's in-browser test; nats-server, for the
-# JetStream bus tests of docs/scale-out.md).
+# JetStream bus tests of docs/scale-out.md); --fuzz what the libFuzzer build
+# needs (clang and its runtime: tools/scripts/fuzz.sh).
 set -euo pipefail
 
 packages=(
@@ -17,11 +18,13 @@ packages=(
 
 # Only the test suite needs these; test.sh asks for them with --test.
 test_packages=(chromium nats-server)
+fuzz_packages=(clang-14 libclang-rt-14-dev)
 for arg in "$@"; do
   case "$arg" in
     --test) packages+=("${test_packages[@]}") ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
-    *) echo "deps.sh: unknown argument $arg (usage: deps.sh [--test])" >&2; exit 2 ;;
+    --fuzz) packages+=("${fuzz_packages[@]}") ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "deps.sh: unknown argument $arg (usage: deps.sh [--test] [--fuzz])" >&2; exit 2 ;;
   esac
 done
 

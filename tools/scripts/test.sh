@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Builds everything and runs the whole test suite: first the Release build
 # (warnings as errors), then the same suite under AddressSanitizer and
-# UndefinedBehaviorSanitizer. Installs missing packages first.
-#   tools/scripts/test.sh [--no-sanitize] [ctest -R pattern]
+# UndefinedBehaviorSanitizer, then every libFuzzer target for a few seconds
+# (tools/scripts/fuzz.sh; about a minute and a half on two cores once built).
+# Installs missing packages first.
+#   tools/scripts/test.sh [--no-sanitize] [--no-fuzz] [ctest -R pattern]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 sanitize=1
+fuzz=1
 pattern=()
 for arg in "$@"; do
   case "$arg" in
     --no-sanitize) sanitize=0 ;;
-    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    --no-fuzz) fuzz=0 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) pattern=(-R "$arg") ;;
   esac
 done
@@ -31,4 +35,9 @@ if [ "$sanitize" = 1 ]; then
   echo "== ASan+UBSan suite"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite build-asan
+fi
+# A pattern runs only the matching tests; the fuzzers belong to the full run.
+if [ "$fuzz" = 1 ] && [ ${#pattern[@]} -eq 0 ]; then
+  echo "== libFuzzer targets (ASan+UBSan)"
+  tools/scripts/fuzz.sh --seconds 8
 fi

@@ -176,6 +176,8 @@ class FederationImpl final : public Federation, private store::BatchHandler<Item
   absl::Status ReconcileConfigPeers();
 
   void Submit(Submission submission, DoneFn done) override;
+  absl::StatusOr<std::unique_ptr<CheckedSubmission>> CheckSubmission(Submission submission) override;
+  void SubmitChecked(std::unique_ptr<CheckedSubmission> checked, DoneFn done) override;
   absl::StatusOr<Accepted> AddPeer(const PeerInfo& peer) override;
   absl::StatusOr<Accepted> RemovePeer(const std::string& server_id) override;
   absl::StatusOr<Accepted> RotatePeerKey(const std::string& server_id,
@@ -264,11 +266,22 @@ class FederationImpl final : public Federation, private store::BatchHandler<Item
 // ---------------------------------------------------------------------------
 // Submissions.
 
+// What CheckSubmission hands back: the item, validated, not yet queued.
+struct CheckedItem final : CheckedSubmission {
+  std::shared_ptr<Item> item;
+};
+
 void FederationImpl::Submit(Submission submission, DoneFn done) {
-  if (stopped_.load()) {
-    done(MakeError(ErrorCode::kUnavailable, "the relay is shutting down"));
+  absl::StatusOr<std::unique_ptr<CheckedSubmission>> checked = CheckSubmission(std::move(submission));
+  if (!checked.ok()) {
+    done(checked.status());
     return;
   }
+  SubmitChecked(*std::move(checked), std::move(done));
+}
+
+absl::StatusOr<std::unique_ptr<CheckedSubmission>> FederationImpl::CheckSubmission(Submission submission) {
+  if (stopped_.load()) return MakeError(ErrorCode::kUnavailable, "the relay is shutting down");
   rules::Context ctx;
   ctx.now_ms = options_.clock->NowMs();
   ctx.max_clock_skew_ms = options_.max_clock_skew_ms;
@@ -276,12 +289,22 @@ void FederationImpl::Submit(Submission submission, DoneFn done) {
   absl::StatusOr<rules::Verified> verified = rules::Validate(submission, ctx);
   if (!verified.ok()) {
     CountRejection(verified.status());
-    done(verified.status());
+    return verified.status();
+  }
+  auto checked = std::make_unique<CheckedItem>();
+  checked->item = std::make_shared<Item>();
+  checked->item->verified = *std::move(verified);
+  checked->item->received_at = ctx.now_ms;
+  return checked;
+}
+
+void FederationImpl::SubmitChecked(std::unique_ptr<CheckedSubmission> checked, DoneFn done) {
+  if (stopped_.load()) {
+    done(MakeError(ErrorCode::kUnavailable, "the relay is shutting down"));
     return;
   }
-  auto item = std::make_shared<Item>();
-  item->verified = *std::move(verified);
-  item->received_at = ctx.now_ms;
+  // Only CheckSubmission makes this core's CheckedSubmissions.
+  std::shared_ptr<Item> item = std::move(static_cast<CheckedItem&>(*checked).item);
   item->done = std::move(done);
   Enqueue(std::move(item));
 }
@@ -719,6 +742,22 @@ absl::StatusOr<std::unique_ptr<Federation>> Federation::Open(store::LogStore* st
   federation->StartWriter();
   RETURN_IF_ERROR(federation->ReconcileConfigPeers());
   return federation;
+}
+
+namespace {
+// The default halves: nothing is checked ahead, Submit does it all.
+struct Unchecked final : CheckedSubmission {
+  explicit Unchecked(Submission s) : submission(std::move(s)) {}
+  Submission submission;
+};
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CheckedSubmission>> Federation::CheckSubmission(Submission submission) {
+  return std::make_unique<Unchecked>(std::move(submission));
+}
+
+void Federation::SubmitChecked(std::unique_ptr<CheckedSubmission> checked, DoneFn done) {
+  Submit(std::move(static_cast<Unchecked&>(*checked).submission), std::move(done));
 }
 
 absl::StatusOr<Accepted> Federation::SubmitAndWait(Submission submission) {

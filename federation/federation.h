@@ -52,6 +52,12 @@ struct Accepted {
 };
 using DoneFn = std::function<void(absl::StatusOr<Accepted>)>;
 
+// A submission that passed Federation::CheckSubmission, waiting for SubmitChecked.
+class CheckedSubmission {
+ public:
+  virtual ~CheckedSubmission() = default;
+};
+
 struct PeerInfo {
   std::string server_id;
   std::string pubkey_hex;
@@ -126,6 +132,15 @@ class Federation {
   // back (same receipt and entry) and logs nothing; the same signature with
   // other bytes is `replayed`. docs/protocol-notes.md lists every such choice.
   virtual void Submit(Submission submission, DoneFn done) = 0;
+  // Submit in two halves, for a transport that checks submissions on several
+  // threads but hands them to the writer in the order it received them
+  // (relay/grpc/verify_pool.h). CheckSubmission is Submit's first step (shape,
+  // encodings, freshness, device certs, signatures), on any thread, counting
+  // what it refuses; SubmitChecked is the rest and never blocks: `done` as for
+  // Submit. Submit(s, done) is exactly CheckSubmission then SubmitChecked.
+  // The defaults (a core that takes no writes) defer everything to Submit.
+  virtual absl::StatusOr<std::unique_ptr<CheckedSubmission>> CheckSubmission(Submission submission);
+  virtual void SubmitChecked(std::unique_ptr<CheckedSubmission> checked, DoneFn done);
   // Blocking convenience for tools and tests.
   absl::StatusOr<Accepted> SubmitAndWait(Submission submission);
 

@@ -1,11 +1,17 @@
 // ReplayLog: re-derives the whole state from the log alone and checks every
 // entry against what the rules say it must be, running the relay's own accept
-// step (federation/accept.h) on each; ReplayLogFrom continues one.
+// step (federation/accept.h) on each, checking signatures on every core;
+// ReplayLogFrom continues one.
 #include "federation/replay.h"
 
+#include <algorithm>
+#include <atomic>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "base/crypto.h"
 #include "base/status_macros.h"
 #include "federation/accept.h"
@@ -36,10 +42,52 @@ std::string DescribeDifference(const v1::LogEntry& derived, const v1::LogEntry& 
   return "the leaf is not the deterministic serialization of the verified request";
 }
 
+// Hints for the parallel checks: the peers' pinned keys and the invites'
+// targets from the state re-derived so far, which may lag the entry being
+// checked. Validate only uses hints to verify early; Decide, run in log order
+// against the exact state, confirms or redoes every hinted check (a peer
+// re-keyed since is verified again), and an entry whose early checks fail is
+// checked again in order against the exact state. Everything else is left to
+// Decide.
+class SpeculativeHints final : public StateView {
+ public:
+  SpeculativeHints(const DerivedState* state, absl::Mutex* mu) : state_(state), mu_(mu) {}
+  std::optional<PeerRecord> FindPeer(absl::string_view server_id) const override {
+    absl::ReaderMutexLock lock(mu_);
+    return state_->FindPeer(server_id);
+  }
+  std::optional<InviteRecord> FindInvite(absl::string_view invite_id) const override {
+    absl::ReaderMutexLock lock(mu_);
+    return state_->FindInvite(invite_id);
+  }
+  bool IsBanned(absl::string_view, absl::string_view) const override { return false; }
+  std::optional<std::string> FindHomeserver(absl::string_view) const override { return std::nullopt; }
+  std::optional<uint64_t> LastProfileTimestamp(absl::string_view) const override { return std::nullopt; }
+  std::optional<MigrationRecord> LastMigration(absl::string_view) const override { return std::nullopt; }
+  std::optional<uint64_t> ReplayExpiry(absl::string_view) const override { return std::nullopt; }
+  uint64_t ReplayHorizon() const override { return 0; }
+  std::vector<std::string> ExpiredReplays(uint64_t, size_t) const override { return {}; }
+
+ private:
+  const DerivedState* const state_;
+  absl::Mutex* const mu_;
+};
+
+// One entry between the parallel checks and the in-order accept step.
+struct CheckedEntry {
+  uint64_t index = 0;
+  std::string leaf;
+  v1::LogEntry logged;
+  absl::Status parsed;                     // the leaf is a LogEntry with its event id
+  absl::StatusOr<rules::Verified> verified = absl::UnknownError("not checked");
+};
+
 class Replayer {
  public:
   Replayer(std::string relay_public_key, uint64_t max_clock_skew_ms)
-      : relay_public_key_(std::move(relay_public_key)), max_clock_skew_ms_(max_clock_skew_ms) {}
+      : relay_public_key_(std::move(relay_public_key)),
+        max_clock_skew_ms_(max_clock_skew_ms),
+        hints_(&state_, &state_mu_) {}
   // Continues from `state` (what the entries before the next one left); every
   // state change is also added to `writes` when set, to persist it.
   Replayer(std::string relay_public_key, uint64_t max_clock_skew_ms, DerivedState state,
@@ -47,26 +95,31 @@ class Replayer {
       : relay_public_key_(std::move(relay_public_key)),
         max_clock_skew_ms_(max_clock_skew_ms),
         state_(std::move(state)),
-        writes_(writes) {}
+        writes_(writes),
+        hints_(&state_, &state_mu_) {}
 
-  absl::Status Apply(uint64_t index, absl::string_view leaf) {
-    const uint64_t event_id = index + 1;
-    v1::LogEntry logged;
-    if (!logged.ParseFromString(std::string(leaf))) {
-      return Divergence(event_id, "the leaf is not a LogEntry");
+  // The signature checks: any thread, any order.
+  void Check(CheckedEntry& entry) const {
+    const uint64_t event_id = entry.index + 1;
+    if (!entry.logged.ParseFromString(entry.leaf)) {
+      entry.parsed = Divergence(event_id, "the leaf is not a LogEntry");
+      return;
     }
-    if (logged.event_id() != event_id) {
-      return Divergence(event_id, absl::StrCat("the entry says event_id ", logged.event_id()));
+    if (entry.logged.event_id() != event_id) {
+      entry.parsed = Divergence(event_id, absl::StrCat("the entry says event_id ", entry.logged.event_id()));
+      return;
     }
+    entry.verified = Validate(entry.logged, &hints_);
+  }
 
-    // Every rule is judged as it stood when the relay received the request.
-    const uint64_t now = logged.received_at();
-    rules::Context ctx;
-    ctx.now_ms = now;
-    ctx.max_clock_skew_ms = max_clock_skew_ms_;
-    ctx.hints = &state_;
-    ctx.from_log = true;
-    absl::StatusOr<rules::Verified> verified = rules::ValidateLogged(logged, relay_public_key_, ctx);
+  // Everything else, in log order.
+  absl::Status Apply(CheckedEntry& entry) {
+    RETURN_IF_ERROR(entry.parsed);
+    const uint64_t event_id = entry.index + 1;
+    const v1::LogEntry& logged = entry.logged;
+    // An early failure may come from hints that lagged: judge it again exactly.
+    if (!entry.verified.ok()) entry.verified = Validate(logged, &state_);
+    absl::StatusOr<rules::Verified>& verified = entry.verified;
     if (!verified.ok()) {
       return Divergence(event_id, absl::StrCat("rejected on replay: ", verified.status().message()));
     }
@@ -76,7 +129,7 @@ class Replayer {
     }
     // The relay's own accept step, against the state the entries before this one left.
     AcceptOutcome outcome =
-        AcceptStep(state_, *verified, EntryPlace{event_id, now, max_clock_skew_ms_});
+        AcceptStep(state_, *verified, EntryPlace{event_id, logged.received_at(), max_clock_skew_ms_});
     if (std::holds_alternative<SeenSignature>(outcome)) {
       return Divergence(event_id, "replays the signature of an earlier entry");
     }
@@ -84,9 +137,10 @@ class Replayer {
       return Divergence(event_id, absl::StrCat("rejected on replay: ", refusal->status.message()));
     }
     const Admission& admission = std::get<Admission>(outcome);
-    if (admission.leaf != leaf) {
+    if (admission.leaf != entry.leaf) {
       return Divergence(event_id, DescribeDifference(admission.entry, logged));
     }
+    absl::MutexLock lock(&state_mu_);
     for (const StateOp& state_op : admission.ops) {
       state_.Apply(state_op);
       if (writes_ != nullptr) AddWrites(state_op, *writes_);
@@ -97,13 +151,82 @@ class Replayer {
   DerivedState& state() { return state_; }
 
  private:
+  // Every rule is judged as it stood when the relay received the request.
+  absl::StatusOr<rules::Verified> Validate(const v1::LogEntry& logged, const StateView* hints) const {
+    rules::Context ctx;
+    ctx.now_ms = logged.received_at();
+    ctx.max_clock_skew_ms = max_clock_skew_ms_;
+    ctx.hints = hints;
+    ctx.from_log = true;
+    return rules::ValidateLogged(logged, relay_public_key_, ctx);
+  }
+
   const std::string relay_public_key_;
   const uint64_t max_clock_skew_ms_;
+  // Written by Apply only; read there without the lock and by Check's hints with it.
+  absl::Mutex state_mu_;
   DerivedState state_;
   store::WriteSet* const writes_ = nullptr;
+  SpeculativeHints hints_;
 };
 
+// Checks one chunk of entries on every core (the calling thread included).
+void CheckChunk(const Replayer& replayer, std::vector<CheckedEntry>& chunk) {
+  const size_t threads = std::max(1u, std::thread::hardware_concurrency());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next.fetch_add(1); i < chunk.size(); i = next.fetch_add(1)) replayer.Check(chunk[i]);
+  };
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < threads; ++t) helpers.emplace_back(work);
+  work();
+  for (std::thread& helper : helpers) helper.join();
+}
+
 }  // namespace
+
+// Runs entries [begin, end) through `replayer`: signatures are checked a chunk
+// ahead on every core while the previous chunk goes through the accept step in
+// order on this thread. Counts what it applied in `done`.
+absl::Status ApplyRange(const store::LogStore& store, uint64_t begin, uint64_t end,
+                        Replayer& replayer,
+                        const std::function<void(uint64_t done, uint64_t total)>& progress,
+                        uint64_t& done) {
+  const uint64_t total = end > begin ? end - begin : 0;
+  absl::Status failure;
+  constexpr size_t kChunkEntries = 2048;
+  std::vector<CheckedEntry> reading, checking, applying;
+  std::thread checker;
+  auto apply_all = [&](std::vector<CheckedEntry>& chunk) {
+    for (CheckedEntry& entry : chunk) {
+      failure = replayer.Apply(entry);
+      if (!failure.ok()) return false;
+      ++done;
+      if (progress && (done % 4096 == 0 || done == total)) progress(done, total);
+    }
+    chunk.clear();
+    return true;
+  };
+  // Starts checking what was read, then applies what was checked before.
+  auto hand_on = [&] {
+    if (checker.joinable()) checker.join();
+    applying.swap(checking);
+    checking.swap(reading);
+    checker = std::thread([&replayer, &checking] { CheckChunk(replayer, checking); });
+    return apply_all(applying);
+  };
+  absl::Status scanned = store.ScanLeaves(begin, end, [&](uint64_t index, absl::string_view leaf) {
+    CheckedEntry& entry = reading.emplace_back();
+    entry.index = index;
+    entry.leaf = std::string(leaf);
+    return reading.size() < kChunkEntries || hand_on();
+  });
+  if (scanned.ok() && failure.ok()) hand_on();
+  if (checker.joinable()) checker.join();
+  if (scanned.ok() && failure.ok()) apply_all(checking);
+  RETURN_IF_ERROR(scanned);
+  return failure;
+}
 
 absl::StatusOr<ReplayReport> ReplayLog(
     const store::LogStore& store, const std::string& relay_pubkey_hex,
@@ -115,15 +238,7 @@ absl::StatusOr<ReplayReport> ReplayLog(
   Replayer replayer(std::move(relay_public_key), max_clock_skew_ms);
   const uint64_t total = store.Size();
   uint64_t done = 0;
-  absl::Status failure;
-  RETURN_IF_ERROR(store.ScanLeaves(0, total, [&](uint64_t index, absl::string_view leaf) {
-    failure = replayer.Apply(index, leaf);
-    if (!failure.ok()) return false;
-    ++done;
-    if (progress && (done % 4096 == 0 || done == total)) progress(done, total);
-    return true;
-  }));
-  RETURN_IF_ERROR(failure);
+  RETURN_IF_ERROR(ApplyRange(store, 0, total, replayer, progress, done));
   if (done != total) {
     return absl::DataLossError(absl::StrCat("the log holds ", total, " entries but only ", done,
                                             " could be read"));
@@ -152,17 +267,9 @@ absl::StatusOr<ReplayReport> ReplayLogFrom(
   const uint64_t end = store.Size();
   const uint64_t total = end > begin ? end - begin : 0;
   uint64_t done = 0;
-  absl::Status failure;
-  absl::Status scanned = store.ScanLeaves(begin, end, [&](uint64_t index, absl::string_view leaf) {
-    failure = replayer.Apply(index, leaf);
-    if (!failure.ok()) return false;
-    ++done;
-    if (progress && (done % 4096 == 0 || done == total)) progress(done, total);
-    return true;
-  });
+  absl::Status applied = ApplyRange(store, begin, end, replayer, progress, done);
   *state = std::move(replayer.state());  // the caller's state is never left moved-from
-  RETURN_IF_ERROR(scanned);
-  RETURN_IF_ERROR(failure);
+  RETURN_IF_ERROR(applied);
   if (done != total) {
     return absl::DataLossError(absl::StrCat("entries [", begin, ", ", end, ") hold ", total,
                                             " entries but only ", done, " could be read"));

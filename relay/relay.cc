@@ -225,6 +225,11 @@ class RelayImpl final : public Relay {
     // gRPC turns SO_REUSEPORT on by default: a second relay on the same port
     // would bind too and share its calls. A taken port must fail start-up.
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    // Keep each stream's receive window at HTTP/2's 64 KiB instead of letting
+    // gRPC grow it to megabytes: a Submit stream that has its window of
+    // submissions unanswered stops being read (federation_service.cc), and the
+    // sender should then wait, not fill seconds of transport buffers.
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
     // The services refuse a submission over max_upload_size as payload_too_large
     // (counted in fedrelay_rejections_total). gRPC's own limit, which answers
     // with a bare RESOURCE_EXHAUSTED before any handler runs, is only the

@@ -12,11 +12,17 @@
 #include "relay/downstream/delivery.h"
 #include "relay/grpc/grpc_status.h"
 #include "relay/grpc/recent_rejections.h"
+#include "relay/grpc/verify_pool.h"
 
 namespace fedrelay::relay {
 namespace {
 
-constexpr size_t kMaxInFlightPerStream = 1024;
+// Enough to keep every verifying core and the writer's batches full; small
+// enough that a burst waits in the sender (flow control), not in the relay.
+constexpr size_t kMaxInFlightPerStream = 256;
+// Checks queued for the verify pool across all streams before a stream's
+// reader waits for room (each stream is bounded by its window first).
+constexpr size_t kVerifyQueueCapacity = 16384;
 
 // Who a submission is charged to for rate limiting: the origin server for
 // server-signed messages, the signing user otherwise.
@@ -138,7 +144,7 @@ void FillError(const absl::Status& status, v1::SubmissionError* error) {
 class SubmitStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   SubmitStream(grpc::CallbackServerContext* context, FederationService* service)
-      : context_(context), service_(service) {
+      : context_(context), service_(service), submitter_(service->NewStreamSubmitter()) {
     StartRead(&incoming_);
   }
 
@@ -175,7 +181,7 @@ class SubmitStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
       RecentRejections::Default().Record(submission.status(), "", "", SystemClock().NowMs());
       done(submission.status());
     } else {
-      service_->SubmitLimited(*std::move(submission), std::move(done));
+      service_->SubmitInStreamOrder(*submitter_, *std::move(submission), std::move(done));
     }
     absl::MutexLock lock(&mu_);
     if (in_flight_ < kMaxInFlightPerStream) {
@@ -263,6 +269,7 @@ class SubmitStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
 
   grpc::CallbackServerContext* const context_;
   FederationService* const service_;
+  const std::shared_ptr<OrderedSubmitter> submitter_;
   grpc::ByteBuffer incoming_;
   absl::Mutex mu_;
   std::deque<grpc::ByteBuffer> outgoing_ ABSL_GUARDED_BY(mu_);
@@ -288,27 +295,54 @@ FederationService::FederationService(federation::Federation* federation, Deliver
       message_limiter_("message_rate_limit", limits.message_rate_limit, clock),
       invite_limiter_("invite_rate_limit", limits.invite_rate_limit, clock),
       ping_limiter_("ping_rate_limit", limits.ping_rate_limit, clock),
-      discovery_limiter_("discovery_rate_limit", limits.discovery_rate_limit, clock) {}
+      discovery_limiter_("discovery_rate_limit", limits.discovery_rate_limit, clock),
+      verify_pool_(std::make_unique<VerifyPool>(/*threads=*/0, kVerifyQueueCapacity)) {}
 
-void FederationService::SubmitLimited(federation::Submission submission, federation::DoneFn done) {
-  // Every refusal, here or in the federation core, reaches the operator's ring.
-  done = [done = std::move(done), peer = RateKey(submission), kind = SubmissionKind(submission),
-          clock = clock_](absl::StatusOr<federation::Accepted> result) {
-    if (!result.ok()) RecentRejections::Default().Record(result.status(), peer, kind, clock->NowMs());
-    done(std::move(result));
-  };
+FederationService::~FederationService() { verify_pool_->Stop(); }
+
+absl::Status FederationService::CheckAtEdge(const federation::Submission& submission) {
   RateLimiter& limiter = IsInviteTraffic(submission) ? invite_limiter_ : message_limiter_;
   // Too large or too long is refused before the rate limiter: a refusal uses up no quota.
   absl::Status allowed = CheckUploadSize(submission, limits_.max_upload_size);
   if (allowed.ok()) allowed = CheckTextLengths(submission, limits_.max_message_length);
   if (allowed.ok()) allowed = limiter.Allow(RateKey(submission));
   if (allowed.ok() && disk_space_ != nullptr) allowed = disk_space_->Check();
-  if (!allowed.ok()) {
-    federation::CountRejection(allowed);
+  if (!allowed.ok()) federation::CountRejection(allowed);
+  return allowed;
+}
+
+federation::DoneFn FederationService::RecordingRefusals(const federation::Submission& submission,
+                                                        federation::DoneFn done) const {
+  // Every refusal, here or in the federation core, reaches the operator's ring.
+  return [done = std::move(done), peer = RateKey(submission), kind = SubmissionKind(submission),
+          clock = clock_](absl::StatusOr<federation::Accepted> result) {
+    if (!result.ok()) RecentRejections::Default().Record(result.status(), peer, kind, clock->NowMs());
+    done(std::move(result));
+  };
+}
+
+void FederationService::SubmitLimited(federation::Submission submission, federation::DoneFn done) {
+  done = RecordingRefusals(submission, std::move(done));
+  if (absl::Status allowed = CheckAtEdge(submission); !allowed.ok()) {
     done(allowed);
     return;
   }
   federation_->Submit(std::move(submission), std::move(done));
+}
+
+std::shared_ptr<OrderedSubmitter> FederationService::NewStreamSubmitter() {
+  return std::make_shared<OrderedSubmitter>(verify_pool_.get(), federation_);
+}
+
+void FederationService::SubmitInStreamOrder(OrderedSubmitter& submitter,
+                                            federation::Submission submission,
+                                            federation::DoneFn done) {
+  done = RecordingRefusals(submission, std::move(done));
+  if (absl::Status allowed = CheckAtEdge(submission); !allowed.ok()) {
+    done(allowed);
+    return;
+  }
+  submitter.Submit(std::move(submission), std::move(done));
 }
 
 template <typename Response>

@@ -16,6 +16,8 @@ namespace fedrelay::relay {
 
 class Delivery;
 class DiskSpaceGuard;
+class OrderedSubmitter;  // relay/grpc/verify_pool.h
+class VerifyPool;
 
 // Subscribe is registered raw (grpc::ByteBuffer in and out) so the fan-out
 // can write one encoding of an event to every subscriber; Submit is raw so an
@@ -49,6 +51,7 @@ class FederationService final : public FederationServiceBase {
   // `delivery` may be null only in tests of the write path.
   FederationService(federation::Federation* federation, Delivery* delivery, Info info,
                     const config::RateLimits& limits, const Clock* clock = &SystemClock());
+  ~FederationService() override;  // stops the verify pool after its queued checks
 
   grpc::ServerUnaryReactor* Federate(grpc::CallbackServerContext* context,
                                      const v1::FederationRequest* request,
@@ -89,6 +92,12 @@ class FederationService final : public FederationServiceBase {
   // Applies the rate limit for `submission` and rate_limits.max_message_length
   // (payload_too_large), then hands it to the federation core.
   void SubmitLimited(federation::Submission submission, federation::DoneFn done);
+  // The same for a Submit stream's items: the limits at once, the signature
+  // checks on the verify pool (every core), the federation core in the
+  // stream's order (relay/grpc/verify_pool.h). One submitter per stream.
+  std::shared_ptr<OrderedSubmitter> NewStreamSubmitter();
+  void SubmitInStreamOrder(OrderedSubmitter& submitter, federation::Submission submission,
+                           federation::DoneFn done);
 
   // While `guard` reports too little free disk space, submissions are refused
   // with its `unavailable` (relay/disk_space.h). Set before serving; may be null.
@@ -99,6 +108,11 @@ class FederationService final : public FederationServiceBase {
   grpc::ServerUnaryReactor* SubmitUnary(
       grpc::CallbackServerContext* context, federation::Submission submission, Response* response,
       std::function<void(const federation::Accepted&, Response*)> fill);
+  // max_upload_size, max_message_length and the rate limit: a refusal, counted, or OK.
+  absl::Status CheckAtEdge(const federation::Submission& submission);
+  // `done`, recording a refusal in the operator's ring of recent rejections first.
+  federation::DoneFn RecordingRefusals(const federation::Submission& submission,
+                                       federation::DoneFn done) const;
 
   federation::Federation* const federation_;
   Delivery* const delivery_;
@@ -110,6 +124,7 @@ class FederationService final : public FederationServiceBase {
   RateLimiter ping_limiter_;
   RateLimiter discovery_limiter_;
   const DiskSpaceGuard* disk_space_ = nullptr;
+  std::unique_ptr<VerifyPool> verify_pool_;
 };
 
 }  // namespace fedrelay::relay

@@ -164,7 +164,7 @@ struct ReplayReport {
   uint64_t peers = 0;
 };
 absl::StatusOr<ReplayReport> ReplayLog(
-    const store::LogStore& store, const std::string& relay_pubkey_hex, const std::string& server_id,
+    const store::LogReader& log, const std::string& relay_pubkey_hex, const std::string& server_id,
     uint64_t max_clock_skew_ms,
     const std::function<void(uint64_t done, uint64_t total)>& progress = nullptr,
     DerivedState* derived = nullptr);  // if set, receives the re-derived state

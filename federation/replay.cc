@@ -92,17 +92,17 @@ class Replayer {
 }  // namespace
 
 absl::StatusOr<ReplayReport> ReplayLog(
-    const store::LogStore& store, const std::string& relay_pubkey_hex,
+    const store::LogReader& log, const std::string& relay_pubkey_hex,
     const std::string& /*server_id*/, uint64_t max_clock_skew_ms,
     const std::function<void(uint64_t done, uint64_t total)>& progress, DerivedState* derived) {
   RETURN_IF_ERROR(InitCrypto());
   ASSIGN_OR_RETURN(std::string relay_public_key,
                    ParsePublicKeyHex(relay_pubkey_hex, "relay public key"));
   Replayer replayer(std::move(relay_public_key), max_clock_skew_ms);
-  const uint64_t total = store.Size();
+  const uint64_t total = log.Size();
   uint64_t done = 0;
   absl::Status failure;
-  RETURN_IF_ERROR(store.ScanLeaves(0, total, [&](uint64_t index, absl::string_view leaf) {
+  RETURN_IF_ERROR(log.ScanLeaves(0, total, [&](uint64_t index, absl::string_view leaf) {
     failure = replayer.Apply(index, leaf);
     if (!failure.ok()) return false;
     ++done;

@@ -138,7 +138,7 @@ std::string EncodeReplay(const ReplayRecord& record) {
 }
 
 // Calls `fn(key without prefix, value)` for every key under `prefix`.
-absl::Status ForEach(const store::LogStore& store, store::Table table, absl::string_view prefix,
+absl::Status ForEach(const store::KeyValueStore& store, store::Table table, absl::string_view prefix,
                      const std::function<absl::Status(absl::string_view, absl::string_view)>& fn) {
   absl::Status failure;
   RETURN_IF_ERROR(store.Scan(table, prefix, [&](absl::string_view key, absl::string_view value) {
@@ -264,7 +264,7 @@ void AddEquivocationWrite(uint64_t sequence, const Equivocation& equivocation,
                  .Take());
 }
 
-absl::StatusOr<std::vector<Equivocation>> LoadEquivocations(const store::LogStore& store) {
+absl::StatusOr<std::vector<Equivocation>> LoadEquivocations(const store::KeyValueStore& store) {
   std::vector<Equivocation> equivocations;
   RETURN_IF_ERROR(ForEach(store, store::Table::kAux, kEquivocationPrefix,
                           [&](absl::string_view key, absl::string_view value) {
@@ -284,7 +284,7 @@ absl::StatusOr<std::vector<Equivocation>> LoadEquivocations(const store::LogStor
 // ---------------------------------------------------------------------------
 // DerivedState
 
-absl::StatusOr<DerivedState> DerivedState::Load(const store::LogStore& store) {
+absl::StatusOr<DerivedState> DerivedState::Load(const store::KeyValueStore& store) {
   using store::Table;
   DerivedState state;
   RETURN_IF_ERROR(ForEach(store, Table::kState, kPeerPrefix,

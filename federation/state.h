@@ -31,7 +31,7 @@
 #include "absl/strings/string_view.h"
 #include "federation/federation.h"
 #include "fedrelay/v1/fedrelay.pb.h"
-#include "store/log_store.h"
+#include "store/key_value_store.h"
 
 namespace fedrelay::federation {
 
@@ -149,7 +149,7 @@ absl::StatusOr<ReplayRecord> ParseReplayRecord(absl::string_view bytes);
 // kept in kAux under a sequence number.
 void AddEquivocationWrite(uint64_t sequence, const Equivocation& equivocation,
                           store::WriteSet& writes);
-absl::StatusOr<std::vector<Equivocation>> LoadEquivocations(const store::LogStore& store);
+absl::StatusOr<std::vector<Equivocation>> LoadEquivocations(const store::KeyValueStore& store);
 
 // ---------------------------------------------------------------------------
 // Reading.
@@ -180,7 +180,7 @@ class DerivedState : public StateView {
   DerivedState() = default;
 
   // Reads the kState and kReplay tables.
-  static absl::StatusOr<DerivedState> Load(const store::LogStore& store);
+  static absl::StatusOr<DerivedState> Load(const store::KeyValueStore& store);
 
   void Apply(const StateOp& op);
 

@@ -9,7 +9,10 @@ namespace fedrelay::relay {
 
 class AuditService final : public v1::AuditLog::CallbackService {
  public:
-  explicit AuditService(const store::LogStore* store) : store_(store) {}
+  // `log` and `checkpoints` (usually one LogStore) must outlive the service.
+  AuditService(const store::LogReader* log, const store::CheckpointStore* checkpoints)
+      : log_(log), checkpoints_(checkpoints) {}
+  explicit AuditService(const store::LogStore* store) : AuditService(store, store) {}
 
   grpc::ServerUnaryReactor* GetCheckpoint(grpc::CallbackServerContext* context,
                                           const v1::GetCheckpointRequest* request,
@@ -26,7 +29,8 @@ class AuditService final : public v1::AuditLog::CallbackService {
                                                 v1::ConsistencyProof* response) override;
 
  private:
-  const store::LogStore* const store_;
+  const store::LogReader* const log_;
+  const store::CheckpointStore* const checkpoints_;
 };
 
 }  // namespace fedrelay::relay

@@ -45,6 +45,8 @@ enum class Kind {
   kPubkey,     // Ed25519 public key, lowercase hex
   kGuildList,  // ["*"] or guild ids
   kPeerList,   // list of maps described by the "peers[]." keys
+  kNatsUrl,    // nats://host:port, or "" (off)
+  kNatsName,   // JetStream stream name or subject token: [A-Za-z0-9_-]
 };
 
 // Where a parsed value goes. kPeerList keys have no target: the loader fills
@@ -178,6 +180,18 @@ const Key kKeys[] = {
     {"bridge.resend_after_ms", Kind::kMillis, "60000",
      "A SendMessage the bridge has not answered after this long is sent again with the same token.",
      &Config::bridge_resend_after_ms, 10, kMaxMillis},
+    {"bus.nats_url", Kind::kNatsUrl, "\"\"",
+     "NATS server (nats://host:port) whose JetStream gets a copy of every durable entry for "
+     "fedrelay-fanout nodes (docs/scale-out.md); \"\" = no bus.",
+     &Config::bus_nats_url},
+    {"bus.stream", Kind::kNatsName, "FEDRELAY_LOG",
+     "JetStream stream holding the log (stream sequence = event_id); its cursors live in the "
+     "key-value bucket <stream>_CURSORS.",
+     &Config::bus_stream},
+    {"bus.subject_prefix", Kind::kNatsName, "fedrelay",
+     "Subjects used on the bus: <prefix>.log (entries), <prefix>.tokens (DM invite tokens, for "
+     "fan-out nodes only), <prefix>.checkpoint.",
+     &Config::bus_subject_prefix},
 };
 
 constexpr absl::string_view kEmbeddedDefault = R"yaml(# fedrelay's embedded default: what `fedrelayd` runs with when given no --config.
@@ -199,6 +213,36 @@ peers:
     pubkey: 0e21118b3c9ab451c535e3ab4f5f7e8783e04f443d38078bfad60cebdb493321
     may_ban: ["g1"]
 )yaml";
+
+// "" (no bus) or nats://host:port with a port 1..65535.
+absl::Status CheckNatsUrl(const std::string& text) {
+  if (text.empty()) return absl::OkStatus();
+  constexpr absl::string_view kScheme = "nats://";
+  const absl::string_view rest =
+      absl::StartsWith(text, kScheme) ? absl::string_view(text).substr(kScheme.size()) : "";
+  const size_t colon = rest.rfind(':');
+  int port = 0;
+  if (colon == absl::string_view::npos || colon == 0 ||
+      !absl::SimpleAtoi(rest.substr(colon + 1), &port) || port < 1 || port > 65535 ||
+      absl::StrContains(rest, '/') || absl::StrContains(rest, '@')) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "must be nats://host:port (or \"\" for no bus); got ", QuoteValue(text)));
+  }
+  return absl::OkStatus();
+}
+
+// A JetStream stream name that is also a subject token: 1..64 of [A-Za-z0-9_-].
+absl::Status CheckNatsName(const std::string& text) {
+  const bool ok = !text.empty() && text.size() <= 64 &&
+                  std::all_of(text.begin(), text.end(), [](char c) {
+                    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+                  });
+  if (!ok) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("must be 1 to 64 of A-Z, a-z, 0-9, '_' and '-'; got ", QuoteValue(text)));
+  }
+  return absl::OkStatus();
+}
 
 bool IsRequired(const Key& key) { return key.default_yaml.empty(); }
 bool IsPeerKey(const Key& key) { return absl::StartsWith(key.name, kPeerPrefix); }
@@ -251,6 +295,8 @@ std::string TypeLabel(const Key& key) {
     case Kind::kPubkey: return "hex key";
     case Kind::kGuildList: return "list of guild ids";
     case Kind::kPeerList: return "list of peers";
+    case Kind::kNatsUrl: return "nats url";
+    case Kind::kNatsName: return "nats name";
   }
   return "?";
 }
@@ -491,6 +537,8 @@ class Loader {
       case Kind::kNoteName: check = CheckNoteName(text); break;
       case Kind::kHostPort: check = CheckHostPort(text); break;
       case Kind::kPubkey: check = CheckPeerPubkey(text); break;
+      case Kind::kNatsUrl: check = CheckNatsUrl(text); break;
+      case Kind::kNatsName: check = CheckNatsName(text); break;
       case Kind::kPath:
         if (text.empty() || text.find('\0') != std::string::npos) {
           check = absl::InvalidArgumentError("must be a non-empty path");

@@ -68,6 +68,10 @@ struct Config {
   uint64_t bridge_retry_max_delay_ms = 300000;
   uint64_t bridge_max_attempts = 8;
   uint64_t bridge_resend_after_ms = 60000;
+  // scale-out bus (docs/scale-out.md); empty nats_url = no bus
+  std::string bus_nats_url;
+  std::string bus_stream = "FEDRELAY_LOG";
+  std::string bus_subject_prefix = "fedrelay";
 
   // Where this configuration came from (a path, or "<embedded default>").
   std::string source;

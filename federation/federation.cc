@@ -669,20 +669,10 @@ std::optional<InviteInfo> FederationImpl::Invite(const std::string& invite_id) c
     record = durable_.FindInvite(invite_id);
   }
   if (!record.has_value()) return std::nullopt;
-  InviteInfo info;
-  info.invite_id = invite_id;
-  info.status = record->status;
-  info.target_user_id = std::move(record->target_user_id);
-  info.inviter_id = std::move(record->inviter_id);
-  info.guild_id = std::move(record->guild_id);
-  info.host_server_url = std::move(record->host_server_url);
-  info.event_id = record->event_id;
-  absl::StatusOr<std::optional<std::string>> token =
-      store_->Get(store::Table::kAux, InviteTokenKey(invite_id));
-  if (token.ok() && token->has_value()) {
-    info.token = **std::move(token);
-  } else if (!token.ok()) {
-    spdlog::error("cannot read the token of invite {}: {}", invite_id, token.status().ToString());
+  absl::Status token_read;
+  InviteInfo info = ToInviteInfo(invite_id, *std::move(record), *store_, &token_read);
+  if (!token_read.ok()) {
+    spdlog::error("cannot read the token of invite {}: {}", invite_id, token_read.ToString());
   }
   return info;
 }

@@ -194,6 +194,23 @@ std::string InviteTokenKey(absl::string_view invite_id) {
   return absl::StrCat(kInviteTokenPrefix, invite_id);
 }
 
+InviteInfo ToInviteInfo(const std::string& invite_id, InviteRecord record,
+                        const store::LogStore& store, absl::Status* token_read) {
+  InviteInfo info;
+  info.invite_id = invite_id;
+  info.status = record.status;
+  info.target_user_id = std::move(record.target_user_id);
+  info.inviter_id = std::move(record.inviter_id);
+  info.guild_id = std::move(record.guild_id);
+  info.host_server_url = std::move(record.host_server_url);
+  info.event_id = record.event_id;
+  absl::StatusOr<std::optional<std::string>> token =
+      store.Get(store::Table::kAux, InviteTokenKey(invite_id));
+  if (token.ok() && token->has_value()) info.token = **std::move(token);
+  *token_read = token.status();
+  return info;
+}
+
 std::string ReplayKey(absl::string_view signature_hash) {
   return absl::StrCat(kReplayPrefix, signature_hash);
 }

@@ -141,6 +141,11 @@ void AddWrites(const StateOp& op, store::WriteSet& writes);
 
 // The kAux key of an invite's token.
 std::string InviteTokenKey(absl::string_view invite_id);
+// The invite as Federation::Invite answers it: `record` plus the token read
+// from `store` (empty when there is none, or when the read fails: then
+// `*token_read` says why).
+InviteInfo ToInviteInfo(const std::string& invite_id, InviteRecord record,
+                        const store::LogStore& store, absl::Status* token_read);
 // The kReplay key of a replay record, and the record's (de)serialization.
 std::string ReplayKey(absl::string_view signature_hash);
 absl::StatusOr<ReplayRecord> ParseReplayRecord(absl::string_view bytes);

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/crypto.h"
 #include "base/flags.h"
+#include "base/ready_file.h"
 #include "config/config.h"
 #include "relay/relay.h"
 #include "spdlog/spdlog.h"
@@ -123,17 +124,6 @@ int CheckConfig(Args& args) {
   return 0;
 }
 
-bool WriteReadyFile(const std::string& path, int grpc_port, int http_port) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << "{\"grpc_port\":" << grpc_port << ",\"http_port\":" << http_port
-        << ",\"pid\":" << getpid() << "}\n";
-    if (!out.flush()) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
-
 int Run(Args& args) {
   std::string config_path, ready_file, log_level = "info";
   if (!args.Value("--config", &config_path) || !args.Value("--ready-file", &ready_file) ||
@@ -168,7 +158,7 @@ int Run(Args& args) {
     spdlog::error("start-up failed: {}", std::string(relay.status().message()));
     return 1;
   }
-  if (!ready_file.empty() && !WriteReadyFile(ready_file, (*relay)->grpc_port(), (*relay)->http_port())) {
+  if (!ready_file.empty() && !fedrelay::WriteReadyFile(ready_file, (*relay)->grpc_port(), (*relay)->http_port())) {
     spdlog::error("cannot write ready file {}", ready_file);
     (*relay)->Shutdown();
     return 1;

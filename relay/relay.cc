@@ -16,14 +16,17 @@
 #include "base/errors.h"
 #include "base/metrics.h"
 #include "base/status_macros.h"
+#include "bus/log_publisher.h"
 #include "federation/federation.h"
 #include "relay/grpc/admin_service.h"
+#include "relay/grpc/admin_views.h"
 #include "relay/auth/api_keys.h"
 #include "relay/grpc/audit_service.h"
 #include "relay/downstream/bridge_outbox.h"
 #include "relay/downstream/delivery.h"
 #include "relay/http/bridge_ws.h"
 #include "relay/grpc/federation_service.h"
+#include "relay/grpc/malformed_request.h"
 #include "relay/http/explorer.h"
 #include "relay/http/access_requests.h"
 #include "relay/http/http_server.h"
@@ -139,8 +142,17 @@ class RelayImpl final : public Relay {
     options.config_peers = PeersFromConfig(config_);
     // The member channel's index and the bridge outbox see every durable entry too.
     member_index_ = std::make_unique<MemberIndex>(store_.get());
-    sinks_ = std::make_unique<EventSinkFanOut>(
-        std::vector<federation::EventSink*>{delivery_.get(), member_index_.get(), bridge_.get()});
+    std::vector<federation::EventSink*> sinks{delivery_.get(), member_index_.get(), bridge_.get()};
+    // With bus.nats_url, a copy of the log goes to JetStream (docs/scale-out.md).
+    if (!config_.bus_nats_url.empty()) {
+      bus::LogPublisherOptions bus_options;
+      bus_options.nats_url = config_.bus_nats_url;
+      bus_options.names = bus::BusNames::From(config_.bus_stream, config_.bus_subject_prefix);
+      bus_options.store = store_.get();
+      bus_publisher_ = bus::LogPublisher::Start(bus_options);
+      sinks.push_back(bus_publisher_.get());
+    }
+    sinks_ = std::make_unique<EventSinkFanOut>(std::move(sinks));
     ASSIGN_OR_RETURN(federation_,
                      federation::Federation::Open(store_.get(), key_.get(), options, sinks_.get()));
     delivery_->Start(federation_.get());
@@ -153,8 +165,9 @@ class RelayImpl final : public Relay {
     store::Checkpointer::Options checkpoint_options;
     checkpoint_options.origin = config_.origin;
     checkpoint_options.interval_ms = config_.checkpoint_interval_ms;
-    checkpoint_options.on_publish = [this](const store::StoredCheckpoint&) {
+    checkpoint_options.on_publish = [this](const store::StoredCheckpoint& checkpoint) {
       last_publish_ms_.store(SystemClock().NowMs());
+      if (bus_publisher_) bus_publisher_->PublishCheckpoint(checkpoint.tree_size, checkpoint.note);
     };
     checkpointer_ = std::make_unique<store::Checkpointer>(store_.get(), *key_, checkpoint_options);
     RETURN_IF_ERROR(checkpointer_->PublishNow().status());
@@ -192,6 +205,7 @@ class RelayImpl final : public Relay {
         spdlog::error("final checkpoint failed: {}", last.status().ToString());
       }
     }
+    if (bus_publisher_) bus_publisher_->Stop();  // after the last entry and checkpoint
     MetricsRegistry::Default().RemoveCallbacks("fedrelay_log_size");
   }
 
@@ -219,6 +233,8 @@ class RelayImpl final : public Relay {
                                                                 std::numeric_limits<int>::max())));
     builder.RegisterService(federation_service_.get());
     builder.RegisterService(audit_service_.get());
+    // Unparsable request bytes get INVALID_ARGUMENT `malformed`, not gRPC's UNIMPLEMENTED.
+    builder.experimental().SetInterceptorCreators(MalformedRequestInterceptors());
     grpc_server_ = builder.BuildAndStart();
     const int wanted_port = ConfiguredPort(config_.grpc_listen);
     if (!grpc_server_ || grpc_port_ == 0 || (wanted_port != 0 && grpc_port_ != wanted_port)) {
@@ -239,6 +255,10 @@ class RelayImpl final : public Relay {
     grpc::ServerBuilder admin_builder;
     admin_builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
     admin_builder.RegisterService(admin_service_.get());
+    admin_builder.experimental().SetInterceptorCreators(MalformedRequestInterceptors());
+    admin_views_ = std::make_unique<AdminViewsService>(store_.get(), federation_.get(),
+                                                       delivery_.get(), member_index_.get());
+    admin_builder.RegisterService(admin_views_.get());
     admin_server_ = admin_builder.BuildAndStart();
     if (!admin_server_) return absl::UnavailableError(absl::StrCat("cannot listen on ", socket_path));
     chmod(socket_path.c_str(), 0600);
@@ -283,6 +303,11 @@ class RelayImpl final : public Relay {
   // entries wait uncovered by it, the last publish (or the start, before the
   // first publish of this run) is at most three intervals plus a second ago.
   absl::Status Readiness() const {
+    if (bus_publisher_ && bus_publisher_->state() == bus::LogPublisher::State::kRefused) {
+      return MakeError(ErrorCode::kUnavailable,
+                       absl::StrCat("the bus refused this relay as sequencer: ",
+                                    bus_publisher_->refusal()));
+    }
     const auto latest = checkpointer_->Latest();
     if (!latest.has_value()) return MakeError(ErrorCode::kUnavailable, "no checkpoint yet");
     if (store_->Size() > latest->tree_size) {
@@ -307,6 +332,7 @@ class RelayImpl final : public Relay {
   std::unique_ptr<Delivery> delivery_;  // the federation core's sink: outlives it
   std::unique_ptr<BridgeOutbox> bridge_;  // a sink of the federation core: outlives it
   std::unique_ptr<MemberIndex> member_index_;  // a sink of the federation core: outlives it
+  std::unique_ptr<bus::LogPublisher> bus_publisher_;  // a sink of the federation core: outlives it
   std::unique_ptr<EventSinkFanOut> sinks_;
   std::unique_ptr<federation::Federation> federation_;
   std::unique_ptr<MemberSessions> member_sessions_;
@@ -316,6 +342,7 @@ class RelayImpl final : public Relay {
   std::unique_ptr<FederationService> federation_service_;
   std::unique_ptr<AuditService> audit_service_;
   std::unique_ptr<AdminService> admin_service_;
+  std::unique_ptr<AdminViewsService> admin_views_;  // read-only views on the admin socket
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<grpc::Server> admin_server_;
   std::unique_ptr<HttpServer> http_;

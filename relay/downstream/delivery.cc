@@ -3,27 +3,31 @@
 // an integration WebSocket); both share everything below and differ only in
 // how one write starts and reports back (WriteDone):
 //
-//   writer thread (OnDurable)          work pool (Turn)                 transport (WriteDone)
-//   -------------------------          ----------------                 ------------------
-//   encode each event once; append     take the next entry: live queue  next pending event, or
-//   the entries a live stream's        or a chunk of the recent entries continue the turn here
-//   filter may select to its bounded   in memory or of the log on disk; while the stream is live
-//   queue; overflow -> stream falls    select what the subscriber may
-//   back to reading; schedule a turn   see; start ONE write
+//   writer thread (OnDurable)   fan-out thread (one)          work pool / transport (Turn, WriteDone)
+//   -------------------------   --------------------          ---------------------------------------
+//   append the batch to the     encode each new entry once;   a stream reads from next_id_ on: the
+//   ring of recent entries      mark it ready; wake each      ring in memory, else the log on disk;
+//   (bounded, O(batch), no      idle stream whose filter      selects what its subscriber may see;
+//   subscriber is touched);     may select one of them;       starts ONE write; when it ends, the
+//   signal the fan-out thread   end streams of unpinned peers next write or the next read follows
 //
-// Each stream has at most one write outstanding and at most one turn queued
-// or running, so per-stream state outside `mu_` (next_id_, pending_,
-// catch_up_, current_) is only ever touched by one thread at a time.
+// So the writer's cost does not grow with subscribers, and the fan-out thread
+// only takes each stream's lock briefly to wake it. Each stream has at most one
+// write outstanding and at most one turn queued or running, so per-stream state
+// outside `mu_` (next_id_, pending_, catch_up_, current_) is only ever touched
+// by one thread at a time: the turn holder, the transport while a write is out,
+// or (while the stream is idle) whoever holds `mu_`.
 //
 // Ordering and gaps: a stream consumes entries in id order from next_id_ on;
 // entries its filter cannot select are passed over, never sent. Reads (from
-// the recent entries in memory or the log) stop at the last entry the core
-// has handed out. A stream switches from reading to the live queue under the
-// fan-out lock, and only once it has read past that last entry, so no entry
-// can fall between the two.
+// the ring or the log) stop at the last entry marked ready. A stream goes idle
+// only under its lock and only after it saw that nothing ready lies at or
+// after next_id_; the fan-out thread marks entries ready before it takes that
+// lock to wake the stream, so no entry can be missed between the two.
 //
-// Lock order: DeliveryCore::fanout_mu_ -> SubscriberStream::mu_. The work pool's
-// and the stats' locks are taken with no other lock held.
+// Locks: none is taken while another is held (SubscriberStream::mu_, the
+// ring's, the subscriber set's, the work pool's, the stats'), except that a
+// transport write or finish starts under the stream's own lock.
 #include "relay/downstream/delivery.h"
 
 #include <algorithm>
@@ -32,6 +36,7 @@
 #include <functional>
 #include <optional>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -47,6 +52,7 @@
 #include "federation/rules/rules.h"
 #include "relay/auth/downstream_auth.h"
 #include "relay/grpc/grpc_status.h"
+#include "relay/downstream/store_cursor_book.h"
 #include "relay/downstream/visibility.h"
 #include "spdlog/spdlog.h"
 
@@ -66,7 +72,9 @@ constexpr char kLagSecondsMetric[] = "fedrelay_subscriber_lag_seconds";
 
 // A durable entry as the streams share it: decoded once (filters and
 // visibility read it) and each event encoded once for the wire, so a thousand
-// subscribers of one event write the same refcounted bytes.
+// subscribers of one event write the same refcounted bytes. In the ring the
+// writer creates it with the entry alone and the fan-out thread fills in the
+// rest before it marks the entry ready; streams only see ready entries.
 struct FanOutEntry {
   std::shared_ptr<const v1::LogEntry> entry;
   std::vector<grpc::Slice> encoded;  // by index in entry->events()
@@ -80,11 +88,18 @@ grpc::Slice Encode(const google::protobuf::MessageLite& message) {
   return slice;
 }
 
+// Fills in what every stream shares (off the writer thread).
+void Prepare(FanOutEntry& prepared) {
+  prepared.encoded.reserve(static_cast<size_t>(prepared.entry->events_size()));
+  for (const v1::StreamResponse& event : prepared.entry->events()) {
+    prepared.encoded.push_back(Encode(event));
+  }
+}
+
 FanOutEntryPtr Prepare(std::shared_ptr<const v1::LogEntry> entry) {
   auto prepared = std::make_shared<FanOutEntry>();
-  prepared->encoded.reserve(static_cast<size_t>(entry->events_size()));
-  for (const v1::StreamResponse& event : entry->events()) prepared->encoded.push_back(Encode(event));
   prepared->entry = std::move(entry);
+  Prepare(*prepared);
   return prepared;
 }
 
@@ -149,65 +164,17 @@ struct IdentityStats {
   Gauge* acked = nullptr;
 };
 
-// Durable per-identity cursors in Table::kCursors (decimal event id), with a
-// write-through cache. Advance is serialized per identity.
-class CursorBook {
- public:
-  explicit CursorBook(store::LogStore* store) : store_(store) {}
-
-  absl::StatusOr<uint64_t> Get(const std::string& identity) {
-    std::shared_ptr<Slot> slot = SlotFor(identity);
-    absl::MutexLock lock(&slot->mu);
-    return LoadLocked(identity, *slot);
-  }
-
-  // Moves the cursor to `event_id` unless it is already there or beyond;
-  // returns the cursor afterwards. The write is durable before this returns.
-  absl::StatusOr<uint64_t> Advance(const std::string& identity, uint64_t event_id) {
-    std::shared_ptr<Slot> slot = SlotFor(identity);
-    absl::MutexLock lock(&slot->mu);
-    ASSIGN_OR_RETURN(const uint64_t current, LoadLocked(identity, *slot));
-    if (event_id <= current) return current;
-    store::WriteSet writes;
-    writes.Put(store::Table::kCursors, identity, absl::StrCat(event_id));
-    RETURN_IF_ERROR(store_->Write(writes));
-    slot->value = event_id;
-    return event_id;
-  }
-
- private:
-  struct Slot {
-    absl::Mutex mu;
-    std::optional<uint64_t> value ABSL_GUARDED_BY(mu);
-  };
-
-  std::shared_ptr<Slot> SlotFor(const std::string& identity) {
-    absl::MutexLock lock(&mu_);
-    std::shared_ptr<Slot>& slot = slots_[identity];
-    if (slot == nullptr) slot = std::make_shared<Slot>();
-    return slot;
-  }
-
-  absl::StatusOr<uint64_t> LoadLocked(const std::string& identity, Slot& slot)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(slot.mu) {
-    if (slot.value.has_value()) return *slot.value;
-    ASSIGN_OR_RETURN(std::optional<std::string> stored, store_->Get(store::Table::kCursors, identity));
-    uint64_t value = 0;
-    if (stored.has_value()) {
-      std::optional<uint64_t> parsed = ParseDecimalU64(*stored);
-      if (!parsed.has_value()) {
-        return MakeError(ErrorCode::kInternal, absl::StrCat("stored cursor of ", identity, " is corrupt"));
-      }
-      value = *parsed;
-    }
-    slot.value = value;
-    return value;
-  }
-
-  store::LogStore* const store_;
-  absl::Mutex mu_;
-  absl::flat_hash_map<std::string, std::shared_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);
-};
+// The lag of a subscriber whose position is `stats` while the fan-out has
+// handed out everything up to `head` (the metrics and the operator's view).
+uint64_t LagEvents(uint64_t head, const IdentityStats& stats) {
+  const uint64_t position = stats.position.load();
+  return head > position ? head - position : 0;
+}
+double LagSeconds(uint64_t head, const IdentityStats& stats, uint64_t now_ms) {
+  if (stats.position.load() >= head) return 0.0;
+  const uint64_t since = stats.working_on_received_at_ms.load();
+  return since == 0 || now_ms < since ? 0.0 : static_cast<double>(now_ms - since) / 1000.0;
+}
 
 // Everything the streams share. Held by shared_ptr so a stream that outlives
 // the Delivery object (gRPC finishes it later) never dangles.
@@ -216,9 +183,13 @@ class DeliveryCore : public std::enable_shared_from_this<DeliveryCore> {
   explicit DeliveryCore(const DeliveryOptions& options)
       : options_(options),
         pool_(options.threads),
-        cursors_(options.store),
-        last_fanned_(options.store->Size()),
-        head_(std::make_shared<std::atomic<uint64_t>>(options.store->Size())),
+        own_cursors_(options.cursors != nullptr
+                         ? nullptr
+                         : std::make_unique<StoreCursorBook>(options.store)),
+        cursors_(options.cursors != nullptr ? *options.cursors : *own_cursors_),
+        published_(options.store->Size()),
+        prepared_(options.store->Size()),
+        ready_(std::make_shared<std::atomic<uint64_t>>(options.store->Size())),
         subscribers_gauge_(MetricsRegistry::Default().GetGauge(
             "fedrelay_subscribers", "Open downstream Subscribe streams.")) {}
 
@@ -226,6 +197,7 @@ class DeliveryCore : public std::enable_shared_from_this<DeliveryCore> {
   void LoadKnownSubscribers();
   void Shutdown();
 
+  // Writer thread: appends to the ring and signals the fan-out thread; O(batch).
   void OnDurable(const std::vector<std::shared_ptr<const v1::LogEntry>>& entries);
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* context,
                                                         const grpc::ByteBuffer& raw_request);
@@ -239,26 +211,28 @@ class DeliveryCore : public std::enable_shared_from_this<DeliveryCore> {
   absl::StatusOr<uint64_t> AcknowledgeFor(const Principal& principal, uint64_t event_id);
 
   size_t subscriber_count() const {
-    absl::MutexLock lock(&fanout_mu_);
+    absl::MutexLock lock(&subscribers_mu_);
     return subscribers_.size();
   }
+  std::vector<SubscriberInfo> Subscribers();
 
   // For streams.
   const DeliveryOptions& options() const { return options_; }
   const Visibility& visibility() const { return *visibility_; }
   WorkPool& pool() { return pool_; }
   Gauge& subscribers_gauge() { return subscribers_gauge_; }
-  // The last event id handed to the streams (OnDurable).
-  uint64_t last_fanned() const { return head_->load(); }
+  // The last event id the streams may read (the fan-out thread prepared
+  // everything through it; never beyond what OnDurable handed in).
+  uint64_t ready() const { return ready_->load(); }
   void Register(const std::shared_ptr<SubscriberStream>& stream);
   void Unregister(SubscriberStream* stream);
-  // Makes `stream` live if it has read past everything handed out so far.
-  bool TryGoLive(SubscriberStream& stream);
-  // Appends to `out` the recent entries from `from_id` on (at most `max`)
+  enum class RingRead { kRead, kNothingReady, kNotInRing };
+  // Appends to `out` the ready ring entries from `from_id` on (at most `max`)
   // that `filter` may select and sets `*through` to the last id looked at.
-  // False when `from_id` is not among the recent entries in memory.
-  bool ReadRecent(uint64_t from_id, uint64_t max, const EventFilter& filter,
-                  std::deque<FanOutEntryPtr>* out, uint64_t* through) const;
+  // kNothingReady when `from_id` is beyond the ready entries, kNotInRing when
+  // it is older than the ring (read the log).
+  RingRead ReadRecent(uint64_t from_id, uint64_t max, const EventFilter& filter,
+                      std::deque<FanOutEntryPtr>* out, uint64_t* through) const;
 
  private:
   absl::StatusOr<uint64_t> StartPosition(const Principal& principal,
@@ -268,29 +242,47 @@ class DeliveryCore : public std::enable_shared_from_this<DeliveryCore> {
     EventFilter filter;
     uint64_t after = 0;
     std::shared_ptr<IdentityStats> stats;
+    SubscriberInfo info;  // the operator's view: filters and connection time
   };
   absl::StatusOr<StreamStart> PrepareStream(const Principal& principal,
                                             const v1::SubscribeRequest& request);
   std::shared_ptr<IdentityStats> StatsFor(const std::string& identity);
   // Ends the streams `match` selects, with `status`.
   void EndStreams(const std::function<bool(const Principal&)>& match, const grpc::Status& status);
+  // The fan-out thread.
+  void RunFanOut();
+  bool HasFanOutWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(ring_mu_) {
+    return fan_out_stopping_ || published_ > prepared_ || !unpinned_peers_.empty();
+  }
+  // Wakes the idle streams that may select one of `batch` (just marked ready).
+  void WakeStreams(const std::vector<FanOutEntryPtr>& batch, uint64_t ready);
 
   const DeliveryOptions options_;
   WorkPool pool_;
-  CursorBook cursors_;
+  const std::unique_ptr<CursorBook> own_cursors_;  // when the options name none
+  CursorBook& cursors_;
   std::atomic<bool> started_{false};
   std::atomic<bool> stopped_{false};
   std::unique_ptr<DownstreamAuthenticator> auth_;  // set by Start
   std::unique_ptr<Visibility> visibility_;          // set by Start
 
-  mutable absl::Mutex fanout_mu_;
-  uint64_t last_fanned_ ABSL_GUARDED_BY(fanout_mu_);  // last event id handed to the streams
-  // The last entries handed out, consecutive ids, at most options_.recent_entries.
-  std::deque<FanOutEntryPtr> recent_ ABSL_GUARDED_BY(fanout_mu_);
-  absl::flat_hash_map<SubscriberStream*, std::shared_ptr<SubscriberStream>> subscribers_
-      ABSL_GUARDED_BY(fanout_mu_);
+  // The ring: the writer appends, the fan-out thread prepares, streams read.
+  mutable absl::Mutex ring_mu_;
+  // The last entries handed in, consecutive ids, at most options_.recent_entries.
+  std::deque<std::shared_ptr<FanOutEntry>> ring_ ABSL_GUARDED_BY(ring_mu_);
+  uint64_t published_ ABSL_GUARDED_BY(ring_mu_);    // last event id OnDurable handed in
+  uint64_t prepared_ ABSL_GUARDED_BY(ring_mu_);   // last event id marked ready
+  // Peers whose open streams were authorized by a key that is no longer
+  // pinned: removed, or rotated to a new key (server id -> why).
+  std::vector<std::pair<std::string, absl::string_view>> unpinned_peers_ ABSL_GUARDED_BY(ring_mu_);
+  bool fan_out_stopping_ ABSL_GUARDED_BY(ring_mu_) = false;
+  std::thread fan_out_thread_;
 
-  const std::shared_ptr<std::atomic<uint64_t>> head_;  // = last_fanned_, for the metrics
+  mutable absl::Mutex subscribers_mu_;
+  absl::flat_hash_map<SubscriberStream*, std::shared_ptr<SubscriberStream>> subscribers_
+      ABSL_GUARDED_BY(subscribers_mu_);
+
+  const std::shared_ptr<std::atomic<uint64_t>> ready_;  // = prepared_, lock-free (streams, metrics)
   Gauge& subscribers_gauge_;
   absl::Mutex stats_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<IdentityStats>> stats_ ABSL_GUARDED_BY(stats_mu_);
@@ -316,6 +308,11 @@ class SubscriberStream : public std::enable_shared_from_this<SubscriberStream> {
     stats_->working_on_received_at_ms.store(0);
   }
 
+  // The operator's view of the stream: set once, before Join.
+  void SetInfo(SubscriberInfo info) { info_ = std::move(info); }
+  const SubscriberInfo& info() const { return info_; }
+  const IdentityStats& stats() const { return *stats_; }
+
   // Joins the fan-out and schedules the first turn, which starts reading the
   // log. The stream keeps itself alive until Done().
   void Join() {
@@ -331,50 +328,41 @@ class SubscriberStream : public std::enable_shared_from_this<SubscriberStream> {
 
   const Principal& principal() const { return principal_; }
 
-  // Writer thread, under the fan-out lock. Queues the entries this stream's
-  // filter may select; the others are only counted as passed (live_through_),
-  // so a subscriber to a few guilds costs the writer a filter check per entry
-  // and nothing more. True when the caller must post a turn.
-  bool Offer(const std::vector<FanOutEntryPtr>& entries, size_t capacity) {
+  // Fan-out thread, after it marked `batch` ready (through `ready`): counts a
+  // stream that fell too far behind as catching up, and wakes it if it is
+  // idle and its filter may select an entry of the batch; an idle stream whose
+  // filter selects none just moves past the batch, so a subscriber to a few
+  // guilds costs a filter check per entry and nothing more. True when the
+  // caller must post a turn.
+  bool Wake(const std::vector<FanOutEntryPtr>& batch, uint64_t ready, uint64_t behind_limit) {
     absl::MutexLock lock(&mu_);
-    if (finished_ || !live_) return false;
-    const size_t queued_before = queue_.size();
-    for (const auto& entry : entries) {
-      if (!filter_.MayMatch(*entry->entry)) continue;
-      if (queue_.size() == capacity) {
-        // Too far behind to keep in memory: continue from the log.
-        live_ = false;
-        queue_.clear();
-        stats_->catch_ups->Increment();
-        break;
-      }
-      queue_.push_back(entry);
+    if (finished_) return false;
+    if (live_ && ready > stats_->position.load() + behind_limit) {
+      // Too far behind to count as live: it continues by reading.
+      live_ = false;
+      stats_->catch_ups->Increment();
     }
-    if (live_) live_through_ = entries.back()->event_id();
-    if (scheduled_ || writing_) return false;
-    if (live_ && queue_.size() == queued_before) {
-      // Idle and nothing selected: it is caught up through the batch.
-      stats_->position.store(live_through_);
-      return false;
+    if (scheduled_ || writing_ || next_id_ > ready) return false;
+    // Idle: next_id_ is ours while we hold mu_.
+    if (!batch.empty() && next_id_ >= batch.front()->event_id() &&
+        batch.back()->event_id() == ready) {
+      const bool may_select = std::any_of(batch.begin(), batch.end(), [&](const FanOutEntryPtr& e) {
+        return e->event_id() >= next_id_ && filter_.MayMatch(*e->entry);
+      });
+      if (!may_select) {
+        next_id_ = ready + 1;
+        stats_->position.store(ready);
+        return false;
+      }
     }
     scheduled_ = true;
     return true;
   }
 
-  // Under the fan-out lock: switch to the live queue if nothing handed out so
-  // far lies beyond what this stream has read.
-  bool GoLiveIfCaughtUp(uint64_t last_fanned) {
-    if (next_id_ <= last_fanned) return false;
-    absl::MutexLock lock(&mu_);
-    live_ = true;
-    live_through_ = last_fanned;
-    queue_.clear();
-    return true;
-  }
-
   // Whoever set scheduled_, exclusively: a pool thread, or (may_read_log =
-  // false) gRPC's thread finishing the previous write of a live stream, which
-  // saves a thread hand-off per event and hands disk reads to the pool.
+  // false) the transport's thread finishing the previous write, which saves a
+  // thread hand-off per event while the entries are in memory and hands disk
+  // reads to the pool.
   void Turn(bool may_read_log = true) {
     for (int budget = kEntriesPerTurn;;) {
       if (!pending_.empty()) {
@@ -387,51 +375,37 @@ class SubscriberStream : public std::enable_shared_from_this<SubscriberStream> {
         core_->pool().Post(shared_from_this());  // still scheduled_: yield to other streams
         return;
       }
-      FanOutEntryPtr entry;
       {
         absl::MutexLock lock(&mu_);
         if (finished_) {
           scheduled_ = false;
           return;
         }
-        if (live_) {
-          if (queue_.empty()) {
-            // Everything through live_through_ that the filter could select
-            // has been consumed.
-            PassThrough(live_through_);
-            scheduled_ = false;  // idle until Offer
-            return;
-          }
-          // Entries between next_id_ and this one were not selected by the
-          // filter (Offer queues every entry it may select while live_).
-          entry = std::move(queue_.front());
-          queue_.pop_front();
-        }
       }
-      if (entry == nullptr) {
-        if (catch_up_.empty() && !may_read_log) {
-          core_->pool().Post(shared_from_this());  // still scheduled_
+      if (catch_up_.empty()) {
+        PassThrough(catch_up_through_);
+        absl::StatusOr<bool> read = ReadChunk(may_read_log);
+        if (!read.ok()) {
+          spdlog::error("subscriber {}: cannot read the log at event {}: {}", principal_.identity,
+                        next_id_, read.status().ToString());
+          End(grpc::Status(grpc::StatusCode::INTERNAL, "internal: cannot read the log"));
+          absl::MutexLock lock(&mu_);
+          scheduled_ = false;
+          return;
+        }
+        if (!*read) {
+          core_->pool().Post(shared_from_this());  // still scheduled_: the pool reads the log
           return;
         }
         if (catch_up_.empty()) {
+          const uint64_t before = next_id_;
           PassThrough(catch_up_through_);
-          if (absl::Status status = ReadChunk(); !status.ok()) {
-            spdlog::error("subscriber {}: cannot read the log at event {}: {}", principal_.identity,
-                          next_id_, status.ToString());
-            End(grpc::Status(grpc::StatusCode::INTERNAL, "internal: cannot read the log"));
-            absl::MutexLock lock(&mu_);
-            scheduled_ = false;
-            return;
-          }
-          if (catch_up_.empty()) {
-            PassThrough(catch_up_through_);
-            core_->TryGoLive(*this);
-            continue;
-          }
+          if (next_id_ == before && GoIdleIfCaughtUp()) return;
+          continue;
         }
-        entry = std::move(catch_up_.front());
-        catch_up_.pop_front();
       }
+      FanOutEntryPtr entry = std::move(catch_up_.front());
+      catch_up_.pop_front();
       if (entry->event_id() < next_id_) continue;  // sent already
       Consume(entry);
     }
@@ -443,7 +417,6 @@ class SubscriberStream : public std::enable_shared_from_this<SubscriberStream> {
       absl::MutexLock lock(&mu_);
       if (finished_) return;
       finished_ = true;
-      queue_.clear();
       TransportFinish(status);
     }
     AfterFinish(status);
@@ -451,7 +424,6 @@ class SubscriberStream : public std::enable_shared_from_this<SubscriberStream> {
 
   // The transport finished writing current_ (ok) or could not (the stream ends).
   void WriteDone(bool ok) {
-    bool post = false;
     bool turn_here = false;
     {
       absl::MutexLock lock(&mu_);
@@ -468,9 +440,11 @@ class SubscriberStream : public std::enable_shared_from_this<SubscriberStream> {
           StartNextWriteLocked();
           return;
         }
-        if (!live_ || !queue_.empty() || live_through_ >= next_id_) {
+        if (!catch_up_.empty() || core_->ready() >= next_id_) {
           scheduled_ = true;
-          (live_ ? turn_here : post) = true;
+          turn_here = true;
+        } else {
+          live_ = true;  // idle and caught up until the fan-out thread wakes it
         }
       }
     }
@@ -479,7 +453,6 @@ class SubscriberStream : public std::enable_shared_from_this<SubscriberStream> {
       return;
     }
     if (turn_here) Turn(/*may_read_log=*/false);
-    if (post) core_->pool().Post(shared_from_this());
   }
 
   // Leaves the fan-out once the transport is done with the stream.
@@ -508,21 +481,38 @@ class SubscriberStream : public std::enable_shared_from_this<SubscriberStream> {
   virtual void AfterFinish(const grpc::Status& /*status*/) {}
 
  private:
+  // Under mu_ the turn ends if nothing ready lies at or after next_id_ (the
+  // fan-out thread marks entries ready before it takes mu_ to wake us, so
+  // either we see them here or it sees us idle). True when the turn ended.
+  bool GoIdleIfCaughtUp() {
+    absl::MutexLock lock(&mu_);
+    if (core_->ready() >= next_id_) return false;
+    scheduled_ = false;
+    live_ = true;
+    return true;
+  }
+
   // Reads the next entries after next_id_ - 1 that the filter may select
   // into catch_up_, and sets catch_up_through_ to the last id it covered:
-  // from the recent entries in memory (shared, already encoded) when they
-  // reach back that far, else from the log on disk. So a thousand streams
-  // that fell a little behind cost a filter check per entry each, not a
-  // parse.
-  absl::Status ReadChunk() {
-    if (core_->ReadRecent(next_id_, kRecentChunkEntries, filter_, &catch_up_, &catch_up_through_)) {
-      return absl::OkStatus();
+  // from the ring in memory (shared, already encoded) when it reaches back
+  // that far, else from the log on disk. So a thousand streams that fell a
+  // little behind cost a filter check per entry each, not a parse. False
+  // (nothing read) when the log would have to be read and `may_read_log` is not set.
+  absl::StatusOr<bool> ReadChunk(bool may_read_log) {
+    switch (core_->ReadRecent(next_id_, kRecentChunkEntries, filter_, &catch_up_,
+                              &catch_up_through_)) {
+      case DeliveryCore::RingRead::kRead:
+      case DeliveryCore::RingRead::kNothingReady:
+        return true;
+      case DeliveryCore::RingRead::kNotInRing:
+        break;
     }
+    if (!may_read_log) return false;
     const uint64_t begin = next_id_ - 1;  // leaf index of event next_id_
-    // Never past what OnDurable handed out: the log's size moves first, and
-    // the federation state (invites, homeservers) that Select consults only
-    // knows an entry once OnDurable has run for it.
-    const uint64_t end = std::min(begin + kCatchUpChunkEntries, core_->last_fanned());
+    // Never past what the fan-out thread marked ready: the log's size moves
+    // first, and the federation state (invites, homeservers) that Select
+    // consults only knows an entry once OnDurable has run for it.
+    const uint64_t end = std::min(begin + kCatchUpChunkEntries, core_->ready());
     size_t bytes = 0;
     absl::Status parse_status;
     RETURN_IF_ERROR(core_->options().store->ScanLeaves(
@@ -538,12 +528,13 @@ class SubscriberStream : public std::enable_shared_from_this<SubscriberStream> {
           if (filter_.MayMatch(*entry)) catch_up_.push_back(Prepare(std::move(entry)));
           return bytes < kCatchUpChunkBytes;
         }));
-    return parse_status;
+    RETURN_IF_ERROR(parse_status);
+    return true;
   }
 
   // Moves past entries through `through` that held nothing the filter
-  // selects (the rest of a drained live queue or catch-up read); the
-  // stream's turn holder only, with nothing pending.
+  // selects (the rest of a read); the stream's turn holder only, with
+  // nothing pending.
   void PassThrough(uint64_t through) {
     if (through < next_id_) return;
     next_id_ = through + 1;
@@ -586,13 +577,12 @@ class SubscriberStream : public std::enable_shared_from_this<SubscriberStream> {
   const EventFilter filter_;
   const std::shared_ptr<IdentityStats> stats_;
   std::shared_ptr<SubscriberStream> self_;  // the transport's reference, dropped in Done
+  SubscriberInfo info_;  // set before Join, then read-only
 
   absl::Mutex mu_;
-  bool live_ ABSL_GUARDED_BY(mu_) = false;  // starts by reading the log
-  // While live_: every entry after next_id_ - 1 through live_through_ that the
-  // filter may select is in queue_, in order.
-  std::deque<FanOutEntryPtr> queue_ ABSL_GUARDED_BY(mu_);
-  uint64_t live_through_ ABSL_GUARDED_BY(mu_) = 0;
+  // Caught up since it last fell more than the behind limit behind (the
+  // catch-ups metric counts the falls); starts by reading.
+  bool live_ ABSL_GUARDED_BY(mu_) = false;
   bool scheduled_ ABSL_GUARDED_BY(mu_) = false;  // a turn is queued or running
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
@@ -697,6 +687,7 @@ void DeliveryCore::Start(const federation::Federation* federation) {
     });
   }
   LoadKnownSubscribers();
+  fan_out_thread_ = std::thread([this] { RunFanOut(); });
   started_.store(true);
 }
 
@@ -704,19 +695,12 @@ void DeliveryCore::Start(const federation::Federation* federation) {
 // acked cursor survives a restart on /metrics and a peer that went away
 // shows its lag (from its acknowledged cursor) before it reconnects.
 void DeliveryCore::LoadKnownSubscribers() {
-  std::vector<std::pair<std::string, uint64_t>> known;
-  const absl::Status scanned = options_.store->Scan(
-      store::Table::kCursors, "", [&](absl::string_view identity, absl::string_view value) {
-        if (std::optional<uint64_t> cursor = ParseDecimalU64(value)) {
-          known.emplace_back(std::string(identity), *cursor);
-        }
-        return true;
-      });
-  if (!scanned.ok()) {
-    spdlog::warn("cannot load subscriber cursors for the metrics: {}", scanned.ToString());
+  absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> known = cursors_.List();
+  if (!known.ok()) {
+    spdlog::warn("cannot load subscriber cursors for the metrics: {}", known.status().ToString());
     return;
   }
-  for (const auto& [identity, cursor] : known) {
+  for (const auto& [identity, cursor] : *known) {
     std::shared_ptr<IdentityStats> stats = StatsFor(identity);
     stats->acked->Set(static_cast<double>(cursor));
     stats->position.store(cursor);
@@ -727,6 +711,11 @@ void DeliveryCore::Shutdown() {
   if (stopped_.exchange(true)) return;
   EndStreams([](const Principal&) { return true; },
              grpc::Status(grpc::StatusCode::UNAVAILABLE, "unavailable: the relay is shutting down"));
+  {
+    absl::MutexLock lock(&ring_mu_);
+    fan_out_stopping_ = true;
+  }
+  if (fan_out_thread_.joinable()) fan_out_thread_.join();
   pool_.Stop();
   MetricsRegistry::Default().RemoveCallbacks(kLagEventsMetric);
   MetricsRegistry::Default().RemoveCallbacks(kLagSecondsMetric);
@@ -736,7 +725,7 @@ void DeliveryCore::EndStreams(const std::function<bool(const Principal&)>& match
                               const grpc::Status& status) {
   std::vector<std::shared_ptr<SubscriberStream>> streams;
   {
-    absl::MutexLock lock(&fanout_mu_);
+    absl::MutexLock lock(&subscribers_mu_);
     for (const auto& [raw, stream] : subscribers_) {
       if (match(stream->principal())) streams.push_back(stream);
     }
@@ -746,71 +735,105 @@ void DeliveryCore::EndStreams(const std::function<bool(const Principal&)>& match
 
 void DeliveryCore::OnDurable(const std::vector<std::shared_ptr<const v1::LogEntry>>& entries) {
   if (entries.empty()) return;
-  // Peers whose open streams were authorized by a key that is no longer pinned:
-  // removed, or rotated to a new key (server id -> why).
-  std::vector<std::pair<std::string, absl::string_view>> unpinned_peers;
+  std::vector<std::pair<std::string, absl::string_view>> unpinned;
   for (const auto& entry : entries) {
     if (!entry->has_operator_action()) continue;
     const std::string& action = entry->operator_action().action();
     if (action == federation::rules::kPeerRemove) {
-      unpinned_peers.emplace_back(entry->operator_action().server_id(), "the peer was removed");
+      unpinned.emplace_back(entry->operator_action().server_id(), "the peer was removed");
     } else if (action == federation::rules::kPeerRotate) {
-      unpinned_peers.emplace_back(entry->operator_action().server_id(), "the peer's key was rotated");
+      unpinned.emplace_back(entry->operator_action().server_id(), "the peer's key was rotated");
     }
   }
-  std::vector<FanOutEntryPtr> prepared;
-  prepared.reserve(entries.size());
-  for (const auto& entry : entries) prepared.push_back(Prepare(entry));
-  std::vector<std::shared_ptr<SubscriberStream>> to_post;
+  std::vector<std::shared_ptr<FanOutEntry>> published;
+  published.reserve(entries.size());
+  for (const auto& entry : entries) {
+    auto slot = std::make_shared<FanOutEntry>();
+    slot->entry = entry;
+    published.push_back(std::move(slot));
+  }
+  absl::MutexLock lock(&ring_mu_);  // unlocking it wakes the fan-out thread
+  if (!ring_.empty() && ring_.back()->event_id() + 1 != published.front()->event_id()) {
+    ring_.clear();  // keep the ids consecutive
+  }
+  for (auto& slot : published) ring_.push_back(std::move(slot));
+  while (ring_.size() > options_.recent_entries) ring_.pop_front();
+  published_ = entries.back()->event_id();
+  for (auto& peer : unpinned) unpinned_peers_.push_back(std::move(peer));
+}
+
+void DeliveryCore::RunFanOut() {
+  for (;;) {
+    std::vector<std::shared_ptr<FanOutEntry>> batch;
+    std::vector<std::pair<std::string, absl::string_view>> unpinned;
+    uint64_t through = 0;
+    {
+      absl::MutexLock lock(&ring_mu_);
+      ring_mu_.Await(absl::Condition(this, &DeliveryCore::HasFanOutWork));
+      if (fan_out_stopping_) return;
+      through = published_;
+      // The entries handed in since the last round that are still in the
+      // ring; older ones were pushed out already and are read from the log.
+      for (auto it = ring_.rbegin(); it != ring_.rend() && (*it)->event_id() > prepared_; ++it) {
+        batch.push_back(*it);
+      }
+      unpinned.swap(unpinned_peers_);
+    }
+    std::reverse(batch.begin(), batch.end());
+    // No stream reads these until they are marked ready below.
+    for (const auto& slot : batch) Prepare(*slot);
+    {
+      absl::MutexLock lock(&ring_mu_);
+      prepared_ = through;
+      ready_->store(through);
+    }
+    WakeStreams({batch.begin(), batch.end()}, through);
+    for (const auto& [server_id, why] : unpinned) {
+      EndStreams([&](const Principal& p) { return p.is_peer() && p.peer_server_id == server_id; },
+                 grpc::Status(grpc::StatusCode::UNAUTHENTICATED, absl::StrCat("unauthenticated: ", why)));
+    }
+  }
+}
+
+void DeliveryCore::WakeStreams(const std::vector<FanOutEntryPtr>& batch, uint64_t ready) {
+  std::vector<std::shared_ptr<SubscriberStream>> streams;
   {
-    absl::MutexLock lock(&fanout_mu_);
-    if (!recent_.empty() && recent_.back()->event_id() + 1 != prepared.front()->event_id()) {
-      recent_.clear();  // keep the ids consecutive
-    }
-    for (const FanOutEntryPtr& entry : prepared) recent_.push_back(entry);
-    while (recent_.size() > options_.recent_entries) recent_.pop_front();
-    last_fanned_ = entries.back()->event_id();
-    head_->store(last_fanned_);
-    for (const auto& [raw, stream] : subscribers_) {
-      if (stream->Offer(prepared, options_.queue_capacity)) to_post.push_back(stream);
-    }
+    absl::MutexLock lock(&subscribers_mu_);
+    streams.reserve(subscribers_.size());
+    for (const auto& [raw, stream] : subscribers_) streams.push_back(stream);
+  }
+  std::vector<std::shared_ptr<SubscriberStream>> to_post;
+  for (auto& stream : streams) {
+    if (stream->Wake(batch, ready, options_.behind_limit)) to_post.push_back(std::move(stream));
   }
   if (!to_post.empty()) pool_.PostAll(std::move(to_post));
-  for (const auto& [server_id, why] : unpinned_peers) {
-    EndStreams([&](const Principal& p) { return p.is_peer() && p.peer_server_id == server_id; },
-               grpc::Status(grpc::StatusCode::UNAUTHENTICATED, absl::StrCat("unauthenticated: ", why)));
-  }
 }
 
-bool DeliveryCore::TryGoLive(SubscriberStream& stream) {
-  absl::MutexLock lock(&fanout_mu_);
-  return stream.GoLiveIfCaughtUp(last_fanned_);
-}
-
-bool DeliveryCore::ReadRecent(uint64_t from_id, uint64_t max, const EventFilter& filter,
-                              std::deque<FanOutEntryPtr>* out, uint64_t* through) const {
-  absl::MutexLock lock(&fanout_mu_);
-  if (recent_.empty()) return false;
-  const uint64_t first = recent_.front()->event_id();
-  const uint64_t last = recent_.back()->event_id();
-  if (from_id < first || from_id > last) return false;
-  const uint64_t end = std::min(last, from_id + max - 1);
+DeliveryCore::RingRead DeliveryCore::ReadRecent(uint64_t from_id, uint64_t max,
+                                                const EventFilter& filter,
+                                                std::deque<FanOutEntryPtr>* out,
+                                                uint64_t* through) const {
+  absl::MutexLock lock(&ring_mu_);
+  if (from_id > prepared_) return RingRead::kNothingReady;
+  if (ring_.empty() || from_id < ring_.front()->event_id()) return RingRead::kNotInRing;
+  const uint64_t first = ring_.front()->event_id();
+  const uint64_t end = std::min(prepared_, from_id + max - 1);
   for (uint64_t id = from_id; id <= end; ++id) {
-    const FanOutEntryPtr& entry = recent_[id - first];
+    const std::shared_ptr<FanOutEntry>& entry = ring_[id - first];
     if (filter.MayMatch(*entry->entry)) out->push_back(entry);
   }
   *through = end;
-  return true;
+  return RingRead::kRead;
 }
 
 void DeliveryCore::Register(const std::shared_ptr<SubscriberStream>& stream) {
-  absl::MutexLock lock(&fanout_mu_);
+  absl::MutexLock lock(&subscribers_mu_);
   subscribers_[stream.get()] = stream;
 }
 
 void DeliveryCore::Unregister(SubscriberStream* stream) {
   std::shared_ptr<SubscriberStream> removed;  // released after the lock
-  absl::MutexLock lock(&fanout_mu_);
+  absl::MutexLock lock(&subscribers_mu_);
   if (auto it = subscribers_.find(stream); it != subscribers_.end()) {
     removed = std::move(it->second);
     subscribers_.erase(it);
@@ -834,24 +857,18 @@ std::shared_ptr<IdentityStats> DeliveryCore::StatsFor(const std::string& identit
       labels);
   stats->acked = &registry.GetGauge("fedrelay_subscriber_acked_event_id",
                                     "The subscriber's durable (acknowledged) cursor.", labels);
-  std::shared_ptr<const std::atomic<uint64_t>> head = head_;
+  std::shared_ptr<const std::atomic<uint64_t>> head = ready_;
   std::shared_ptr<const IdentityStats> view = stats;
   const Clock* clock = options_.clock;
   registry.AddCallbackGauge(kLagEventsMetric,
                             "Events durable in the log but not yet written to the subscriber.",
                             labels, [head, view]() {
-                              const uint64_t h = head->load(), p = view->position.load();
-                              return h > p ? static_cast<double>(h - p) : 0.0;
+                              return static_cast<double>(LagEvents(head->load(), *view));
                             });
   registry.AddCallbackGauge(
       kLagSecondsMetric,
       "Age of the event the subscriber is being sent, while it is behind (0 when caught up).",
-      labels, [head, view, clock]() {
-        if (view->position.load() >= head->load()) return 0.0;
-        const uint64_t since = view->working_on_received_at_ms.load();
-        const uint64_t now = clock->NowMs();
-        return since == 0 || now < since ? 0.0 : static_cast<double>(now - since) / 1000.0;
-      });
+      labels, [head, view, clock]() { return LagSeconds(head->load(), *view, clock->NowMs()); });
   return stats;
 }
 
@@ -860,7 +877,7 @@ absl::StatusOr<uint64_t> DeliveryCore::StartPosition(const Principal& principal,
   const std::string& resume = request.resume_from_event_id();
   // Every subscriber is identified, so "empty" always means its acked cursor
   // (0, the start of the log, when it never acknowledged anything).
-  if (resume.empty()) return cursors_.Get(principal.identity);
+  if (resume.empty()) return cursors_.Load(principal.identity);
   const std::optional<uint64_t> after = ParseDecimalU64(resume);
   if (!after.has_value()) {
     return MakeError(ErrorCode::kInvalidCursor,
@@ -897,6 +914,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* DeliveryCore::Subscribe(
   auto stream = std::make_shared<GrpcSubscriberStream>(shared_from_this(), *std::move(principal),
                                                        std::move(start->filter), start->after,
                                                        std::move(start->stats));
+  start->info.transport = "grpc";
+  stream->SetInfo(std::move(start->info));
   stream->Begin(context, start->after);
   return stream.get();
 }
@@ -912,7 +931,12 @@ absl::StatusOr<DeliveryCore::StreamStart> DeliveryCore::PrepareStream(
                request.kinds().empty()
                    ? ""
                    : absl::StrCat(", kinds [", absl::StrJoin(request.kinds(), ","), "]"));
-  return StreamStart{std::move(filter), start_after, StatsFor(principal.identity)};
+  SubscriberInfo info;
+  info.identity = principal.identity;
+  info.guild_ids.assign(request.guild_ids().begin(), request.guild_ids().end());
+  info.kinds.assign(request.kinds().begin(), request.kinds().end());
+  info.connected_since_ms = options_.clock->NowMs();
+  return StreamStart{std::move(filter), start_after, StatsFor(principal.identity), std::move(info)};
 }
 
 absl::StatusOr<std::shared_ptr<EventSubscription>> DeliveryCore::SubscribeEvents(
@@ -925,6 +949,8 @@ absl::StatusOr<std::shared_ptr<EventSubscription>> DeliveryCore::SubscribeEvents
   auto stream = std::make_shared<ExternalSubscriberStream>(
       shared_from_this(), principal, std::move(start.filter), start.after, std::move(start.stats),
       std::move(subscriber));
+  start.info.transport = "websocket";
+  stream->SetInfo(std::move(start.info));
   stream->Join();
   return stream;
 }
@@ -965,6 +991,29 @@ grpc::ServerUnaryReactor* DeliveryCore::Acknowledge(grpc::CallbackServerContext*
   return reactor;
 }
 
+std::vector<SubscriberInfo> DeliveryCore::Subscribers() {
+  std::vector<SubscriberInfo> out;
+  {
+    absl::MutexLock lock(&fanout_mu_);
+    const uint64_t head = head_->load();
+    const uint64_t now = options_.clock->NowMs();
+    for (const auto& [raw, stream] : subscribers_) {
+      SubscriberInfo info = stream->info();
+      info.sent_through = stream->stats().position.load();
+      info.lag_events = LagEvents(head, stream->stats());
+      info.lag_seconds = LagSeconds(head, stream->stats(), now);
+      out.push_back(std::move(info));
+    }
+  }
+  for (SubscriberInfo& info : out) {  // the cursor book may read the store: no lock held
+    if (auto cursor = cursors_.Load(info.identity); cursor.ok()) info.acked_event_id = *cursor;
+  }
+  std::sort(out.begin(), out.end(), [](const SubscriberInfo& a, const SubscriberInfo& b) {
+    return std::tie(a.identity, a.connected_since_ms) < std::tie(b.identity, b.connected_since_ms);
+  });
+  return out;
+}
+
 // The owner handed out by Delivery::Create.
 class DeliveryImpl final : public Delivery {
  public:
@@ -996,6 +1045,7 @@ class DeliveryImpl final : public Delivery {
   }
   void Shutdown() override { core_->Shutdown(); }
   size_t subscriber_count() const override { return core_->subscriber_count(); }
+  std::vector<SubscriberInfo> Subscribers() const override { return core_->Subscribers(); }
 
  private:
   const std::shared_ptr<DeliveryCore> core_;

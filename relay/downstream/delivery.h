@@ -6,12 +6,14 @@
 // Guarantees (docs/protocol-notes.md "Downstream delivery"):
 // * at-least-once, in event_id order, without gaps among the events a
 //   subscriber may see, across disconnects and relay restarts: only durable
-//   entries are ever sent, and a subscriber's durable cursor (Table::kCursors,
-//   synced writes) only moves forward;
-// * OnDurable never blocks: it appends shared entries to bounded per-stream
-//   queues. A stream whose queue overflows is not dropped; it continues from
-//   the log on disk and rejoins the live queue when it has caught up, so a
-//   stalled subscriber costs a bounded amount of memory and slows nobody.
+//   entries are ever sent, and a subscriber's durable cursor (a CursorBook,
+//   relay/downstream/cursor_book.h) only moves forward;
+// * OnDurable (the federation core's writer thread) never blocks and never
+//   touches a subscriber: it appends the batch to a bounded ring of recent
+//   entries and signals the delivery's fan-out thread, so write latency does
+//   not grow with subscribers. Streams read from the ring and, when they fall
+//   behind it, from the log on disk, so a stalled subscriber costs a bounded
+//   amount of memory and slows nobody.
 //
 // Lifecycle: Create -> Federation::Open(..., sink = the delivery) ->
 // Start(federation) -> serve -> Shutdown -> Federation::Stop -> destroy.
@@ -34,6 +36,7 @@
 #include "fedrelay/v1/fedrelay.grpc.pb.h"
 #include "relay/auth/api_keys.h"
 #include "relay/auth/downstream_auth.h"
+#include "relay/downstream/cursor_book.h"
 #include "store/log_store.h"
 
 namespace fedrelay::relay {
@@ -48,7 +51,7 @@ class EventSubscriber {
   // the event has left (then the next one follows) or `done(false)` when it
   // cannot be written (the stream ends), exactly once, from any thread but
   // never from inside Deliver. While the subscriber has not called `done`,
-  // newer events wait in a bounded queue and then in the log: a slow reader
+  // newer events wait in the shared ring and then in the log: a slow reader
   // costs bounded memory and never slows the writer or other subscribers.
   // Deliver and Ended run with the stream's lock held: they must not call
   // back into the EventSubscription.
@@ -70,17 +73,34 @@ class EventSubscription {
 
 struct DeliveryOptions {
   store::LogStore* store = nullptr;  // required
+  // Subscribers' durable cursors; null: a StoreCursorBook over `store`.
+  CursorBook* cursors = nullptr;
   ApiKeys* api_keys = nullptr;       // null: only peers may subscribe
   std::string server_id;             // this relay's id (Call signature destination)
   uint64_t max_clock_skew_ms = 300000;
   const Clock* clock = &SystemClock();
-  // Entries a live stream may have queued before it falls back to the log.
-  size_t queue_capacity = 1024;
-  // The most recent durable entries, kept decoded and encoded in memory and
-  // shared by every stream that is catching up; older ones come from disk.
+  // A stream more than this many entries behind the newest durable entry
+  // counts as catching up (fedrelay_subscriber_catchups_total) until it has
+  // read everything again.
+  size_t behind_limit = 1024;
+  // The ring: the most recent durable entries, kept decoded and encoded in
+  // memory and shared by every stream; older ones come from disk.
   size_t recent_entries = 16384;
   // Threads that turn entries into writes (never block on a subscriber).
   int threads = 2;
+};
+
+// One open stream as the operator sees it (fedrelay-ctl subscribers).
+struct SubscriberInfo {
+  std::string identity;             // "peer:<server_id>" or "key:<key id>"
+  std::string transport;            // "grpc" or "websocket"
+  std::vector<std::string> guild_ids;  // the stream's filters, as requested
+  std::vector<std::string> kinds;
+  uint64_t acked_event_id = 0;      // the identity's durable cursor
+  uint64_t sent_through = 0;        // every event up to this id has been written to it
+  uint64_t lag_events = 0;          // durable events not yet written to it
+  double lag_seconds = 0;           // age of the event in flight while behind, else 0
+  uint64_t connected_since_ms = 0;  // Unix ms
 };
 
 class Delivery : public federation::EventSink {
@@ -117,6 +137,8 @@ class Delivery : public federation::EventSink {
 
   // Open Subscribe streams.
   virtual size_t subscriber_count() const = 0;
+  // The open streams, by identity then connection time.
+  virtual std::vector<SubscriberInfo> Subscribers() const = 0;
 };
 
 }  // namespace fedrelay::relay

@@ -62,7 +62,7 @@ absl::Status FillConsistency(const store::LogReader& log, const store::Checkpoin
   return absl::OkStatus();
 }
 
-class EntriesWriter final : public grpc::ServerWriteReactor<v1::LogEntry> {
+class EntriesWriter final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   EntriesWriter(grpc::CallbackServerContext* context, const store::LogReader* log, uint64_t start,
                 uint64_t end)
@@ -100,10 +100,9 @@ class EntriesWriter final : public grpc::ServerWriteReactor<v1::LogEntry> {
       Finish(grpc::Status::OK);
       return;
     }
-    if (!entry_.ParseFromString(window_.front())) {
-      Finish(ToGrpcStatus(MakeError(ErrorCode::kInternal, "stored leaf is not a LogEntry"), context_));
-      return;
-    }
+    // The leaf as stored: the bytes its Merkle leaf hash covers.
+    grpc::Slice leaf(window_.front());
+    entry_ = grpc::ByteBuffer(&leaf, 1);
     window_.pop_front();
     StartWrite(&entry_);
   }
@@ -113,7 +112,7 @@ class EntriesWriter final : public grpc::ServerWriteReactor<v1::LogEntry> {
   uint64_t next_;
   const uint64_t end_;
   std::deque<std::string> window_;
-  v1::LogEntry entry_;
+  grpc::ByteBuffer entry_;
 };
 
 }  // namespace
@@ -135,9 +134,15 @@ grpc::ServerUnaryReactor* AuditService::GetCheckpoint(grpc::CallbackServerContex
   return reactor;
 }
 
-grpc::ServerWriteReactor<v1::LogEntry>* AuditService::GetEntries(
-    grpc::CallbackServerContext* context, const v1::GetEntriesRequest* request) {
-  return new EntriesWriter(context, log_, request->start(), request->end());
+grpc::ServerWriteReactor<grpc::ByteBuffer>* AuditService::GetEntries(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request) {
+  v1::GetEntriesRequest request;
+  if (grpc::ByteBuffer copy = *raw_request;
+      !grpc::SerializationTraits<v1::GetEntriesRequest>::Deserialize(&copy, &request).ok()) {
+    return RefuseStream<grpc::ByteBuffer>(ToGrpcStatus(
+        MakeError(ErrorCode::kMalformed, "the GetEntriesRequest does not parse")));
+  }
+  return new EntriesWriter(context, log_, request.start(), request.end());
 }
 
 grpc::ServerUnaryReactor* AuditService::GetInclusionProof(grpc::CallbackServerContext* context,

@@ -7,7 +7,11 @@
 
 namespace fedrelay::relay {
 
-class AuditService final : public v1::AuditLog::CallbackService {
+// GetEntries is registered raw (grpc::ByteBuffer in and out): it sends each
+// leaf exactly as stored, the bytes the Merkle tree hashes, never a parse and
+// re-serialization of them. The wire format is unchanged (a LogEntry stream).
+class AuditService final
+    : public v1::AuditLog::WithRawCallbackMethod_GetEntries<v1::AuditLog::CallbackService> {
  public:
   // `log` and `checkpoints` (usually one LogStore) must outlive the service.
   AuditService(const store::LogReader* log, const store::CheckpointStore* checkpoints)
@@ -18,9 +22,11 @@ class AuditService final : public v1::AuditLog::CallbackService {
                                           const v1::GetCheckpointRequest* request,
                                           v1::Checkpoint* response) override;
   // Streams [start, end) clamped to the log size, reading a small window of
-  // leaves at a time so memory stays bounded whatever the range.
-  grpc::ServerWriteReactor<v1::LogEntry>* GetEntries(grpc::CallbackServerContext* context,
-                                                     const v1::GetEntriesRequest* request) override;
+  // leaves at a time so memory stays bounded whatever the range. The request
+  // is a v1::GetEntriesRequest (`malformed` if it does not parse); each
+  // message written is a stored leaf's bytes.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* GetEntries(grpc::CallbackServerContext* context,
+                                                         const grpc::ByteBuffer* request) override;
   grpc::ServerUnaryReactor* GetInclusionProof(grpc::CallbackServerContext* context,
                                               const v1::InclusionProofRequest* request,
                                               v1::InclusionProof* response) override;

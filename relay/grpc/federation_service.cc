@@ -10,6 +10,7 @@
 #include "base/errors.h"
 #include "relay/downstream/delivery.h"
 #include "relay/grpc/grpc_status.h"
+#include "relay/grpc/recent_rejections.h"
 
 namespace fedrelay::relay {
 namespace {
@@ -29,6 +30,14 @@ std::string RateKey(const federation::Submission& submission) {
     std::string operator()(const v1::UpdateFederatedProfileRequest& m) const { return "user:" + m.user_id(); }
   };
   return std::visit(Visitor{}, submission);
+}
+
+// The LogEntry kind a submission would be logged as, in the variant's order.
+std::string SubmissionKind(const federation::Submission& submission) {
+  static constexpr const char* kKinds[] = {"federation_request", "ban",       "dm_invite", "dm_accept",
+                                           "dm_reject",          "migration", "profile"};
+  static_assert(std::size(kKinds) == std::variant_size_v<federation::Submission>);
+  return kKinds[submission.index()];
 }
 
 // Who an unsigned call (Ping, GetServerInfo) is charged to: the client's
@@ -123,7 +132,9 @@ void FillError(const absl::Status& status, v1::SubmissionError* error) {
 // Reading pauses while kMaxInFlightPerStream submissions are unanswered, so a
 // fast sender cannot make the relay buffer without bound. The reactor deletes
 // itself once gRPC is done with it and every submission has been answered.
-class SubmitStream final : public grpc::ServerBidiReactor<v1::Submission, v1::SubmissionResult> {
+// Frames arrive as bytes: one that is not a v1::Submission is answered
+// `malformed` (with no correlation id to echo) and the stream goes on.
+class SubmitStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   SubmitStream(grpc::CallbackServerContext* context, FederationService* service)
       : context_(context), service_(service) {
@@ -137,8 +148,13 @@ class SubmitStream final : public grpc::ServerBidiReactor<v1::Submission, v1::Su
       MaybeFinishLocked();
       return;
     }
-    const std::string correlation_id = incoming_.correlation_id();
-    auto submission = FromProto(incoming_);
+    v1::Submission frame;
+    absl::StatusOr<federation::Submission> submission =
+        ParseFrame(incoming_, frame) ? FromProto(frame)
+                                     : MakeError(ErrorCode::kMalformed,
+                                                 "the frame is not a valid fedrelay.v1.Submission");
+    incoming_.Clear();
+    const std::string correlation_id = frame.correlation_id();
     {
       absl::MutexLock lock(&mu_);
       ++in_flight_;
@@ -155,6 +171,7 @@ class SubmitStream final : public grpc::ServerBidiReactor<v1::Submission, v1::Su
     };
     if (!submission.ok()) {
       federation::CountRejection(submission.status());
+      RecentRejections::Default().Record(submission.status(), "", "", SystemClock().NowMs());
       done(submission.status());
     } else {
       service_->SubmitLimited(*std::move(submission), std::move(done));
@@ -192,7 +209,20 @@ class SubmitStream final : public grpc::ServerBidiReactor<v1::Submission, v1::Su
   }
 
  private:
-  void Deliver(v1::SubmissionResult result) {
+  // A frame that does not parse is left empty: nothing read from it (not
+  // even a correlation id) is echoed back.
+  static bool ParseFrame(grpc::ByteBuffer& bytes, v1::Submission& frame) {
+    if (grpc::SerializationTraits<v1::Submission>::Deserialize(&bytes, &frame).ok()) return true;
+    frame.Clear();
+    return false;
+  }
+
+  void Deliver(const v1::SubmissionResult& result) {
+    // Serializing a message we built only fails past protobuf's 2 GiB limit,
+    // which a result never nears.
+    grpc::ByteBuffer encoded;
+    bool own_buffer = false;
+    (void)grpc::SerializationTraits<v1::SubmissionResult>::Serialize(result, &encoded, &own_buffer);
     bool destroy = false;
     {
       absl::MutexLock lock(&mu_);
@@ -201,7 +231,7 @@ class SubmitStream final : public grpc::ServerBidiReactor<v1::Submission, v1::Su
         --in_flight_;
         destroy = grpc_done_ && in_flight_ == 0;
       } else {
-        outgoing_.push_back(std::move(result));
+        outgoing_.push_back(std::move(encoded));
         WriteNextLocked();
       }
     }
@@ -232,9 +262,9 @@ class SubmitStream final : public grpc::ServerBidiReactor<v1::Submission, v1::Su
 
   grpc::CallbackServerContext* const context_;
   FederationService* const service_;
-  v1::Submission incoming_;
+  grpc::ByteBuffer incoming_;
   absl::Mutex mu_;
-  std::deque<v1::SubmissionResult> outgoing_ ABSL_GUARDED_BY(mu_);
+  std::deque<grpc::ByteBuffer> outgoing_ ABSL_GUARDED_BY(mu_);
   size_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
@@ -260,6 +290,12 @@ FederationService::FederationService(federation::Federation* federation, Deliver
       discovery_limiter_("discovery_rate_limit", limits.discovery_rate_limit, clock) {}
 
 void FederationService::SubmitLimited(federation::Submission submission, federation::DoneFn done) {
+  // Every refusal, here or in the federation core, reaches the operator's ring.
+  done = [done = std::move(done), peer = RateKey(submission), kind = SubmissionKind(submission),
+          clock = clock_](absl::StatusOr<federation::Accepted> result) {
+    if (!result.ok()) RecentRejections::Default().Record(result.status(), peer, kind, clock->NowMs());
+    done(std::move(result));
+  };
   RateLimiter& limiter = IsInviteTraffic(submission) ? invite_limiter_ : message_limiter_;
   // Too large or too long is refused before the rate limiter: a refusal uses up no quota.
   absl::Status allowed = CheckUploadSize(submission, limits_.max_upload_size);
@@ -357,7 +393,7 @@ grpc::ServerUnaryReactor* FederationService::UpdateFederatedProfile(
   return SubmitUnary<v1::RelayReceipt>(context, *request, response, FillReceipt);
 }
 
-grpc::ServerBidiReactor<v1::Submission, v1::SubmissionResult>* FederationService::Submit(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* FederationService::Submit(
     grpc::CallbackServerContext* context) {
   return new SubmitStream(context, this);
 }
@@ -384,6 +420,7 @@ grpc::ServerUnaryReactor* FederationService::Ping(grpc::CallbackServerContext* c
   auto* reactor = context->DefaultReactor();
   if (absl::Status allowed = ping_limiter_.Allow(ClientAddress(context->peer())); !allowed.ok()) {
     federation::CountRejection(allowed);
+    RecentRejections::Default().Record(allowed, ClientAddress(context->peer()), "ping", clock_->NowMs());
     reactor->Finish(ToGrpcStatus(allowed, context));
     return reactor;
   }
@@ -399,6 +436,8 @@ grpc::ServerUnaryReactor* FederationService::GetServerInfo(grpc::CallbackServerC
   auto* reactor = context->DefaultReactor();
   if (absl::Status allowed = discovery_limiter_.Allow(ClientAddress(context->peer())); !allowed.ok()) {
     federation::CountRejection(allowed);
+    RecentRejections::Default().Record(allowed, ClientAddress(context->peer()), "server_info",
+                                       clock_->NowMs());
     reactor->Finish(ToGrpcStatus(allowed, context));
     return reactor;
   }

@@ -17,10 +17,26 @@ namespace fedrelay::relay {
 class Delivery;
 
 // Subscribe is registered raw (grpc::ByteBuffer in and out) so the fan-out
-// can write one encoding of an event to every subscriber; the wire format is
-// unchanged.
-class FederationService final
-    : public v1::FederationRelay::WithRawCallbackMethod_Subscribe<v1::FederationRelay::CallbackService> {
+// can write one encoding of an event to every subscriber; Submit is raw so an
+// unparsable frame gets its own `malformed` SubmissionError and the stream
+// goes on. The wire format is unchanged.
+// (A raw bidi method cannot sit on top of its typed version, whose override
+// differs only in the return type, so the chain is spelled out here.)
+using FederationServiceBase = v1::FederationRelay::WithCallbackMethod_Federate<
+    v1::FederationRelay::WithCallbackMethod_PropagateBan<
+        v1::FederationRelay::WithCallbackMethod_ReceiveDMInvite<
+            v1::FederationRelay::WithCallbackMethod_AcceptDMInvite<
+                v1::FederationRelay::WithCallbackMethod_RejectDMInvite<
+                    v1::FederationRelay::WithCallbackMethod_UpdateHomeServer<
+                        v1::FederationRelay::WithCallbackMethod_UpdateFederatedProfile<
+                            v1::FederationRelay::WithRawCallbackMethod_Submit<
+                                v1::FederationRelay::WithRawCallbackMethod_Subscribe<
+                                    v1::FederationRelay::WithCallbackMethod_Acknowledge<
+                                        v1::FederationRelay::WithCallbackMethod_Ping<
+                                            v1::FederationRelay::WithCallbackMethod_GetServerInfo<
+                                                v1::FederationRelay::Service>>>>>>>>>>>>;
+
+class FederationService final : public FederationServiceBase {
  public:
   struct Info {
     std::string server_id;
@@ -54,7 +70,8 @@ class FederationService final
   grpc::ServerUnaryReactor* UpdateFederatedProfile(grpc::CallbackServerContext* context,
                                                    const v1::UpdateFederatedProfileRequest* request,
                                                    v1::RelayReceipt* response) override;
-  grpc::ServerBidiReactor<v1::Submission, v1::SubmissionResult>* Submit(
+  // Frames are v1::Submission in, v1::SubmissionResult out.
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Submit(
       grpc::CallbackServerContext* context) override;
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* context,
                                                         const grpc::ByteBuffer* request) override;

@@ -1,6 +1,7 @@
 // The bridge.* keys (docs/configuration.md, docs/bridge.md): defaults, limits.
 
 #include "config/config.h"
+#include "config/required_yaml.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -9,18 +10,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-constexpr char kRequired[] = R"(relay:
-  server_id: relay.example
-  origin: relay.example/log
-  key_file: relay.key
-  data_dir: data
-listen:
-  grpc: 127.0.0.1:0
-  http: 127.0.0.1:0
-)";
-
 TEST(BridgeConfigTest, DefaultsMatchTheDocsAndTheHeader) {
-  auto config = ParseConfig(kRequired, "bridge.yaml");
+  auto config = ParseConfig(kRequiredYaml, "bridge.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
   const Config defaults;
   EXPECT_EQ(config->bridge_retry_base_delay_ms, 1000u);
@@ -34,7 +25,7 @@ TEST(BridgeConfigTest, DefaultsMatchTheDocsAndTheHeader) {
 }
 
 TEST(BridgeConfigTest, ValuesAreReadAndLimitsEnforced) {
-  auto config = ParseConfig(std::string(kRequired) +
+  auto config = ParseConfig(std::string(kRequiredYaml) +
                                 "bridge:\n  retry_base_delay_ms: 5\n  retry_max_delay_ms: 50\n"
                                 "  max_attempts: 1000\n  resend_after_ms: 10\n",
                             "bridge.yaml");
@@ -45,7 +36,7 @@ TEST(BridgeConfigTest, ValuesAreReadAndLimitsEnforced) {
   EXPECT_EQ(config->bridge_resend_after_ms, 10u);
   for (const char* bad : {"max_attempts: 0", "max_attempts: 1001", "resend_after_ms: 9", "retry_base_delay_ms: 0",
                           "retry_max_delay_ms: 0", "max_attempts: many"}) {
-    auto refused = ParseConfig(std::string(kRequired) + "bridge:\n  " + bad + "\n", "bridge.yaml");
+    auto refused = ParseConfig(std::string(kRequiredYaml) + "bridge:\n  " + bad + "\n", "bridge.yaml");
     ASSERT_FALSE(refused.ok()) << bad;
     EXPECT_THAT(std::string(refused.status().message()), HasSubstr("bridge.yaml:10: bridge.")) << bad;
   }

@@ -306,10 +306,11 @@ TEST(ConfigTest, DescribeKeysListsEveryKeyWithTypeAndDefault) {
         "integration.access_request_cooldown_ms", "integration.max_frame_bytes",
         "integration.hello_timeout_ms", "integration.idle_timeout_ms",
         "integration.max_sockets_per_address", "member.session_ttl_ms", "bridge.retry_base_delay_ms",
-        "bridge.retry_max_delay_ms", "bridge.max_attempts", "bridge.resend_after_ms"}) {
+        "bridge.retry_max_delay_ms", "bridge.max_attempts", "bridge.resend_after_ms", "bus.nats_url",
+        "bus.stream", "bus.subject_prefix"}) {
     EXPECT_THAT(names, ::testing::Contains(std::string(key)));
   }
-  EXPECT_EQ(names.size(), 32u);
+  EXPECT_EQ(names.size(), 35u);
   const std::vector<std::string> lines = absl::StrSplit(described, '\n', absl::SkipEmpty());
   for (const std::string& line : lines) {
     if (absl::StartsWith(line, "federation.max_clock_skew_ms")) {

@@ -1,6 +1,9 @@
 // fedrelay-audit: replays a fedrelay log and proves it. See `fedrelay-audit --help`.
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -14,10 +17,13 @@
 #include "base/flags.h"
 #include "base/status_macros.h"
 #include "federation/federation.h"
+#include "federation/signing.h"
 #include "fedrelay/v1/fedrelay.grpc.pb.h"
+#include "nlohmann/json.hpp"
 #include "store/log_store.h"
 #include "store/merkle.h"
 #include "store/note.h"
+#include "tools/audit/receipts.h"
 
 namespace {
 
@@ -28,6 +34,7 @@ constexpr char kUsage[] = R"(fedrelay-audit - replay a fedrelay log and prove ev
 Usage:
   fedrelay-audit --relay HOST:PORT --vkey VKEY [--checkpoint FILE]... [options]
   fedrelay-audit --data-dir DIR    --vkey VKEY [--checkpoint FILE]... [options]
+  (options: [--receipts FILE]... [--json] [--quiet] [--max-clock-skew-ms N] [--server-id ID])
 
 Source (one of):
   --relay HOST:PORT   a running relay, over the public AuditLog gRPC service: fetches
@@ -43,11 +50,21 @@ Trust:
   --checkpoint FILE   a signed checkpoint note you saved earlier (repeatable): each
                       must verify under VKEY and match the log's root at its size,
                       i.e. the log you audit is an extension of what you were shown.
+  --receipts FILE     receipts a peer kept, one JSON object per line as
+                      `fedrelay-client --json` prints them (repeatable): each
+                      receipt's signature must verify under the relay key in VKEY
+                      and its leaf must be in the log at its event id, with an
+                      inclusion proof to the latest checkpoint's root.
 
 Options:
   --max-clock-skew-ms N  the relay's federation.max_clock_skew_ms (default 300000)
   --server-id ID         the relay's server_id (default: from the relay, else relay.example)
-  --quiet                no progress output
+  --quiet                no progress output (progress, with rate and ETA, is shown
+                         only when stderr is a terminal)
+  --json                 print the result as one JSON object on stdout:
+                         {"ok":true,"entries","checkpoints","receipts","derived_state":
+                         {"peers","bans","users_with_homeserver","profiles","invites"}}
+                         or {"ok":false,"error":"..."} (the error is on stderr too)
 
 What is checked: every signature (requests, device certs, operator actions) under
 the rules as they stood at each entry; every derived downstream event; every root
@@ -63,14 +80,36 @@ int Usage(const std::string& message) {
   return 2;
 }
 
+// A progress line on stderr, redrawn in place: only on a terminal (a log file
+// or a pipe gets none), with the rate and the time left.
 struct Progress {
   bool quiet = false;
-  void operator()(absl::string_view stage, uint64_t done, uint64_t total) const {
-    if (quiet) return;
-    std::cerr << "\r" << stage << ": " << done << "/" << total << std::flush;
+  mutable std::string stage;
+  mutable std::chrono::steady_clock::time_point started;
+  void operator()(absl::string_view current, uint64_t done, uint64_t total) const {
+    if (quiet || !isatty(STDERR_FILENO)) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (stage != current) {
+      stage = std::string(current);
+      started = now;
+    }
+    const double seconds = std::chrono::duration<double>(now - started).count();
+    const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0;
+    const int percent = total == 0 ? 100 : static_cast<int>(100 * done / total);
+    constexpr int kWidth = 30;
+    const int filled = kWidth * percent / 100;
+    char line[160];
+    std::snprintf(line, sizeof(line), "\r%s [%s%s] %3d%% %llu/%llu  %.0f/s  ETA %.0fs ",
+                  stage.c_str(), std::string(filled, '#').c_str(),
+                  std::string(kWidth - filled, '.').c_str(), percent,
+                  static_cast<unsigned long long>(done), static_cast<unsigned long long>(total),
+                  rate, rate > 0 ? static_cast<double>(total - done) / rate : 0.0);
+    std::cerr << line << std::flush;
     if (done == total) std::cerr << "\n";
   }
 };
+
+bool g_json = false;
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -155,6 +194,11 @@ absl::StatusOr<std::string> Download(const std::string& address, fedrelay::store
 
 int Fail(const absl::Status& status) {
   std::cerr << "fedrelay-audit: FAILED: " << status.message() << "\n";
+  if (g_json) {
+    std::cout << nlohmann::json{{"ok", false}, {"error", std::string(status.message())}}.dump(
+                     -1, ' ', false, nlohmann::json::error_handler_t::replace)
+              << "\n";
+  }
   return 1;
 }
 
@@ -171,7 +215,9 @@ int main(int argc, char** argv) {
   uint64_t max_skew = 300000;
   Progress progress;
   progress.quiet = args.Flag("--quiet");
-  if (!args.Value("--relay", &relay_address) || !args.Value("--data-dir", &data_dir) ||
+  g_json = args.Flag("--json");
+  std::vector<std::string> receipt_files;
+  if (!args.Values("--receipts", &receipt_files) || !args.Value("--relay", &relay_address) || !args.Value("--data-dir", &data_dir) ||
       !args.Value("--vkey", &vkey) || !args.Values("--checkpoint", &checkpoint_files) ||
       !args.Number("--max-clock-skew-ms", &max_skew) || !args.Value("--server-id", &server_id)) {
     return Usage(args.error());
@@ -224,6 +270,16 @@ int main(int argc, char** argv) {
     status = note.ok() ? CheckCheckpoint(*store, *verifier, *note, path) : note.status();
     ++checkpoints_checked;
   }
+  uint64_t receipts_checked = 0;
+  for (const auto& path : receipt_files) {
+    if (!status.ok()) break;
+    auto checked = fedrelay::audit::CheckReceiptsFile(*store, verifier->public_key, path);
+    if (checked.ok()) {
+      receipts_checked += *checked;
+    } else {
+      status = checked.status();
+    }
+  }
   fedrelay::federation::ReplayReport report;
   if (status.ok()) {
     auto replayed = fedrelay::federation::ReplayLog(
@@ -239,6 +295,24 @@ int main(int argc, char** argv) {
   store.reset();
   if (!scratch.empty()) std::filesystem::remove_all(scratch);
   if (!status.ok()) return Fail(status);
+  if (g_json) {
+    std::cout << nlohmann::json{{"ok", true},
+                                {"entries", size},
+                                {"checkpoints", checkpoints_checked},
+                                {"receipts", receipts_checked},
+                                {"derived_state",
+                                 {{"peers", report.peers},
+                                  {"bans", report.bans},
+                                  {"users_with_homeserver", report.users_with_homeserver},
+                                  {"profiles", report.profiles},
+                                  {"invites", report.invites}}}}
+                     .dump()
+              << "\n";
+    return 0;
+  }
+  if (receipts_checked > 0) {
+    std::cout << receipts_checked << " receipt(s) verified and included in the log\n";
+  }
   std::cout << "OK: " << size << " entries verified, " << checkpoints_checked
             << " checkpoint(s) match the log\n"
             << "derived state: " << report.peers << " peers, " << report.bans << " bans, "

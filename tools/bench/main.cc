@@ -21,6 +21,7 @@
 #include "federation/federation.h"
 #include "federation/signing.h"
 #include "store/log_store.h"
+#include "tools/bench/e2e.h"
 #include "tools/bench/fanout.h"
 
 namespace {
@@ -31,6 +32,7 @@ constexpr char kUsage[] = R"(fedrelay-bench - measure fedrelay's hot paths again
 
 Usage: fedrelay-bench [--log-entries N] [--ingest-batch N] [--fanout-seconds S] [--dir DIR]
                       [benchmark flags]
+       fedrelay-bench --e2e [--json] [sizes]   (a real fedrelayd over gRPC; --e2e --help)
 
   --log-entries N     size of the large log for the open benchmark (default 1000000)
   --ingest-batch N    submissions in flight per ingest iteration (default 512)
@@ -234,6 +236,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (bench::WantsEndToEnd(argc, argv)) return bench::RunEndToEnd(argc, argv);
   std::vector<char*> passthrough = {argv[0]};
   std::string dir;
   for (int i = 1; i < argc; ++i) {

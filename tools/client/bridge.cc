@@ -25,6 +25,8 @@
 #include <boost/beast/websocket.hpp>
 #pragma GCC diagnostic pop
 
+#include "tools/client/json_output.h"
+
 namespace fedrelay::client {
 
 const char kBridgeHelp[] = R"(Usage: fedrelay-client bridge --key FILE [--http HOST:PORT] [--fail CODE]...
@@ -158,7 +160,15 @@ int RunBridge(Args& args, uint64_t timeout_ms) {
   }
   beast::get_lowest_layer(ws).expires_never();
   ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-  std::cout << "connected to " << address << "/v1/bridge" << std::endl;
+  // What the bridge did, as a human line or (--json) one JSON object per line.
+  auto say = [](const std::string& text, const json& as_json) {
+    if (g_json) {
+      PrintJsonLine(as_json);
+    } else {
+      std::cout << text << std::endl;
+    }
+  };
+  say("connected to " + address + "/v1/bridge", {{"connected", address + "/v1/bridge"}});
 
   auto send = [&ws](const std::string& action, json payload) {
     beast::error_code write_ec;
@@ -194,37 +204,40 @@ int RunBridge(Args& args, uint64_t timeout_ms) {
     const json frame = json::parse(beast::buffers_to_string(buffer.data()), nullptr, false);
     if (!frame.is_object() || !frame.contains("payload") || !frame["payload"].is_object() ||
         !frame.contains("header") || !frame["header"].is_object()) {
-      std::cout << "ignored a frame that is not a Messaging envelope" << std::endl;
+      say("ignored a frame that is not a Messaging envelope", {{"ignored", "not a Messaging envelope"}});
       continue;
     }
     const json& payload = frame["payload"];
     const std::string action = frame["header"].value("messageDescription", json::object()).value("action", "");
     const std::string token = Text(payload, "token");
+    if (g_json) PrintJsonLine({{"received", frame}});
     if (action == "SendMessage") {
-      std::cout << "SendMessage token=" << token << " recipients=" << Text(payload, "recipients")
+      if (!g_json) std::cout << "SendMessage token=" << token << " recipients=" << Text(payload, "recipients")
                 << " message=" << Text(payload, "message") << std::endl;
       if (!failures.empty()) {
         const std::string code = failures.front();
         failures.pop_front();
         send("SendMessageFailed", {{"token", token}, {"code", code}, {"message", "scripted failure"}});
-        std::cout << "answered SendMessageFailed " << code << " token=" << token << std::endl;
+        say("answered SendMessageFailed " + code + " token=" + token,
+            {{"answered", "SendMessageFailed"}, {"code", code}, {"token", token}});
       } else {
         send("SendMessageSucceeded", {{"token", token}});
-        std::cout << "answered SendMessageSucceeded token=" << token << std::endl;
+        say("answered SendMessageSucceeded token=" + token,
+            {{"answered", "SendMessageSucceeded"}, {"token", token}});
       }
       if (count > 0 && ++answered >= count) {
         ws.close(websocket::close_code::normal, ec);
         return 0;
       }
     } else if (action == "UpdateMessagesStatus") {
-      std::cout << "UpdateMessagesStatus token=" << token << " conversationId=" << Text(payload, "conversationId")
+      if (!g_json) std::cout << "UpdateMessagesStatus token=" << token << " conversationId=" << Text(payload, "conversationId")
                 << " status=" << Text(payload, "status") << std::endl;
       send("UpdateMessagesStatusSucceeded", {{"token", token}});
     } else if (action == "UploadConversations") {
-      std::cout << "UploadConversations token=" << token << std::endl;
+      if (!g_json) std::cout << "UploadConversations token=" << token << std::endl;
       send("ConversationsReport", {{"token", token}, {"conversations", "[]"}});
     } else {
-      std::cout << "ignored action '" << action << "'" << std::endl;
+      if (!g_json) std::cout << "ignored action '" << action << "'" << std::endl;
     }
   }
 }

@@ -26,6 +26,8 @@
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 
+#include "tools/client/json_output.h"
+
 namespace fedrelay::client {
 namespace {
 
@@ -160,9 +162,13 @@ int Integrate(Args& args) {
     if (!frame.has_value()) return Fail("the relay closed the socket: " + ec.message());
     if (frame->value("type", "") != "access_pending") return refused(*frame);
     const std::string request_id = (*frame)["payload"].value("requestId", "");
-    std::cout << "pending request id: " << request_id << "\n"
-              << "ask the relay's operator to run: fedrelay-ctl access approve " << request_id
-              << std::endl;
+    if (g_json) {
+      PrintJsonLine({{"pending_request_id", request_id}});
+    } else {
+      std::cout << "pending request id: " << request_id << "\n"
+                << "ask the relay's operator to run: fedrelay-ctl access approve " << request_id
+                << std::endl;
+    }
     frame = read();
     if (!frame.has_value()) return Fail("the relay closed the socket: " + ec.message());
     const std::string type = frame->value("type", "");

@@ -31,6 +31,7 @@
 #include "tools/client/bridge.h"
 #include "tools/client/member.h"
 #include "tools/client/integrate.h"
+#include "tools/client/json_output.h"
 
 namespace {
 
@@ -38,6 +39,7 @@ using fedrelay::Args;
 using fedrelay::Ed25519PrivateKey;
 namespace v1 = fedrelay::v1;
 namespace federation = fedrelay::federation;
+namespace client = fedrelay::client;
 
 constexpr int kExitAccepted = 0;
 constexpr int kExitRefused = 1;
@@ -49,13 +51,20 @@ constexpr uint64_t kCertBackdateMs = 60'000;
 
 constexpr char kUsage[] = R"(fedrelay-client - build, sign and send fedrelay messages by hand
 
-Usage: fedrelay-client [--relay HOST:PORT] [--timeout-ms MS] [--relay-pubkey HEX] COMMAND ...
+Usage: fedrelay-client [--relay HOST:PORT] [--timeout-ms MS] [--relay-pubkey HEX] [--json]
+                       COMMAND ...
 
 Global options:
   --relay HOST:PORT     the relay's gRPC address (default 127.0.0.1:7443)
   --timeout-ms MS       deadline of each call (default 10000)
   --relay-pubkey HEX    verify receipts under this relay key instead of the key
                         the relay announces in GetServerInfo
+  --json                one JSON document per command on stdout (JSON lines for
+                        subscribe, integrate and bridge) instead of the human
+                        output; refusals stay text on stderr. An accepted
+                        submission prints {"accepted","verified","relay_pubkey",
+                        "receipt":{"event_id","leaf_hash","timestamp","signature"},
+                        "request","response"}: the line fedrelay-audit --receipts reads
 
 Talking to the relay:
   ping                  round trip and the relay's clock
@@ -334,13 +343,8 @@ class Relay {
     return kExitAccepted;
   }
 
-  // Prints the receipt; a receipt that does not verify is an error.
-  int ReportReceipt(const v1::RelayReceipt& receipt) const {
-    std::cout << "accepted\n"
-              << "event_id:  " << receipt.event_id() << "\n"
-              << "leaf_hash: " << fedrelay::HexEncode(receipt.leaf_hash()) << "\n"
-              << "timestamp: " << receipt.timestamp() << " (" << FormatMs(receipt.timestamp())
-              << ")\n";
+  // Is the receipt signed by the relay key?
+  absl::Status VerifyReceipt(const v1::RelayReceipt& receipt) const {
     absl::Status verified =
         receipt.leaf_hash().size() != fedrelay::kSha256Bytes
             ? fedrelay::MakeError(fedrelay::ErrorCode::kMalformed, "leaf_hash is not 32 bytes")
@@ -349,6 +353,17 @@ class Relay {
       verified = federation::VerifyOrReject(relay_key_, federation::ReceiptSigningBytes(receipt),
                                             receipt.signature(), "receipt signature");
     }
+    return verified;
+  }
+
+  // Prints the receipt; a receipt that does not verify is an error.
+  int ReportReceipt(const v1::RelayReceipt& receipt) const {
+    std::cout << "accepted\n"
+              << "event_id:  " << receipt.event_id() << "\n"
+              << "leaf_hash: " << fedrelay::HexEncode(receipt.leaf_hash()) << "\n"
+              << "timestamp: " << receipt.timestamp() << " (" << FormatMs(receipt.timestamp())
+              << ")\n";
+    const absl::Status verified = VerifyReceipt(receipt);
     if (!verified.ok()) {
       std::cout << "receipt:   DOES NOT VERIFY under relay key " << relay_key_hex_ << "\n";
       return Fail(absl::StrCat("the relay's receipt does not verify: ", verified.message()));
@@ -371,12 +386,32 @@ class Relay {
     if (auto status = (stub_.get()->*call)(context.get(), request, &response); !status.ok()) {
       return FailRpc(status, *context, global_);
     }
+    if (client::g_json) return ReportJson(request, response, receipt_of(response));
     if (int rc = ReportReceipt(receipt_of(response)); rc != 0) return rc;
     if (print) print(response);
     return kExitAccepted;
   }
 
  private:
+  // --json: the whole outcome as one line (tools/client/json_output.h).
+  template <typename Request, typename Response>
+  int ReportJson(const Request& request, const Response& response,
+                 const v1::RelayReceipt& receipt) const {
+    const absl::Status verified = VerifyReceipt(receipt);
+    nlohmann::json out = {{"accepted", true},
+                          {"verified", verified.ok()},
+                          {"relay_pubkey", relay_key_hex_},
+                          {"receipt", client::ReceiptToJson(receipt)}};
+    Request sent = request;
+    // An invite's token is a secret for its target: never printed.
+    if constexpr (requires { sent.mutable_invite()->clear_token(); }) sent.mutable_invite()->clear_token();
+    out["request"] = client::ProtoToJson(sent);
+    if constexpr (!std::is_same_v<Response, v1::RelayReceipt>) out["response"] = client::ProtoToJson(response);
+    client::PrintJsonLine(out);
+    if (!verified.ok()) return Fail(absl::StrCat("the relay's receipt does not verify: ", verified.message()));
+    return kExitAccepted;
+  }
+
   const Global global_;
   std::unique_ptr<v1::FederationRelay::Stub> stub_;
   std::string relay_key_;
@@ -400,6 +435,13 @@ int Ping(Args& args, Relay& relay) {
   }
   const absl::Duration rtt = absl::Now() - start;
   const int64_t offset = static_cast<int64_t>(pong.timestamp()) - static_cast<int64_t>(NowMs());
+  if (client::g_json) {
+    client::PrintJsonLine({{"relay", relay.global().relay},
+                           {"rtt_ms", absl::ToDoubleMilliseconds(rtt)},
+                           {"relay_time", pong.timestamp()},
+                           {"offset_ms", offset}});
+    return kExitAccepted;
+  }
   std::cout << "pong from " << relay.global().relay << " in " << absl::FormatDuration(rtt) << "\n"
             << "relay time: " << pong.timestamp() << " (" << FormatMs(pong.timestamp())
             << "), offset from ours about " << offset << " ms\n";
@@ -412,6 +454,10 @@ int Info(Args& args, Relay& relay) {
   v1::ServerInfoResponse info;
   if (auto status = relay.stub().GetServerInfo(context.get(), {}, &info); !status.ok()) {
     return FailRpc(status, *context, relay.global());
+  }
+  if (client::g_json) {
+    client::PrintJsonLine(client::ProtoToJson(info));
+    return kExitAccepted;
   }
   const v1::ServerSettings& s = info.settings();
   std::cout << "server id:         " << info.server_id() << "\n"
@@ -436,6 +482,10 @@ int Pubkey(Args& args) {
   if (int rc = CheckNoLeftover(args); rc != 0) return rc;
   std::optional<Ed25519PrivateKey> key;
   if (int rc = LoadKey(path, "--key", &key); rc != 0) return rc;
+  if (client::g_json) {
+    client::PrintJsonLine({{"public_key", key->PublicKeyHex()}});
+    return kExitAccepted;
+  }
   std::cout << key->PublicKeyHex() << "\n";
   return kExitAccepted;
 }
@@ -445,7 +495,7 @@ int DeviceCert(Args& args) {
   if (int rc = ReadDeviceSigner(args, "--user-key", &signer); rc != 0) return rc;
   if (int rc = CheckNoLeftover(args); rc != 0) return rc;
   google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
+  options.add_whitespace = !client::g_json;  // --json: one line
   options.always_print_primitive_fields = true;
   options.preserve_proto_field_names = true;
   std::string json;
@@ -842,6 +892,10 @@ int Ack(Args& args, Relay& relay) {
   if (int rc = subscriber.Prepare(relay); rc != 0) return rc;
   uint64_t cursor = 0;
   if (int rc = Acknowledge(relay, subscriber, event_id, &cursor); rc != 0) return rc;
+  if (client::g_json) {
+    client::PrintJsonLine({{"cursor", cursor}});
+    return kExitAccepted;
+  }
   std::cout << "cursor: " << cursor << "\n";
   return kExitAccepted;
 }
@@ -891,6 +945,7 @@ const Command kCommands[] = {
 int main(int argc, char** argv) {
   Args args(argc, argv);
   const bool help = args.Flag("--help") || args.Flag("-h");
+  client::g_json = args.Flag("--json");
   Global global;
   if (!args.Value("--relay", &global.relay) || !args.Number("--timeout-ms", &global.timeout_ms) ||
       !args.Value("--relay-pubkey", &global.relay_pubkey_hex)) {

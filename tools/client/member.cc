@@ -21,6 +21,8 @@
 #include "federation/signing.h"
 #include "nlohmann/json.hpp"
 
+#include "tools/client/json_output.h"
+
 namespace fedrelay::client {
 namespace {
 
@@ -89,7 +91,8 @@ int Report(const HttpAnswer& answer, const std::string& host_port) {
   }
   const json body = json::parse(answer.body, nullptr, false);
   if (answer.status / 100 == 2) {
-    std::cout << (body.is_discarded() ? answer.body : body.dump(2)) << "\n";
+    // --json: the same body on one line (one document).
+    std::cout << (body.is_discarded() ? answer.body : body.dump(g_json ? -1 : 2)) << "\n";
     return kExitOk;
   }
   if (body.is_object()) {

@@ -12,20 +12,32 @@
 #include "fedrelay/v1/admin.grpc.pb.h"
 #include "relay/grpc/admin_service.h"
 #include "store/note.h"
+#include "tools/ctl/common.h"
+#include "tools/ctl/views.h"
 
 namespace {
 
 using fedrelay::Args;
+using fedrelay::ctl::Bound;
+using fedrelay::ctl::Fail;
+using fedrelay::ctl::FailRpc;
+using fedrelay::ctl::g_json;
+using fedrelay::ctl::PrintJson;
+using fedrelay::ctl::Usage;
 
 constexpr char kUsage[] = R"(fedrelay-ctl - operate a running fedrelayd
 
-Usage: fedrelay-ctl [--config FILE | --data-dir DIR | --socket PATH] [--timeout-ms MS] COMMAND ...
+Usage: fedrelay-ctl [--config FILE | --data-dir DIR | --socket PATH] [--timeout-ms MS] [--json]
+                    COMMAND ...
 
 Which relay: the admin socket <data_dir>/admin.sock of a running fedrelayd
 (mode 0600: run as the relay's user). --config reads data_dir from the relay's
 config; --data-dir names it; the default is the embedded default's var/data.
 --timeout-ms bounds each call (default 10000): a relay that does not answer
-in time is an error (exit 1), never a hang.
+in time is an error (exit 1), never a hang. --json makes every command print
+one JSON document on stdout (tail: one JSON object per line) instead of its
+human output; protobuf answers use the proto3 JSON mapping with proto field
+names (64-bit integers are strings); errors still go to stderr.
 
 Commands talking to the relay:
   status                               log size, latest checkpoint, peers, verifier key
@@ -59,6 +71,7 @@ Commands talking to the relay:
                                        integration only (listed by apikey list, revocable)
   access deny REQUEST_ID               refuse it (the integration gets access_denied user_denied)
 
+%VIEWS%
 Offline commands:
   keygen --out FILE [--name NAME]      create a 0600 Ed25519 key file, print its keys
   vkey --key FILE [--name NAME]        print the C2SP note verifier key of a key file
@@ -69,35 +82,11 @@ Offline commands:
 Exit status: 0 success, 1 the relay refused or failed, 2 usage error.
 )";
 
-int Usage(const std::string& message) {
-  std::cerr << "fedrelay-ctl: " << message << "\n(see fedrelay-ctl --help)\n";
-  return 2;
-}
-
-int Fail(const std::string& message) {
-  std::cerr << "fedrelay-ctl: " << message << "\n";
-  return 1;
-}
-
-uint64_t g_timeout_ms = 10000;
-
-// Every call gets the same deadline.
-void Bound(grpc::ClientContext& context) {
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(g_timeout_ms));
-}
-
-int FailRpc(const grpc::Status& status, const std::string& socket) {
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    return Fail("cannot reach fedrelayd at " + socket + " (is it running? " + status.error_message() + ")");
-  }
-  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-    return Fail("fedrelayd at " + socket + " did not answer within " + std::to_string(g_timeout_ms) +
-                " ms (--timeout-ms); a peer change may still be logged: check with peer list");
-  }
-  return Fail(status.error_message());
-}
-
 void PrintReceipt(const fedrelay::v1::RelayReceipt& receipt) {
+  if (g_json) {
+    PrintJson(receipt);
+    return;
+  }
   std::cout << "logged as event " << receipt.event_id() << "\n";
 }
 
@@ -121,6 +110,11 @@ int DemoKeys(Args& args) {
     if (auto status = fedrelay::WriteKeyFile(path, *key); !status.ok()) {
       return Fail(std::string(status.message()));
     }
+    if (g_json) {
+      PrintJson(nlohmann::json{{"path", path}, {"server_id", server_id},
+                               {"public_key", key->PublicKeyHex()}});
+      continue;
+    }
     std::cout << "wrote demo key " << path << " (" << server_id << ", public key "
               << key->PublicKeyHex() << ")\n";
   }
@@ -133,6 +127,12 @@ int Keygen(Args& args) {
   if (out.empty()) return Usage("keygen needs --out FILE");
   const auto key = fedrelay::Ed25519PrivateKey::Generate();
   if (auto status = fedrelay::WriteKeyFile(out, key); !status.ok()) return Fail(std::string(status.message()));
+  if (g_json) {
+    return PrintJson(nlohmann::json{
+        {"key_file", out},
+        {"public_key", key.PublicKeyHex()},
+        {"verifier_key", fedrelay::store::FormatVerifierKey(name, key.PublicKey())}});
+  }
   std::cout << "key file:     " << out << " (mode 0600)\n"
             << "public key:   " << key.PublicKeyHex() << "\n"
             << "verifier key: " << fedrelay::store::FormatVerifierKey(name, key.PublicKey()) << "\n";
@@ -145,6 +145,10 @@ int Vkey(Args& args) {
   if (path.empty()) return Usage("vkey needs --key FILE");
   auto key = fedrelay::ReadKeyFile(path);
   if (!key.ok()) return Fail(std::string(key.status().message()));
+  if (g_json) {
+    return PrintJson(nlohmann::json{
+        {"verifier_key", fedrelay::store::FormatVerifierKey(name, key->PublicKey())}});
+  }
   std::cout << fedrelay::store::FormatVerifierKey(name, key->PublicKey()) << "\n";
   return 0;
 }
@@ -160,6 +164,7 @@ int Peer(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& socket
     fedrelay::v1::ListPeersResponse response;
     status = admin.ListPeers(&context, {}, &response);
     if (!status.ok()) return FailRpc(status, socket);
+    if (g_json) return PrintJson(response);
     for (const auto& peer : response.peers()) {
       std::cout << peer.server_id() << "  " << peer.pubkey() << "  may_ban=[";
       for (int i = 0; i < peer.may_ban_size(); ++i) std::cout << (i ? "," : "") << peer.may_ban(i);
@@ -217,6 +222,7 @@ int Status(fedrelay::v1::Admin::Stub& admin, const std::string& socket) {
   Bound(context);
   fedrelay::v1::AdminStatusResponse response;
   if (auto status = admin.Status(&context, {}, &response); !status.ok()) return FailRpc(status, socket);
+  if (g_json) return PrintJson(response);
   std::cout << "log size:        " << response.log_size() << "\n"
             << "checkpoint size: " << response.checkpoint_size() << "\n"
             << "peers:           " << response.peers() << "\n"
@@ -234,6 +240,7 @@ int Equivocations(fedrelay::v1::Admin::Stub& admin, const std::string& socket) {
   if (auto status = admin.ListEquivocations(&context, {}, &response); !status.ok()) {
     return FailRpc(status, socket);
   }
+  if (g_json) return PrintJson(response);
   if (response.equivocations().empty()) std::cout << "no equivocations seen\n";
   for (const auto& seen : response.equivocations()) {
     std::cout << "user " << seen.user_id() << " at " << seen.timestamp() << ": logged "
@@ -244,6 +251,10 @@ int Equivocations(fedrelay::v1::Admin::Stub& admin, const std::string& socket) {
 }
 
 void PrintApiKey(const fedrelay::v1::AdminApiKey& key) {
+  if (g_json) {
+    PrintJson(key);
+    return;
+  }
   std::cout << key.key_id() << "  " << (key.revoked() ? "revoked" : "active ") << "  scopes=[";
   for (int i = 0; i < key.scopes_size(); ++i) std::cout << (i ? "," : "") << key.scopes(i);
   std::cout << "]  created_at=" << key.created_at();
@@ -266,6 +277,7 @@ int ApiKey(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& sock
     if (auto status = admin.CreateApiKey(&context, request, &response); !status.ok()) {
       return FailRpc(status, socket);
     }
+    if (g_json) return PrintJson(response);  // the key, this once, as in the human output
     std::cout << "key id:  " << response.key().key_id() << "\n"
               << "name:    " << response.key().name() << "\n"
               << "api key: " << response.api_key() << "\n"
@@ -278,6 +290,7 @@ int ApiKey(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& sock
     if (auto status = admin.ListApiKeys(&context, {}, &response); !status.ok()) {
       return FailRpc(status, socket);
     }
+    if (g_json) return PrintJson(response);
     if (response.keys().empty()) std::cout << "no API keys\n";
     for (const auto& key : response.keys()) PrintApiKey(key);
     return 0;
@@ -318,6 +331,7 @@ int Bridge(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& sock
     if (auto status = admin.BindBridge(&context, request, &response); !status.ok()) {
       return FailRpc(status, socket);
     }
+    if (g_json) return PrintJson(response);
     std::cout << "bound " << response.user_id() << " to key " << response.key_id() << " recipient "
               << response.recipient() << "\n";
     return 0;
@@ -326,6 +340,7 @@ int Bridge(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& sock
     if (!args.Leftover().empty()) return Usage("unexpected argument " + args.Leftover());
     fedrelay::v1::ListBridgeResponse response;
     if (auto status = admin.ListBridge(&context, {}, &response); !status.ok()) return FailRpc(status, socket);
+    if (g_json) return PrintJson(response);
     if (response.bindings().empty()) std::cout << "no bridge bindings\n";
     for (const auto& b : response.bindings()) {
       std::cout << "binding " << b.user_id() << "  key=" << b.key_id() << "  recipient=" << b.recipient()
@@ -349,6 +364,7 @@ int Bridge(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& sock
     if (auto status = admin.UnbindBridge(&context, request, &response); !status.ok()) {
       return FailRpc(status, socket);
     }
+    if (g_json) return PrintJson(nlohmann::json{{"unbound", user_id}});
     std::cout << "unbound " << user_id << "\n";
     return 0;
   }
@@ -364,6 +380,7 @@ int Bridge(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& sock
     if (auto status = admin.BridgeConversations(&context, request, &response); !status.ok()) {
       return FailRpc(status, socket);
     }
+    if (g_json) return PrintJson(response);
     if (!response.found()) {
       std::cout << "no conversations report from key " << key_id << " yet\n";
       return 0;
@@ -378,6 +395,10 @@ int Bridge(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& sock
 }
 
 void PrintTicketLine(const fedrelay::v1::AdminTicket& ticket) {
+  if (g_json) {
+    PrintJson(ticket);
+    return;
+  }
   std::cout << ticket.ticket_id() << "  " << (ticket.closed() ? "closed" : "open  ") << "  "
             << ticket.category() << "  user=" << ticket.user_id() << "  created_at="
             << ticket.created_at();
@@ -387,6 +408,10 @@ void PrintTicketLine(const fedrelay::v1::AdminTicket& ticket) {
 }
 
 void PrintTicket(const fedrelay::v1::AdminTicket& ticket) {
+  if (g_json) {
+    PrintJson(ticket);
+    return;
+  }
   std::cout << "ticket id:  " << ticket.ticket_id() << "\n"
             << "status:     " << (ticket.closed() ? "closed" : "open") << "\n"
             << "category:   " << ticket.category() << "\n"
@@ -415,6 +440,7 @@ int Ticket(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& sock
     if (auto status = admin.ListTickets(&context, request, &response); !status.ok()) {
       return FailRpc(status, socket);
     }
+    if (g_json) return PrintJson(response);
     if (response.tickets().empty()) std::cout << (all ? "no tickets\n" : "no open tickets\n");
     for (const auto& ticket : response.tickets()) PrintTicketLine(ticket);
     return 0;
@@ -454,6 +480,7 @@ int Access(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& sock
     if (auto status = admin.ListAccessRequests(&context, {}, &response); !status.ok()) {
       return FailRpc(status, socket);
     }
+    if (g_json) return PrintJson(response);
     if (response.requests().empty()) std::cout << "no pending access requests\n";
     for (const auto& request : response.requests()) {
       std::cout << request.request_id() << "  client_id=" << request.client_id() << "  scopes=[";
@@ -474,7 +501,7 @@ int Access(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& sock
       if (auto status = admin.ApproveAccessRequest(&context, request, &response); !status.ok()) {
         return FailRpc(status, socket);
       }
-      std::cout << "approved " << request_id << ": the integration received its key\n";
+      if (!g_json) std::cout << "approved " << request_id << ": the integration received its key\n";
       PrintApiKey(response);
       return 0;
     }
@@ -484,6 +511,7 @@ int Access(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& sock
     if (auto status = admin.DenyAccessRequest(&context, request, &response); !status.ok()) {
       return FailRpc(status, socket);
     }
+    if (g_json) return PrintJson(nlohmann::json{{"denied", request_id}});
     std::cout << "denied " << request_id << "\n";
     return 0;
   }
@@ -495,16 +523,19 @@ int Access(Args& args, fedrelay::v1::Admin::Stub& admin, const std::string& sock
 int main(int argc, char** argv) {
   Args args(argc, argv);
   if (args.Flag("--help") || args.Flag("-h") || argc == 1) {
-    std::cout << kUsage;
+    std::string usage = kUsage;
+    usage.replace(usage.find("%VIEWS%"), 7, fedrelay::ctl::kViewsUsage);
+    std::cout << usage;
     return argc == 1 ? 2 : 0;
   }
   if (!fedrelay::InitCrypto().ok()) return Fail("libsodium failed to initialize");
+  g_json = args.Flag("--json");
   std::string config_path, data_dir = "var/data", socket;
   if (!args.Value("--config", &config_path) || !args.Value("--data-dir", &data_dir) ||
-      !args.Value("--socket", &socket) || !args.Number("--timeout-ms", &g_timeout_ms)) {
+      !args.Value("--socket", &socket) || !args.Number("--timeout-ms", &fedrelay::ctl::g_timeout_ms)) {
     return Usage(args.error());
   }
-  if (g_timeout_ms == 0) return Usage("--timeout-ms must be at least 1");
+  if (fedrelay::ctl::g_timeout_ms == 0) return Usage("--timeout-ms must be at least 1");
   if (args.Command("demo-keys")) return DemoKeys(args);
   if (args.Command("keygen")) return Keygen(args);
   if (args.Command("vkey")) return Vkey(args);
@@ -531,5 +562,6 @@ int main(int argc, char** argv) {
   if (args.Command("bridge")) return Bridge(args, *admin, socket);
   if (args.Command("ticket")) return Ticket(args, *admin, socket);
   if (args.Command("access")) return Access(args, *admin, socket);
+  if (int exit_code = 0; fedrelay::ctl::RunView(args, channel, socket, &exit_code)) return exit_code;
   return Usage(args.Leftover().empty() ? "missing command" : "unknown command '" + args.Leftover() + "'");
 }

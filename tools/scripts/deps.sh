@@ -3,7 +3,8 @@
 # when any is missing. Safe to run repeatedly: does nothing when all are there.
 #   tools/scripts/deps.sh [--test]
 # --test also installs what only the test suite needs (test_packages below:
-# chromium, for the log explorer's in-browser test).
+# chromium, for the log explorer's in-browser test; nats-server, for the
+# JetStream bus tests of docs/scale-out.md).
 set -euo pipefail
 
 packages=(
@@ -11,14 +12,15 @@ packages=(
   libboost-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libsodium-dev librocksdb-dev libabsl-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libnats-dev
 )
 
 # Only the test suite needs these; test.sh asks for them with --test.
-test_packages=(chromium)
+test_packages=(chromium nats-server)
 for arg in "$@"; do
   case "$arg" in
     --test) packages+=("${test_packages[@]}") ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "deps.sh: unknown argument $arg (usage: deps.sh [--test])" >&2; exit 2 ;;
   esac
 done

@@ -20,7 +20,7 @@ namespace fedrelay::store {
 // Key-value tables beside the log. Keys and values are opaque bytes.
 enum class Table {
   kState,    // derived federation state (bans, homeservers, profiles, invites, peers)
-  kReplay,   // replay memory: signature -> expiry
+  kSeenRequests,   // seen-request memory: signature -> expiry
   kCursors,  // durable per-subscriber cursors
   kAux,      // everything else (API keys, access requests, sessions, tickets, ...)
 };

@@ -1,7 +1,7 @@
 // The relay's durable state: one RocksDB database holding the append-only log
 // (leaf bytes and complete-subtree hashes), the published checkpoints, and the
 // key-value tables the layers above keep their state in (derived federation
-// state, replay memory, subscriber cursors, ...). Each of those is a narrow
+// state, seen-request memory, subscriber cursors, ...). Each of those is a narrow
 // interface of its own; LogStore is all of them plus Append.
 //
 // Everything a log append changes (leaves, Merkle nodes, the size, and the

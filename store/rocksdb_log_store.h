@@ -43,7 +43,7 @@ inline constexpr char kMetaSize[] = "size";
 inline constexpr char kMetaCheckpoint[] = "checkpoint";
 
 // Column family names, in the order of the handles kept by RocksDbLogStore.
-enum Cf { kLeaves, kNodes, kMeta, kState, kReplay, kCursors, kAux, kNumCfs };
+enum Cf { kLeaves, kNodes, kMeta, kState, kSeenRequests, kCursors, kAux, kNumCfs };
 inline constexpr const char* kCfNames[kNumCfs] = {"leaves", "nodes",   "meta", "state",
                                            "replay", "cursors", "aux"};
 
@@ -51,8 +51,8 @@ inline Cf CfFor(Table table) {
   switch (table) {
     case Table::kState:
       return kState;
-    case Table::kReplay:
-      return kReplay;
+    case Table::kSeenRequests:
+      return kSeenRequests;
     case Table::kCursors:
       return kCursors;
     case Table::kAux:

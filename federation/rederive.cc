@@ -1,4 +1,4 @@
-// ReplayLog: re-derives the whole state from the log alone and checks every
+// RederiveLog: re-derives the whole state from the log alone and checks every
 // entry against what the rules say it must be, running the relay's own accept
 // step (federation/accept.h) on each.
 #include <string>
@@ -34,9 +34,9 @@ std::string DescribeDifference(const v1::LogEntry& derived, const v1::LogEntry& 
   return "the leaf is not the deterministic serialization of the verified request";
 }
 
-class Replayer {
+class LogRederiver {
  public:
-  Replayer(std::string relay_public_key, uint64_t max_clock_skew_ms)
+  LogRederiver(std::string relay_public_key, uint64_t max_clock_skew_ms)
       : relay_public_key_(std::move(relay_public_key)), max_clock_skew_ms_(max_clock_skew_ms) {}
 
   absl::Status Apply(uint64_t index, absl::string_view leaf) {
@@ -58,7 +58,7 @@ class Replayer {
     ctx.from_log = true;
     absl::StatusOr<rules::Verified> verified = rules::ValidateLogged(logged, relay_public_key_, ctx);
     if (!verified.ok()) {
-      return Divergence(event_id, absl::StrCat("rejected on replay: ", verified.status().message()));
+      return Divergence(event_id, absl::StrCat("rejected on re-derivation: ", verified.status().message()));
     }
     if (logged.kind() != verified->entry.kind()) {
       return Divergence(event_id, absl::StrCat("kind '", logged.kind(), "' but the entry carries ",
@@ -71,7 +71,7 @@ class Replayer {
       return Divergence(event_id, "replays the signature of an earlier entry");
     }
     if (const auto* refusal = std::get_if<Refusal>(&outcome)) {
-      return Divergence(event_id, absl::StrCat("rejected on replay: ", refusal->status.message()));
+      return Divergence(event_id, absl::StrCat("rejected on re-derivation: ", refusal->status.message()));
     }
     const Admission& admission = std::get<Admission>(outcome);
     if (admission.leaf != leaf) {
@@ -91,19 +91,19 @@ class Replayer {
 
 }  // namespace
 
-absl::StatusOr<ReplayReport> ReplayLog(
+absl::StatusOr<RederiveReport> RederiveLog(
     const store::LogReader& log, const std::string& relay_pubkey_hex,
     const std::string& /*server_id*/, uint64_t max_clock_skew_ms,
     const std::function<void(uint64_t done, uint64_t total)>& progress, DerivedState* derived) {
   RETURN_IF_ERROR(InitCrypto());
   ASSIGN_OR_RETURN(std::string relay_public_key,
                    ParsePublicKeyHex(relay_pubkey_hex, "relay public key"));
-  Replayer replayer(std::move(relay_public_key), max_clock_skew_ms);
+  LogRederiver rederiver(std::move(relay_public_key), max_clock_skew_ms);
   const uint64_t total = log.Size();
   uint64_t done = 0;
   absl::Status failure;
   RETURN_IF_ERROR(log.ScanLeaves(0, total, [&](uint64_t index, absl::string_view leaf) {
-    failure = replayer.Apply(index, leaf);
+    failure = rederiver.Apply(index, leaf);
     if (!failure.ok()) return false;
     ++done;
     if (progress && (done % 4096 == 0 || done == total)) progress(done, total);
@@ -115,8 +115,8 @@ absl::StatusOr<ReplayReport> ReplayLog(
                                             " could be read"));
   }
 
-  DerivedState& state = replayer.state();
-  ReplayReport report;
+  DerivedState& state = rederiver.state();
+  RederiveReport report;
   report.entries = done;
   report.bans = state.ban_count();
   report.users_with_homeserver = state.homeserver_count();

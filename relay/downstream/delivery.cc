@@ -994,8 +994,8 @@ grpc::ServerUnaryReactor* DeliveryCore::Acknowledge(grpc::CallbackServerContext*
 std::vector<SubscriberInfo> DeliveryCore::Subscribers() {
   std::vector<SubscriberInfo> out;
   {
-    absl::MutexLock lock(&fanout_mu_);
-    const uint64_t head = head_->load();
+    absl::MutexLock lock(&subscribers_mu_);
+    const uint64_t head = ready_->load();
     const uint64_t now = options_.clock->NowMs();
     for (const auto& [raw, stream] : subscribers_) {
       SubscriberInfo info = stream->info();

@@ -220,19 +220,22 @@ TEST_F(CtlViewsTest, TailPrintsTheLogDecodedAndFollowsIt) {
   EXPECT_EQ(entry["kind"], "ban");
   EXPECT_EQ(entry["ban"]["banned_user_pubkey"], UserId("bob"));
 
-  // --follow: nothing old with -n 0, then each new entry as one JSON line, until SIGTERM.
-  Background follow(CtlArgv({"tail", "--follow", "-n", "0", "--json", "--interval-ms", "50"}),
+  // --follow: the last entry first (so the test knows the follower has read the
+  // log), then each new entry as one JSON line, until SIGTERM.
+  Background follow(CtlArgv({"tail", "--follow", "-n", "1", "--json", "--interval-ms", "50"}),
                     relay_->dir() + "/follow.out");
-  // The follower has read the log size once it polls; entries after that show up.
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(follow.WaitFor([&](const std::string& out) {
+    return absl::StrContains(out, absl::StrCat("\"event_id\":\"", last, "\""));
+  })) << follow.output();
   const uint64_t next = Accept(testing::SignedProfile("bob", "Bobby", now));
   ASSERT_TRUE(follow.WaitFor([&](const std::string& out) {
     return absl::StrContains(out, absl::StrCat("\"event_id\":\"", next, "\""));
   })) << follow.output();
   EXPECT_EQ(follow.Stop(), 0) << "SIGTERM ends --follow cleanly";
   lines = Lines(follow.output());
-  ASSERT_EQ(lines.size(), 1u) << follow.output();
-  EXPECT_EQ(json::parse(lines[0])["kind"], "profile");
+  ASSERT_EQ(lines.size(), 2u) << follow.output();
+  EXPECT_EQ(json::parse(lines[0])["kind"], "migration");
+  EXPECT_EQ(json::parse(lines[1])["kind"], "profile");
 
   EXPECT_EQ(Ctl({"tail", "-n", "257"}).exit_code, 2);
   EXPECT_EQ(Ctl({"tail", "extra"}).exit_code, 2);

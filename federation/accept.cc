@@ -10,9 +10,9 @@
 
 namespace fedrelay::federation {
 
-ReplayRecord MakeReplayRecord(const rules::Verified& verified, const EntryPlace& place) {
-  ReplayRecord record;
-  record.expiry_ms = rules::ReplayExpiry(verified, place.max_clock_skew_ms);
+SeenRequest MakeSeenRequest(const rules::Verified& verified, const EntryPlace& place) {
+  SeenRequest record;
+  record.expiry_ms = rules::SeenRequestExpiry(verified, place.max_clock_skew_ms);
   record.event_id = place.event_id;
   record.body_hash = verified.body_hash;
   return record;
@@ -20,20 +20,20 @@ ReplayRecord MakeReplayRecord(const rules::Verified& verified, const EntryPlace&
 
 AcceptOutcome AcceptStep(const StateView& state, const rules::Verified& verified,
                          const EntryPlace& place) {
-  // 1. Replay memory.
+  // 1. Seen-request memory.
   std::string signature_hash;
   if (!verified.signature.empty()) {
-    const uint64_t expiry = rules::ReplayExpiry(verified, place.max_clock_skew_ms);
-    if (expiry < state.ReplayHorizon()) {
+    const uint64_t expiry = rules::SeenRequestExpiry(verified, place.max_clock_skew_ms);
+    if (expiry < state.ForgetHorizon()) {
       return Refusal{MakeError(ErrorCode::kStaleTimestamp,
                                absl::StrCat("timestamp ", verified.timestamp,
                                             " is older than the replay memory reaches (it forgets "
                                             "signatures expiring before ",
-                                            state.ReplayHorizon(), ")")),
+                                            state.ForgetHorizon(), ")")),
                      std::nullopt};
     }
     signature_hash = Sha256(verified.signature);
-    std::optional<uint64_t> seen = state.ReplayExpiry(signature_hash);
+    std::optional<uint64_t> seen = state.SeenRequestExpiry(signature_hash);
     if (seen.has_value() && *seen >= place.received_at) {
       return SeenSignature{std::move(signature_hash)};
     }
@@ -63,15 +63,15 @@ AcceptOutcome AcceptStep(const StateView& state, const rules::Verified& verified
   // 4. What changes with it.
   admission.ops = std::move(decision.ops);
   if (!signature_hash.empty()) {
-    admission.ops.push_back(op::PutReplay{signature_hash, MakeReplayRecord(verified, place)});
+    admission.ops.push_back(op::RememberRequest{signature_hash, MakeSeenRequest(verified, place)});
   }
   const uint64_t floor =
       place.received_at > place.max_clock_skew_ms ? place.received_at - place.max_clock_skew_ms : 0;
-  const uint64_t horizon = std::max(state.ReplayHorizon(), floor);
-  if (horizon != state.ReplayHorizon()) admission.ops.push_back(op::SetReplayHorizon{horizon});
+  const uint64_t horizon = std::max(state.ForgetHorizon(), floor);
+  if (horizon != state.ForgetHorizon()) admission.ops.push_back(op::SetForgetHorizon{horizon});
   // This entry's own record expires at or after received_at > horizon: never purged here.
-  for (std::string& hash : state.ExpiredReplays(horizon, kMaxReplayPurgePerEntry)) {
-    admission.ops.push_back(op::DeleteReplay{std::move(hash)});
+  for (std::string& hash : state.ForgettableRequests(horizon, kMaxForgottenPerEntry)) {
+    admission.ops.push_back(op::ForgetRequest{std::move(hash)});
   }
   admission.ops.push_back(op::SetLogSize{place.event_id});
   admission.signature_hash = std::move(signature_hash);

@@ -1,17 +1,17 @@
 // The accept step: what happens to one verified request at its place in the
 // log. The relay's writer (federation.cc) and the auditor's re-derivation of a
-// log (replay.cc) both run exactly this function, so an audit that agrees
-// with the log proves the relay applied these rules, replay memory included.
+// log (rederive.cc) both run exactly this function, so an audit that agrees
+// with the log proves the relay applied these rules, seen-request memory included.
 //
-//   replay memory -> decide (rules::Decide) -> build the entry and its leaf
-//   -> leaf size -> replay record -> replay horizon and purge -> log size
+//   seen-request memory -> decide (rules::Decide) -> build the entry and its leaf
+//   -> leaf size -> seen-request record -> forget horizon and purge -> log size
 //
-// The replay memory (SPEC: the same signature twice within the freshness
+// The seen-request memory (SPEC: the same signature twice within the freshness
 // window is refused) keeps, per accepted signature, a record until its expiry
 // (the signed timestamp + max clock skew; later, freshness refuses the request
 // anyway). Forgetting is a function of the log alone: each entry moves the
-// replay horizon to max(horizon, received_at - max skew) and purges up to
-// kMaxReplayPurgePerEntry records expiring before the horizon, oldest first
+// forget horizon to max(horizon, received_at - max skew) and purges up to
+// kMaxForgottenPerEntry records expiring before the horizon, oldest first
 // (expiry, then signature hash). A request whose own record would already be
 // behind the horizon is refused as stale_timestamp, so a purged record can
 // never let a replay through, whatever the order requests reach the writer.
@@ -35,9 +35,9 @@
 
 namespace fedrelay::federation {
 
-// Expired replay records purged per entry: bounded work per entry, still more
+// Expired seen-request records purged per entry: bounded work per entry, still more
 // than the one record an entry adds.
-inline constexpr size_t kMaxReplayPurgePerEntry = 16;
+inline constexpr size_t kMaxForgottenPerEntry = 16;
 
 struct EntryPlace {
   uint64_t event_id = 0;     // the id the entry gets if it is admitted (leaf index + 1)
@@ -49,12 +49,12 @@ struct EntryPlace {
 struct Admission {
   v1::LogEntry entry;
   std::string leaf;          // SerializeDeterministic(entry)
-  std::vector<StateOp> ops;  // in order: the rule's changes, replay record, horizon, purge, size
+  std::vector<StateOp> ops;  // in order: the rule's changes, seen-request record, horizon, purge, size
   std::string signature_hash;  // SHA-256 of the signature; empty for operator actions
   uint64_t invite_event_id = 0;  // a DM accept: the entry that logged the invite
 };
 
-// The signature is in the replay memory: the request is either a byte-identical
+// The signature is in the seen-request memory: the request is either a byte-identical
 // resubmission (the caller answers with the original) or `replayed`. The step
 // cannot tell: the record's body hash is in the store, not in memory.
 struct SeenSignature {
@@ -75,8 +75,8 @@ using AcceptOutcome = std::variant<Admission, SeenSignature, Refusal>;
 AcceptOutcome AcceptStep(const StateView& state, const rules::Verified& verified,
                          const EntryPlace& place);
 
-// The replay record an admitted signed request leaves.
-ReplayRecord MakeReplayRecord(const rules::Verified& verified, const EntryPlace& place);
+// The seen-request record an admitted signed request leaves.
+SeenRequest MakeSeenRequest(const rules::Verified& verified, const EntryPlace& place);
 
 }  // namespace fedrelay::federation
 

@@ -1,5 +1,7 @@
 #include "federation/federation.h"
 
+#include "federation/federation_impl.h"
+
 #include <atomic>
 #include <deque>
 #include <map>
@@ -12,6 +14,7 @@
 #include "absl/synchronization/notification.h"
 #include "base/errors.h"
 #include "base/metrics.h"
+#include "base/serial_worker.h"
 #include "base/peer_values.h"
 #include "base/status_macros.h"
 #include "federation/accept.h"
@@ -23,245 +26,13 @@
 #include "store/merkle.h"
 
 namespace fedrelay::federation {
-namespace {
-
-// Runs closures one at a time, in the order posted, on a thread of its own:
-// what follows a durable batch (receipt signing, reading an invite's token,
-// answering callers) so the writer thread only decides and writes.
-class Completer {
- public:
-  Completer() : thread_([this] { Run(); }) {}
-  ~Completer() { Stop(); }
-  // After Stop (a Submit racing with shutdown) `fn` runs on the caller's thread.
-  void Post(std::function<void()> fn) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (!stopping_) {
-        queue_.push_back(std::move(fn));
-        return;
-      }
-    }
-    fn();
-  }
-  // Runs what was posted, then ends the thread.
-  void Stop() {
-    {
-      absl::MutexLock lock(&mu_);
-      stopping_ = true;
-    }
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  void Run() {
-    for (;;) {
-      std::deque<std::function<void()>> ready;
-      {
-        absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(
-            +[](Completer* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
-              return c->stopping_ || !c->queue_.empty();
-            },
-            this));
-        if (queue_.empty()) return;
-        ready.swap(queue_);
-      }
-      for (std::function<void()>& fn : ready) fn();
-    }
-  }
-
-  absl::Mutex mu_;
-  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;  // last: starts once the rest is initialized
-};
-
+namespace internal {
 
 Counter& EquivocationCounter() {
   return MetricsRegistry::Default().GetCounter(
       "fedrelay_equivocations_total",
       "Migrations refused because they name a second target at the same timestamp.");
 }
-
-// One submission on its way through the writer. Prepare runs on the writer
-// thread, Finish later on the completer thread (the queue between them orders
-// the two), so the fields need no lock.
-struct Item {
-  rules::Verified verified;
-  uint64_t received_at = 0;  // when Validate ran: every rule is judged at this time
-  DoneFn done;
-
-  // Admitted by Prepare.
-  std::shared_ptr<const v1::LogEntry> entry;
-  uint64_t invite_event_id = 0;
-
-  // The final answer once known, and resubmissions waiting for it.
-  std::optional<absl::StatusOr<Accepted>> outcome;
-  std::vector<std::shared_ptr<Item>> waiters;
-};
-
-// The durable state as seen from caller threads, for Validate's hints.
-class LockedStateView final : public StateView {
- public:
-  LockedStateView(const DerivedState* state, absl::Mutex* mu) : state_(state), mu_(mu) {}
-  std::optional<PeerRecord> FindPeer(absl::string_view server_id) const override {
-    absl::ReaderMutexLock lock(mu_);
-    return state_->FindPeer(server_id);
-  }
-  bool IsBanned(absl::string_view guild_id, absl::string_view user_id) const override {
-    absl::ReaderMutexLock lock(mu_);
-    return state_->IsBanned(guild_id, user_id);
-  }
-  std::optional<std::string> FindHomeserver(absl::string_view user_id) const override {
-    absl::ReaderMutexLock lock(mu_);
-    return state_->FindHomeserver(user_id);
-  }
-  std::optional<uint64_t> LastProfileTimestamp(absl::string_view user_id) const override {
-    absl::ReaderMutexLock lock(mu_);
-    return state_->LastProfileTimestamp(user_id);
-  }
-  std::optional<MigrationRecord> LastMigration(absl::string_view user_id) const override {
-    absl::ReaderMutexLock lock(mu_);
-    return state_->LastMigration(user_id);
-  }
-  std::optional<InviteRecord> FindInvite(absl::string_view invite_id) const override {
-    absl::ReaderMutexLock lock(mu_);
-    return state_->FindInvite(invite_id);
-  }
-  std::optional<uint64_t> ReplayExpiry(absl::string_view signature_hash) const override {
-    absl::ReaderMutexLock lock(mu_);
-    return state_->ReplayExpiry(signature_hash);
-  }
-  uint64_t ReplayHorizon() const override {
-    absl::ReaderMutexLock lock(mu_);
-    return state_->ReplayHorizon();
-  }
-  std::vector<std::string> ExpiredReplays(uint64_t before_ms, size_t max) const override {
-    absl::ReaderMutexLock lock(mu_);
-    return state_->ExpiredReplays(before_ms, max);
-  }
-
- private:
-  const DerivedState* const state_;
-  absl::Mutex* const mu_;
-};
-
-PeerInfo ToPeerInfo(const std::string& server_id, const PeerRecord& record) {
-  return PeerInfo{server_id, record.pubkey_hex, record.may_ban};
-}
-
-using ItemPtr = std::shared_ptr<Item>;
-
-class FederationImpl final : public Federation, private store::BatchHandler<ItemPtr> {
- public:
-  FederationImpl(store::LogStore* store, const Ed25519PrivateKey* relay_key,
-                 FederationOptions options, EventSink* sink, DerivedState state,
-                 std::vector<Equivocation> equivocations)
-      : store_(store),
-        relay_key_(relay_key),
-        relay_public_key_(relay_key->PublicKey()),
-        options_(std::move(options)),
-        sink_(sink),
-        durable_(std::move(state)),
-        equivocations_(std::move(equivocations)),
-        hints_(&durable_, &mu_),
-        overlay_(&durable_) {}
-
-  ~FederationImpl() override { Stop(); }
-
-  void StartWriter() {
-    writer_ = std::make_unique<store::LogWriter<ItemPtr>>(
-        store_, static_cast<store::BatchHandler<ItemPtr>*>(this));
-  }
-  absl::Status ReconcileConfigPeers();
-
-  void Submit(Submission submission, DoneFn done) override;
-  absl::StatusOr<std::unique_ptr<CheckedSubmission>> CheckSubmission(Submission submission) override;
-  void SubmitChecked(std::unique_ptr<CheckedSubmission> checked, DoneFn done) override;
-  absl::StatusOr<Accepted> AddPeer(const PeerInfo& peer) override;
-  absl::StatusOr<Accepted> RemovePeer(const std::string& server_id) override;
-  absl::StatusOr<Accepted> RotatePeerKey(const std::string& server_id,
-                                         const std::string& new_pubkey_hex) override;
-  absl::StatusOr<Accepted> SetPeerMayBan(const std::string& server_id,
-                                         const std::vector<std::string>& may_ban) override;
-
-  std::vector<PeerInfo> Peers() const override;
-  std::optional<PeerInfo> Peer(const std::string& server_id) const override;
-  std::optional<std::string> HomeserverOf(const std::string& user_id) const override;
-  bool IsBanned(const std::string& guild_id, const std::string& user_id) const override;
-  std::optional<InviteInfo> Invite(const std::string& invite_id) const override;
-  std::vector<Equivocation> Equivocations() const override;
-
-  void Stop() override;
-
- private:
-  void Enqueue(ItemPtr item);
-
-  // store::BatchHandler, on the writer thread.
-  // "What is this item at `leaf_index`?": runs the accept step against the
-  // batch overlay and stages what it admits.
-  store::Prepared Prepare(ItemPtr& item, uint64_t leaf_index, store::WriteSet& side) override;
-  void OnBatchDurable(uint64_t first_index, const std::vector<std::string>& leaves) override;
-  void OnBatchFailed() override;
-  // Hands the writer's answer to the completer thread (Finish).
-  void Answer(ItemPtr& item, absl::StatusOr<store::AppendedLeaf> result) override;
-
-  store::Prepared ResolveSeenSignature(const std::shared_ptr<Item>& item,
-                                       const std::string& signature_hash);
-  v1::RelayReceipt SignedReceipt(uint64_t event_id, std::string leaf_hash,
-                                 uint64_t received_at) const;
-  void Finish(const std::shared_ptr<Item>& item, absl::StatusOr<store::AppendedLeaf> result);
-  void Complete(Item& item, const absl::StatusOr<Accepted>& outcome);
-  absl::StatusOr<Accepted> AcceptedFromRecord(const ReplayRecord& record);
-  absl::StatusOr<v1::DMInvite> InviteWithToken(uint64_t invite_event_id) const;
-  // Flags a new equivocation; its record joins the batch's write.
-  store::WriteSet RecordEquivocation(Equivocation equivocation);
-
-  absl::Status CheckNewPeerValues(absl::string_view action_name, const std::string& server_id,
-                                  const std::vector<std::string>& may_ban) const;
-  // Signs and logs an OperatorAction; `pubkey_hex` and `may_ban` only where
-  // the action has them.
-  absl::StatusOr<Accepted> RunOperatorAction(absl::string_view action_name,
-                                             const std::string& server_id,
-                                             const std::string& pubkey_hex,
-                                             const std::vector<std::string>& may_ban,
-                                             PeerSource source);
-
-  store::LogStore* const store_;
-  const Ed25519PrivateKey* const relay_key_;
-  const std::string relay_public_key_;
-  const FederationOptions options_;
-  EventSink* const sink_;
-
-  // durable_ changes only on the writer thread, under mu_; the writer thread
-  // reads it without the lock, every other thread with it.
-  mutable absl::Mutex mu_;
-  DerivedState durable_;
-  std::vector<Equivocation> equivocations_ ABSL_GUARDED_BY(mu_);
-  LockedStateView hints_;
-
-  // The batch being prepared (writer thread only).
-  StateOverlay overlay_;
-  std::vector<Equivocation> batch_equivocations_;
-  absl::flat_hash_map<std::string, std::shared_ptr<Item>> batch_by_signature_hash_;
-  std::vector<std::shared_ptr<Item>> batch_items_;
-  // fedrelay_accepted_total by entry kind, looked up once per kind (writer thread only).
-  absl::flat_hash_map<std::string, Counter*> accepted_counters_;
-  Counter& AcceptedCounter(const std::string& kind) {
-    Counter*& counter = accepted_counters_[kind];
-    if (counter == nullptr) {
-      counter = &MetricsRegistry::Default().GetCounter(
-          "fedrelay_accepted_total", "Entries appended to the log, by kind.", {{"kind", kind}});
-    }
-    return *counter;
-  }
-
-  std::atomic<bool> stopped_{false};
-  // Declared before the writer: the writer stops (and posts its last
-  // answers) first, then the completer drains.
-  Completer completer_;
-  std::unique_ptr<store::LogWriter<ItemPtr>> writer_;
-};
 
 // ---------------------------------------------------------------------------
 // Submissions.
@@ -367,12 +138,12 @@ store::Prepared FederationImpl::ResolveSeenSignature(const std::shared_ptr<Item>
     return store::Prepared::Answered();
   }
   absl::StatusOr<std::optional<std::string>> bytes =
-      store_->Get(store::Table::kReplay, ReplayKey(signature_hash));
+      store_->Get(store::Table::kSeenRequests, SeenRequestKey(signature_hash));
   if (!bytes.ok()) return refuse(bytes.status());
   if (!bytes->has_value()) {
     return refuse(MakeError(ErrorCode::kInternal, "replay memory and replay table disagree"));
   }
-  absl::StatusOr<ReplayRecord> record = ParseReplayRecord(**bytes);
+  absl::StatusOr<SeenRequest> record = ParseSeenRequest(**bytes);
   if (!record.ok()) return refuse(record.status());
   if (record->body_hash != item->verified.body_hash) return replayed();
   completer_.Post([this, item, record = *std::move(record)] {
@@ -430,7 +201,7 @@ void FederationImpl::Complete(Item& item, const absl::StatusOr<Accepted>& outcom
   if (done) done(outcome);
 }
 
-absl::StatusOr<Accepted> FederationImpl::AcceptedFromRecord(const ReplayRecord& record) {
+absl::StatusOr<Accepted> FederationImpl::AcceptedFromRecord(const SeenRequest& record) {
   Accepted accepted;
   ASSIGN_OR_RETURN(std::string leaf, store_->GetLeaf(record.event_id - 1));
   auto entry = std::make_shared<v1::LogEntry>();
@@ -522,141 +293,6 @@ void FederationImpl::OnBatchFailed() {
 }
 
 // ---------------------------------------------------------------------------
-// Operator actions.
-
-absl::StatusOr<Accepted> FederationImpl::RunOperatorAction(absl::string_view action_name,
-                                                           const std::string& server_id,
-                                                           const std::string& pubkey_hex,
-                                                           const std::vector<std::string>& may_ban,
-                                                           PeerSource source) {
-  if (stopped_.load()) return MakeError(ErrorCode::kUnavailable, "the relay is shutting down");
-  if (!pubkey_hex.empty()) RETURN_IF_ERROR(rules::CheckPinnablePeerKey(pubkey_hex));
-  RETURN_IF_ERROR(CheckNewPeerValues(action_name, server_id, may_ban));
-  const uint64_t now = options_.clock->NowMs();
-  v1::OperatorAction action;
-  action.set_action(std::string(action_name));
-  action.set_server_id(server_id);
-  action.set_pubkey(pubkey_hex);
-  for (const std::string& guild : may_ban) action.add_may_ban(guild);
-  action.set_timestamp(now);
-  SignOperatorAction(&action, *relay_key_);
-  ASSIGN_OR_RETURN(rules::Verified verified, rules::ValidateOperatorAction(action, relay_public_key_));
-  verified.peer_source = source;
-
-  auto item = std::make_shared<Item>();
-  item->verified = std::move(verified);
-  item->received_at = now;
-  absl::Notification finished;
-  absl::StatusOr<Accepted> result;
-  item->done = [&](absl::StatusOr<Accepted> outcome) {
-    result = std::move(outcome);
-    finished.Notify();
-  };
-  Enqueue(std::move(item));
-  finished.WaitForNotification();
-  if (result.ok()) {
-    spdlog::info("operator action {} {} logged as event {}", action.action(), action.server_id(),
-                 result->receipt.event_id());
-  }
-  return result;
-}
-
-// The config loader's value rules (base/peer_values.h), for every new action
-// whatever client sent it. Removing, rotating or re-scoping a peer that is
-// already in the log names it as logged, so an id logged before these rules
-// existed can still be removed.
-absl::Status FederationImpl::CheckNewPeerValues(absl::string_view action_name,
-                                                const std::string& server_id,
-                                                const std::vector<std::string>& may_ban) const {
-  if (action_name == rules::kPeerAdd) {
-    if (absl::Status check = CheckServerId(server_id); !check.ok()) {
-      return MakeError(ErrorCode::kMalformed, absl::StrCat("peer server_id ", check.message()));
-    }
-  }
-  if (action_name == rules::kPeerAdd || action_name == rules::kPeerMayBan) {
-    if (absl::Status check = CheckGuildList(may_ban); !check.ok()) {
-      return MakeError(ErrorCode::kMalformed, absl::StrCat("peer may_ban: ", check.message()));
-    }
-  }
-  if (action_name == rules::kPeerMayBan) {
-    // The same guilds in another order change nothing: refuse, do not log.
-    absl::ReaderMutexLock lock(&mu_);
-    std::optional<PeerRecord> peer = durable_.FindPeer(server_id);
-    if (peer.has_value() && SameGuilds(peer->may_ban, may_ban)) {
-      return MakeError(ErrorCode::kConflict,
-                       absl::StrCat("peer '", server_id, "' already has that may_ban list"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<Accepted> FederationImpl::AddPeer(const PeerInfo& peer) {
-  return RunOperatorAction(rules::kPeerAdd, peer.server_id, peer.pubkey_hex, peer.may_ban,
-                           PeerSource::kCtl);
-}
-
-absl::StatusOr<Accepted> FederationImpl::RemovePeer(const std::string& server_id) {
-  return RunOperatorAction(rules::kPeerRemove, server_id, "", {}, PeerSource::kUnknown);
-}
-
-absl::StatusOr<Accepted> FederationImpl::RotatePeerKey(const std::string& server_id,
-                                                       const std::string& new_pubkey_hex) {
-  return RunOperatorAction(rules::kPeerRotate, server_id, new_pubkey_hex, {}, PeerSource::kUnknown);
-}
-
-absl::StatusOr<Accepted> FederationImpl::SetPeerMayBan(const std::string& server_id,
-                                                       const std::vector<std::string>& may_ban) {
-  return RunOperatorAction(rules::kPeerMayBan, server_id, "", may_ban, PeerSource::kUnknown);
-}
-
-// Runs before Open returns, so nothing else changes the peer table meanwhile.
-absl::Status FederationImpl::ReconcileConfigPeers() {
-  std::map<std::string, PeerInfo> configured;
-  for (const PeerInfo& peer : options_.config_peers) {
-    RETURN_IF_ERROR(rules::RequireNonEmpty(peer.pubkey_hex, "peer pubkey"));
-    RETURN_IF_ERROR(rules::CheckPeerFields(peer.server_id, peer.pubkey_hex, peer.may_ban));
-    if (!configured.emplace(peer.server_id, peer).second) {
-      return MakeError(ErrorCode::kMalformed,
-                       absl::StrCat("peer '", peer.server_id, "' is configured twice"));
-    }
-  }
-  std::map<std::string, PeerRecord> logged;
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    logged = durable_.peers();
-  }
-
-  for (const auto& [server_id, peer] : configured) {
-    auto it = logged.find(server_id);
-    if (it == logged.end()) {
-      RETURN_IF_ERROR(RunOperatorAction(rules::kPeerAdd, server_id, peer.pubkey_hex, peer.may_ban,
-                                        PeerSource::kConfig)
-                          .status());
-      continue;
-    }
-    if (it->second.pubkey_hex != peer.pubkey_hex) {
-      RETURN_IF_ERROR(
-          RunOperatorAction(rules::kPeerRotate, server_id, peer.pubkey_hex, {}, PeerSource::kConfig)
-              .status());
-    }
-    if (!SameGuilds(it->second.may_ban, peer.may_ban)) {
-      RETURN_IF_ERROR(
-          RunOperatorAction(rules::kPeerMayBan, server_id, "", peer.may_ban, PeerSource::kConfig)
-              .status());
-    }
-  }
-  // A peer keeps the owner that added it: one added with fedrelay-ctl and
-  // later listed in the config takes the config's values while listed, and
-  // stays when taken out again, until fedrelay-ctl removes it.
-  for (const auto& [server_id, record] : logged) {
-    if (record.source != PeerSource::kConfig || configured.contains(server_id)) continue;
-    RETURN_IF_ERROR(
-        RunOperatorAction(rules::kPeerRemove, server_id, "", {}, PeerSource::kConfig).status());
-  }
-  return absl::OkStatus();
-}
-
-// ---------------------------------------------------------------------------
 // Queries.
 
 std::vector<PeerInfo> FederationImpl::Peers() const {
@@ -711,7 +347,7 @@ void FederationImpl::Stop() {
   completer_.Stop();
 }
 
-}  // namespace
+}  // namespace internal
 
 void CountRejection(const absl::Status& status) {
   MetricsRegistry::Default()
@@ -736,8 +372,8 @@ absl::StatusOr<std::unique_ptr<Federation>> Federation::Open(store::LogStore* st
         store->Size(), "; the state tables do not belong to this log (check it with fedrelay-audit)"));
   }
   ASSIGN_OR_RETURN(std::vector<Equivocation> equivocations, LoadEquivocations(*store));
-  EquivocationCounter();  // on /metrics from the start (at 0), not from the first refusal
-  auto federation = std::make_unique<FederationImpl>(store, relay_key, std::move(options), sink,
+  internal::EquivocationCounter();  // on /metrics from the start (at 0), not from the first refusal
+  auto federation = std::make_unique<internal::FederationImpl>(store, relay_key, std::move(options), sink,
                                                      std::move(state), std::move(equivocations));
   federation->StartWriter();
   RETURN_IF_ERROR(federation->ReconcileConfigPeers());
@@ -745,6 +381,18 @@ absl::StatusOr<std::unique_ptr<Federation>> Federation::Open(store::LogStore* st
 }
 
 namespace {
+// Runs `start` with a done callback and waits for it.
+absl::StatusOr<Accepted> Wait(const std::function<void(DoneFn)>& start) {
+  absl::Notification finished;
+  absl::StatusOr<Accepted> result;
+  start([&](absl::StatusOr<Accepted> outcome) {
+    result = std::move(outcome);
+    finished.Notify();
+  });
+  finished.WaitForNotification();
+  return result;
+}
+
 // The default halves: nothing is checked ahead, Submit does it all.
 struct Unchecked final : CheckedSubmission {
   explicit Unchecked(Submission s) : submission(std::move(s)) {}
@@ -761,14 +409,25 @@ void Federation::SubmitChecked(std::unique_ptr<CheckedSubmission> checked, DoneF
 }
 
 absl::StatusOr<Accepted> Federation::SubmitAndWait(Submission submission) {
-  absl::Notification finished;
-  absl::StatusOr<Accepted> result;
-  Submit(std::move(submission), [&](absl::StatusOr<Accepted> outcome) {
-    result = std::move(outcome);
-    finished.Notify();
-  });
-  finished.WaitForNotification();
-  return result;
+  return Wait([&](DoneFn done) { Submit(std::move(submission), std::move(done)); });
+}
+
+absl::StatusOr<Accepted> Federation::AddPeer(const PeerInfo& peer) {
+  return Wait([&](DoneFn done) { AddPeer(peer, std::move(done)); });
+}
+
+absl::StatusOr<Accepted> Federation::RemovePeer(const std::string& server_id) {
+  return Wait([&](DoneFn done) { RemovePeer(server_id, std::move(done)); });
+}
+
+absl::StatusOr<Accepted> Federation::RotatePeerKey(const std::string& server_id,
+                                                   const std::string& new_pubkey_hex) {
+  return Wait([&](DoneFn done) { RotatePeerKey(server_id, new_pubkey_hex, std::move(done)); });
+}
+
+absl::StatusOr<Accepted> Federation::SetPeerMayBan(const std::string& server_id,
+                                                   const std::vector<std::string>& may_ban) {
+  return Wait([&](DoneFn done) { SetPeerMayBan(server_id, may_ban, std::move(done)); });
 }
 
 }  // namespace fedrelay::federation

@@ -6,7 +6,7 @@
 // Flow per submission (STYLE 6: validate -> load -> act -> record metrics):
 //   1. Validate, on the caller's thread: shape, encodings, freshness, device
 //      certs, signatures; everything that needs no state but the peer table.
-//   2. Decide, on the writer thread in log order: replay memory, peers and
+//   2. Decide, on the writer thread in log order: seen-request memory, peers and
 //      may_ban, bans, migration order/equivocation, profile order, invite
 //      status; against the durable state plus the batch's own earlier items.
 //   3. Act: build the LogEntry (request as verified, derived downstream events),
@@ -144,13 +144,23 @@ class Federation {
   // Blocking convenience for tools and tests.
   absl::StatusOr<Accepted> SubmitAndWait(Submission submission);
 
-  // Operator actions (fedrelay-ctl), each a relay-signed log entry.
-  virtual absl::StatusOr<Accepted> AddPeer(const PeerInfo& peer) = 0;
-  virtual absl::StatusOr<Accepted> RemovePeer(const std::string& server_id) = 0;
-  virtual absl::StatusOr<Accepted> RotatePeerKey(const std::string& server_id,
-                                                 const std::string& new_pubkey_hex) = 0;
-  virtual absl::StatusOr<Accepted> SetPeerMayBan(const std::string& server_id,
-                                                 const std::vector<std::string>& may_ban) = 0;
+  // Operator actions (fedrelay-ctl), each a relay-signed log entry. `done`
+  // runs exactly once, as for Submit: on the caller's thread when refused
+  // before queueing, else on the core's completer thread once the entry is
+  // durable. Never blocks on I/O, so a gRPC callback thread may call them.
+  virtual void AddPeer(const PeerInfo& peer, DoneFn done) = 0;
+  virtual void RemovePeer(const std::string& server_id, DoneFn done) = 0;
+  virtual void RotatePeerKey(const std::string& server_id, const std::string& new_pubkey_hex,
+                             DoneFn done) = 0;
+  virtual void SetPeerMayBan(const std::string& server_id, const std::vector<std::string>& may_ban,
+                             DoneFn done) = 0;
+  // Blocking conveniences for tools and tests.
+  absl::StatusOr<Accepted> AddPeer(const PeerInfo& peer);
+  absl::StatusOr<Accepted> RemovePeer(const std::string& server_id);
+  absl::StatusOr<Accepted> RotatePeerKey(const std::string& server_id,
+                                         const std::string& new_pubkey_hex);
+  absl::StatusOr<Accepted> SetPeerMayBan(const std::string& server_id,
+                                         const std::vector<std::string>& may_ban);
 
   // Durable-state queries (what is in the log so far).
   virtual std::vector<PeerInfo> Peers() const = 0;
@@ -170,7 +180,7 @@ class Federation {
 // signature under the rules as they stood at each entry, recomputes the derived
 // state, and compares each entry's derived events. Returns the first
 // divergence as DATA_LOSS naming the event id.
-struct ReplayReport {
+struct RederiveReport {
   uint64_t entries = 0;
   uint64_t bans = 0;
   uint64_t users_with_homeserver = 0;
@@ -178,8 +188,8 @@ struct ReplayReport {
   uint64_t invites = 0;
   uint64_t peers = 0;
 };
-absl::StatusOr<ReplayReport> ReplayLog(
-    const store::LogStore& store, const std::string& relay_pubkey_hex, const std::string& server_id,
+absl::StatusOr<RederiveReport> RederiveLog(
+    const store::LogReader& log, const std::string& relay_pubkey_hex, const std::string& server_id,
     uint64_t max_clock_skew_ms,
     const std::function<void(uint64_t done, uint64_t total)>& progress = nullptr,
     DerivedState* derived = nullptr);  // if set, receives the re-derived state

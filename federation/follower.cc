@@ -86,14 +86,13 @@ class FollowerImpl final : public FollowerFederation {
   void Abandon() override { overlay_.Clear(); }
 
   void Submit(Submission, DoneFn done) override { done(NotTheSequencer()); }
-  absl::StatusOr<Accepted> AddPeer(const PeerInfo&) override { return NotTheSequencer(); }
-  absl::StatusOr<Accepted> RemovePeer(const std::string&) override { return NotTheSequencer(); }
-  absl::StatusOr<Accepted> RotatePeerKey(const std::string&, const std::string&) override {
-    return NotTheSequencer();
+  void AddPeer(const PeerInfo&, DoneFn done) override { done(NotTheSequencer()); }
+  void RemovePeer(const std::string&, DoneFn done) override { done(NotTheSequencer()); }
+  void RotatePeerKey(const std::string&, const std::string&, DoneFn done) override {
+    done(NotTheSequencer());
   }
-  absl::StatusOr<Accepted> SetPeerMayBan(const std::string&,
-                                         const std::vector<std::string>&) override {
-    return NotTheSequencer();
+  void SetPeerMayBan(const std::string&, const std::vector<std::string>&, DoneFn done) override {
+    done(NotTheSequencer());
   }
 
   std::vector<PeerInfo> Peers() const override {

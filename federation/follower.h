@@ -1,6 +1,6 @@
 // A read-only federation core for a node that follows a log another relay
 // writes (fedrelay-fanout, docs/scale-out.md). It checks every followed entry
-// the way the auditor does (federation/replay.cc): under the rules as they
+// the way the auditor does (federation/rederive.cc): under the rules as they
 // stood when the relay received it, with the relay's own accept step, and the
 // leaf must be byte for byte what they give. So a fan-out node re-derives the
 // same state (peers, homeservers, invites, bans) and serves with the same

@@ -14,7 +14,7 @@ namespace {
 
 // Key scheme. kState: "peer/<id>", "ban/<u32be len(guild)><guild><user>",
 // "home/<user>", "prof/<user>", "migr/<user>", "inv/<invite id>",
-// "meta/log_size", "meta/replay_horizon". kReplay: "sig/<32-byte signature hash>". kAux:
+// "meta/log_size", "meta/replay_horizon". kSeenRequests: "sig/<32-byte signature hash>". kAux:
 // "fed/invite_token/<invite id>". Values: the small length-prefixed records below.
 constexpr absl::string_view kPeerPrefix = "peer/";
 constexpr absl::string_view kBanPrefix = "ban/";
@@ -23,8 +23,8 @@ constexpr absl::string_view kProfilePrefix = "prof/";
 constexpr absl::string_view kMigrationPrefix = "migr/";
 constexpr absl::string_view kInvitePrefix = "inv/";
 constexpr absl::string_view kLogSizeKey = "meta/log_size";
-constexpr absl::string_view kReplayHorizonKey = "meta/replay_horizon";
-constexpr absl::string_view kReplayPrefix = "sig/";
+constexpr absl::string_view kForgetHorizonKey = "meta/replay_horizon";
+constexpr absl::string_view kSeenRequestPrefix = "sig/";
 constexpr absl::string_view kInviteTokenPrefix = "fed/invite_token/";
 constexpr absl::string_view kEquivocationPrefix = "fed/equivocation/";
 
@@ -133,12 +133,12 @@ bool DecodeInvite(absl::string_view bytes, InviteRecord* invite) {
          reader.U64(&invite->event_id) && reader.Done();
 }
 
-std::string EncodeReplay(const ReplayRecord& record) {
+std::string EncodeSeenRequest(const SeenRequest& record) {
   return RecordWriter().U64(record.expiry_ms).U64(record.event_id).Str(record.body_hash).Take();
 }
 
 // Calls `fn(key without prefix, value)` for every key under `prefix`.
-absl::Status ForEach(const store::LogStore& store, store::Table table, absl::string_view prefix,
+absl::Status ForEach(const store::KeyValueStore& store, store::Table table, absl::string_view prefix,
                      const std::function<absl::Status(absl::string_view, absl::string_view)>& fn) {
   absl::Status failure;
   RETURN_IF_ERROR(store.Scan(table, prefix, [&](absl::string_view key, absl::string_view value) {
@@ -195,7 +195,7 @@ std::string InviteTokenKey(absl::string_view invite_id) {
 }
 
 InviteInfo ToInviteInfo(const std::string& invite_id, InviteRecord record,
-                        const store::LogStore& store, absl::Status* token_read) {
+                        const store::KeyValueStore& store, absl::Status* token_read) {
   InviteInfo info;
   info.invite_id = invite_id;
   info.status = record.status;
@@ -211,22 +211,22 @@ InviteInfo ToInviteInfo(const std::string& invite_id, InviteRecord record,
   return info;
 }
 
-std::string ReplayKey(absl::string_view signature_hash) {
-  return absl::StrCat(kReplayPrefix, signature_hash);
+std::string SeenRequestKey(absl::string_view signature_hash) {
+  return absl::StrCat(kSeenRequestPrefix, signature_hash);
 }
 
-absl::StatusOr<ReplayRecord> ParseReplayRecord(absl::string_view bytes) {
+absl::StatusOr<SeenRequest> ParseSeenRequest(absl::string_view bytes) {
   RecordReader reader(bytes);
-  ReplayRecord record;
+  SeenRequest record;
   if (!reader.U64(&record.expiry_ms) || !reader.U64(&record.event_id) ||
       !reader.Str(&record.body_hash)) {
-    return absl::DataLossError("derived state: unreadable replay record");
+    return absl::DataLossError("derived state: unreadable seen-request record");
   }
   // Records written before receipts were re-signed on demand carry a copy of
   // the receipt: read past it.
   std::string old_receipt;
   if (!reader.Done() && (!reader.Str(&old_receipt) || !reader.Done())) {
-    return absl::DataLossError("derived state: unreadable replay record");
+    return absl::DataLossError("derived state: unreadable seen-request record");
   }
   return record;
 }
@@ -254,14 +254,14 @@ void AddWrites(const StateOp& state_op, store::WriteSet& writes) {
           writes.Put(Table::kState, absl::StrCat(kInvitePrefix, o.invite_id), EncodeInvite(o.record));
         } else if constexpr (std::is_same_v<T, op::PutInviteToken>) {
           writes.Put(Table::kAux, InviteTokenKey(o.invite_id), o.token);
-        } else if constexpr (std::is_same_v<T, op::PutReplay>) {
-          writes.Put(Table::kReplay, ReplayKey(o.signature_hash), EncodeReplay(o.record));
-        } else if constexpr (std::is_same_v<T, op::DeleteReplay>) {
-          writes.Delete(Table::kReplay, ReplayKey(o.signature_hash));
+        } else if constexpr (std::is_same_v<T, op::RememberRequest>) {
+          writes.Put(Table::kSeenRequests, SeenRequestKey(o.signature_hash), EncodeSeenRequest(o.record));
+        } else if constexpr (std::is_same_v<T, op::ForgetRequest>) {
+          writes.Delete(Table::kSeenRequests, SeenRequestKey(o.signature_hash));
         } else if constexpr (std::is_same_v<T, op::SetLogSize>) {
           writes.Put(Table::kState, kLogSizeKey, RecordWriter().U64(o.size).Take());
-        } else if constexpr (std::is_same_v<T, op::SetReplayHorizon>) {
-          writes.Put(Table::kState, kReplayHorizonKey, RecordWriter().U64(o.horizon_ms).Take());
+        } else if constexpr (std::is_same_v<T, op::SetForgetHorizon>) {
+          writes.Put(Table::kState, kForgetHorizonKey, RecordWriter().U64(o.horizon_ms).Take());
         }
       },
       state_op);
@@ -281,7 +281,7 @@ void AddEquivocationWrite(uint64_t sequence, const Equivocation& equivocation,
                  .Take());
 }
 
-absl::StatusOr<std::vector<Equivocation>> LoadEquivocations(const store::LogStore& store) {
+absl::StatusOr<std::vector<Equivocation>> LoadEquivocations(const store::KeyValueStore& store) {
   std::vector<Equivocation> equivocations;
   RETURN_IF_ERROR(ForEach(store, store::Table::kAux, kEquivocationPrefix,
                           [&](absl::string_view key, absl::string_view value) {
@@ -301,7 +301,7 @@ absl::StatusOr<std::vector<Equivocation>> LoadEquivocations(const store::LogStor
 // ---------------------------------------------------------------------------
 // DerivedState
 
-absl::StatusOr<DerivedState> DerivedState::Load(const store::LogStore& store) {
+absl::StatusOr<DerivedState> DerivedState::Load(const store::KeyValueStore& store) {
   using store::Table;
   DerivedState state;
   RETURN_IF_ERROR(ForEach(store, Table::kState, kPeerPrefix,
@@ -350,16 +350,16 @@ absl::StatusOr<DerivedState> DerivedState::Load(const store::LogStore& store) {
                             return absl::OkStatus();
                           }));
   // Only the expiry (the record's first field) is kept in memory.
-  RETURN_IF_ERROR(ForEach(store, Table::kReplay, kReplayPrefix,
+  RETURN_IF_ERROR(ForEach(store, Table::kSeenRequests, kSeenRequestPrefix,
                           [&state](absl::string_view key, absl::string_view value) {
                             RecordReader reader(value);
                             uint64_t expiry = 0;
                             if (key.size() != 32 || !reader.U64(&expiry)) {
                               return Corrupt("replay", key);
                             }
-                            ReplayRecord record;
+                            SeenRequest record;
                             record.expiry_ms = expiry;
-                            state.Apply(op::PutReplay{std::string(key), std::move(record)});
+                            state.Apply(op::RememberRequest{std::string(key), std::move(record)});
                             return absl::OkStatus();
                           }));
   ASSIGN_OR_RETURN(std::optional<std::string> size, store.Get(Table::kState, kLogSizeKey));
@@ -367,11 +367,11 @@ absl::StatusOr<DerivedState> DerivedState::Load(const store::LogStore& store) {
     RecordReader reader(*size);
     if (!reader.U64(&state.log_size_) || !reader.Done()) return Corrupt("log size", kLogSizeKey);
   }
-  ASSIGN_OR_RETURN(std::optional<std::string> horizon, store.Get(Table::kState, kReplayHorizonKey));
+  ASSIGN_OR_RETURN(std::optional<std::string> horizon, store.Get(Table::kState, kForgetHorizonKey));
   if (horizon.has_value()) {
     RecordReader reader(*horizon);
-    if (!reader.U64(&state.replay_horizon_ms_) || !reader.Done()) {
-      return Corrupt("replay horizon", kReplayHorizonKey);
+    if (!reader.U64(&state.forget_horizon_ms_) || !reader.Done()) {
+      return Corrupt("forget horizon", kForgetHorizonKey);
     }
   }
   return state;
@@ -397,28 +397,28 @@ void DerivedState::Apply(const StateOp& state_op) {
           invites_[o.invite_id] = o.record;
         } else if constexpr (std::is_same_v<T, op::PutInviteToken>) {
           // Secret: lives in kAux only.
-        } else if constexpr (std::is_same_v<T, op::PutReplay>) {
+        } else if constexpr (std::is_same_v<T, op::RememberRequest>) {
           if (o.signature_hash.size() != 32) return;
           SignatureHash hash;
           std::memcpy(hash.data(), o.signature_hash.data(), hash.size());
-          auto [it, inserted] = replay_expiry_.try_emplace(hash, o.record.expiry_ms);
+          auto [it, inserted] = seen_expiry_.try_emplace(hash, o.record.expiry_ms);
           if (!inserted) {
-            replay_order_.erase({it->second, hash});
+            seen_order_.erase({it->second, hash});
             it->second = o.record.expiry_ms;
           }
-          replay_order_.emplace(o.record.expiry_ms, hash);
-        } else if constexpr (std::is_same_v<T, op::DeleteReplay>) {
+          seen_order_.emplace(o.record.expiry_ms, hash);
+        } else if constexpr (std::is_same_v<T, op::ForgetRequest>) {
           if (o.signature_hash.size() != 32) return;
           SignatureHash hash;
           std::memcpy(hash.data(), o.signature_hash.data(), hash.size());
-          auto it = replay_expiry_.find(hash);
-          if (it == replay_expiry_.end()) return;
-          replay_order_.erase({it->second, hash});
-          replay_expiry_.erase(it);
+          auto it = seen_expiry_.find(hash);
+          if (it == seen_expiry_.end()) return;
+          seen_order_.erase({it->second, hash});
+          seen_expiry_.erase(it);
         } else if constexpr (std::is_same_v<T, op::SetLogSize>) {
           log_size_ = o.size;
-        } else if constexpr (std::is_same_v<T, op::SetReplayHorizon>) {
-          replay_horizon_ms_ = o.horizon_ms;
+        } else if constexpr (std::is_same_v<T, op::SetForgetHorizon>) {
+          forget_horizon_ms_ = o.horizon_ms;
         }
       },
       state_op);
@@ -450,23 +450,23 @@ std::optional<InviteRecord> DerivedState::FindInvite(absl::string_view invite_id
   return FindIn(invites_, invite_id);
 }
 
-std::optional<uint64_t> DerivedState::ReplayExpiry(absl::string_view signature_hash) const {
+std::optional<uint64_t> DerivedState::SeenRequestExpiry(absl::string_view signature_hash) const {
   if (signature_hash.size() != 32) return std::nullopt;
   SignatureHash hash;
   std::memcpy(hash.data(), signature_hash.data(), hash.size());
-  return FindIn(replay_expiry_, hash);
+  return FindIn(seen_expiry_, hash);
 }
 
-std::vector<std::string> DerivedState::ExpiredReplays(uint64_t before_ms, size_t max) const {
+std::vector<std::string> DerivedState::ForgettableRequests(uint64_t before_ms, size_t max) const {
   std::vector<std::string> expired;
-  for (auto it = replay_order_.begin();
-       it != replay_order_.end() && expired.size() < max && it->first < before_ms; ++it) {
+  for (auto it = seen_order_.begin();
+       it != seen_order_.end() && expired.size() < max && it->first < before_ms; ++it) {
     expired.emplace_back(reinterpret_cast<const char*>(it->second.data()), it->second.size());
   }
   return expired;
 }
 
-std::string DerivedState::Describe(uint64_t replay_live_at_ms, bool with_peer_source) const {
+std::string DerivedState::Describe(uint64_t seen_live_at_ms, bool with_peer_source) const {
   std::vector<std::string> lines;
   for (const auto& [id, peer] : peers_) {
     lines.push_back(absl::StrCat("peer ", id, " key=", peer.pubkey_hex,
@@ -490,13 +490,13 @@ std::string DerivedState::Describe(uint64_t replay_live_at_ms, bool with_peer_so
                                  " guild=", invite.guild_id, " host=", invite.host_server_url,
                                  " body=", HexEncode(invite.body_hash), " event=", invite.event_id));
   }
-  for (const auto& [hash, expiry] : replay_expiry_) {
-    if (expiry < replay_live_at_ms) continue;
+  for (const auto& [hash, expiry] : seen_expiry_) {
+    if (expiry < seen_live_at_ms) continue;
     lines.push_back(absl::StrCat("replay ", HexEncode(absl::string_view(reinterpret_cast<const char*>(hash.data()), hash.size())),
                                  " ", expiry));
   }
   lines.push_back(absl::StrCat("log_size ", log_size_));
-  lines.push_back(absl::StrCat("replay_horizon ", replay_horizon_ms_));
+  lines.push_back(absl::StrCat("replay_horizon ", forget_horizon_ms_));
   std::sort(lines.begin(), lines.end());
   return absl::StrJoin(lines, "\n");
 }
@@ -509,13 +509,13 @@ void StateOverlay::Apply(const StateOp& state_op) {
     removed_peers_.erase(put->server_id);
   } else if (const auto* remove = std::get_if<op::RemovePeer>(&state_op)) {
     removed_peers_.insert(remove->server_id);
-  } else if (const auto* replay = std::get_if<op::PutReplay>(&state_op)) {
-    deleted_replays_.erase(replay->signature_hash);
-  } else if (const auto* purge = std::get_if<op::DeleteReplay>(&state_op)) {
-    if (base_->ReplayExpiry(purge->signature_hash).has_value()) {
-      deleted_replays_.insert(purge->signature_hash);
+  } else if (const auto* replay = std::get_if<op::RememberRequest>(&state_op)) {
+    forgotten_requests_.erase(replay->signature_hash);
+  } else if (const auto* purge = std::get_if<op::ForgetRequest>(&state_op)) {
+    if (base_->SeenRequestExpiry(purge->signature_hash).has_value()) {
+      forgotten_requests_.insert(purge->signature_hash);
     }
-  } else if (std::holds_alternative<op::SetReplayHorizon>(state_op)) {
+  } else if (std::holds_alternative<op::SetForgetHorizon>(state_op)) {
     horizon_set_ = true;
   }
   changes_.Apply(state_op);
@@ -525,7 +525,7 @@ void StateOverlay::Apply(const StateOp& state_op) {
 void StateOverlay::Clear() {
   changes_ = DerivedState();
   removed_peers_.clear();
-  deleted_replays_.clear();
+  forgotten_requests_.clear();
   horizon_set_ = false;
   ops_.clear();
 }
@@ -560,27 +560,27 @@ std::optional<InviteRecord> StateOverlay::FindInvite(absl::string_view invite_id
   return base_->FindInvite(invite_id);
 }
 
-std::optional<uint64_t> StateOverlay::ReplayExpiry(absl::string_view signature_hash) const {
-  if (auto expiry = changes_.ReplayExpiry(signature_hash)) return expiry;
-  if (deleted_replays_.contains(signature_hash)) return std::nullopt;
-  return base_->ReplayExpiry(signature_hash);
+std::optional<uint64_t> StateOverlay::SeenRequestExpiry(absl::string_view signature_hash) const {
+  if (auto expiry = changes_.SeenRequestExpiry(signature_hash)) return expiry;
+  if (forgotten_requests_.contains(signature_hash)) return std::nullopt;
+  return base_->SeenRequestExpiry(signature_hash);
 }
 
-uint64_t StateOverlay::ReplayHorizon() const {
-  return horizon_set_ ? changes_.ReplayHorizon() : base_->ReplayHorizon();
+uint64_t StateOverlay::ForgetHorizon() const {
+  return horizon_set_ ? changes_.ForgetHorizon() : base_->ForgetHorizon();
 }
 
-std::vector<std::string> StateOverlay::ExpiredReplays(uint64_t before_ms, size_t max) const {
+std::vector<std::string> StateOverlay::ForgettableRequests(uint64_t before_ms, size_t max) const {
   // Both lists are sorted by (expiry, hash); the base's skips what the batch
   // purged or re-recorded. Merge them and keep the first `max`.
   std::vector<std::pair<uint64_t, std::string>> merged;
-  for (std::string& hash : changes_.ExpiredReplays(before_ms, max)) {
-    merged.emplace_back(*changes_.ReplayExpiry(hash), std::move(hash));
+  for (std::string& hash : changes_.ForgettableRequests(before_ms, max)) {
+    merged.emplace_back(*changes_.SeenRequestExpiry(hash), std::move(hash));
   }
-  const size_t skippable = deleted_replays_.size() + changes_.replay_count();
-  for (std::string& hash : base_->ExpiredReplays(before_ms, max + skippable)) {
-    if (deleted_replays_.contains(hash) || changes_.ReplayExpiry(hash).has_value()) continue;
-    merged.emplace_back(*base_->ReplayExpiry(hash), std::move(hash));
+  const size_t skippable = forgotten_requests_.size() + changes_.seen_request_count();
+  for (std::string& hash : base_->ForgettableRequests(before_ms, max + skippable)) {
+    if (forgotten_requests_.contains(hash) || changes_.SeenRequestExpiry(hash).has_value()) continue;
+    merged.emplace_back(*base_->SeenRequestExpiry(hash), std::move(hash));
   }
   std::sort(merged.begin(), merged.end());
   if (merged.size() > max) merged.resize(max);

@@ -1,9 +1,9 @@
 // The derived federation state: what the accepted log implies for the rules
 // (peers, bans, homeservers, profile and migration order, DM invites) plus the
-// replay memory. It is persisted in the store's kState / kReplay tables by side
+// seen-request memory. It is persisted in the store's kState / kSeenRequests tables by side
 // writes in the same batch as the leaf that caused it, so the persisted state
 // is always exactly the durable log's, and it is loaded at start-up by
-// scanning those tables (O(state), never a log replay).
+// scanning those tables (O(state), never a log re-derivation).
 //
 // Every change is a StateOp. One op is applied in three places with the same
 // meaning: to a DerivedState (memory), to a StateOverlay (a batch's pending
@@ -31,7 +31,7 @@
 #include "absl/strings/string_view.h"
 #include "federation/federation.h"
 #include "fedrelay/v1/fedrelay.pb.h"
-#include "store/log_store.h"
+#include "store/key_value_store.h"
 
 namespace fedrelay::federation {
 
@@ -67,12 +67,12 @@ struct InviteRecord {
   bool operator==(const InviteRecord&) const = default;
 };
 
-// The replay memory's record of one accepted signature. Memory keeps only the
+// The seen-request memory's record of one accepted signature. Memory keeps only the
 // expiry per signature hash; the whole record is read from the store on a hit.
 // Everything in it follows from the log entry, so re-deriving the log
 // rebuilds the same records (a duplicate's receipt is re-signed from the
 // leaf: Ed25519 signatures are deterministic).
-struct ReplayRecord {
+struct SeenRequest {
   uint64_t expiry_ms = 0;  // the signed timestamp + max clock skew: later, freshness rejects it
   uint64_t event_id = 0;
   std::string body_hash;   // SHA-256 of the request as received
@@ -114,19 +114,19 @@ struct PutInviteToken {
   std::string invite_id;
   std::string token;
 };
-struct PutReplay {
+struct RememberRequest {
   std::string signature_hash;  // SHA-256 of the raw signature
-  ReplayRecord record;
+  SeenRequest record;
 };
-struct DeleteReplay {  // purge of an expired record
+struct ForgetRequest {  // purge of an expired record
   std::string signature_hash;
 };
 struct SetLogSize {  // number of leaves the state covers
   uint64_t size = 0;
 };
-// The replay memory's horizon (federation/accept.h): signatures that expire
+// The seen-request memory's horizon (federation/accept.h): signatures that expire
 // before it are forgotten, and a request that old is refused as stale.
-struct SetReplayHorizon {
+struct SetForgetHorizon {
   uint64_t horizon_ms = 0;
 };
 }  // namespace op
@@ -134,7 +134,7 @@ struct SetReplayHorizon {
 using StateOp =
     std::variant<op::PutPeer, op::RemovePeer, op::AddBan, op::SetHomeserver,
                  op::SetProfileTimestamp, op::SetMigration, op::PutInvite, op::PutInviteToken,
-                 op::PutReplay, op::DeleteReplay, op::SetLogSize, op::SetReplayHorizon>;
+                 op::RememberRequest, op::ForgetRequest, op::SetLogSize, op::SetForgetHorizon>;
 
 // Adds the store writes that persist `op` to `writes`.
 void AddWrites(const StateOp& op, store::WriteSet& writes);
@@ -145,16 +145,16 @@ std::string InviteTokenKey(absl::string_view invite_id);
 // from `store` (empty when there is none, or when the read fails: then
 // `*token_read` says why).
 InviteInfo ToInviteInfo(const std::string& invite_id, InviteRecord record,
-                        const store::LogStore& store, absl::Status* token_read);
-// The kReplay key of a replay record, and the record's (de)serialization.
-std::string ReplayKey(absl::string_view signature_hash);
-absl::StatusOr<ReplayRecord> ParseReplayRecord(absl::string_view bytes);
+                        const store::KeyValueStore& store, absl::Status* token_read);
+// The kSeenRequests key of a seen-request record, and the record's (de)serialization.
+std::string SeenRequestKey(absl::string_view signature_hash);
+absl::StatusOr<SeenRequest> ParseSeenRequest(absl::string_view bytes);
 
 // Equivocations flagged to operators: not log entries (they were refused),
 // kept in kAux under a sequence number.
 void AddEquivocationWrite(uint64_t sequence, const Equivocation& equivocation,
                           store::WriteSet& writes);
-absl::StatusOr<std::vector<Equivocation>> LoadEquivocations(const store::LogStore& store);
+absl::StatusOr<std::vector<Equivocation>> LoadEquivocations(const store::KeyValueStore& store);
 
 // ---------------------------------------------------------------------------
 // Reading.
@@ -169,23 +169,23 @@ class StateView {
   virtual std::optional<uint64_t> LastProfileTimestamp(absl::string_view user_id) const = 0;
   virtual std::optional<MigrationRecord> LastMigration(absl::string_view user_id) const = 0;
   virtual std::optional<InviteRecord> FindInvite(absl::string_view invite_id) const = 0;
-  // The expiry of the replay record for `signature_hash`, if there is one
+  // The expiry of the seen-request record for `signature_hash`, if there is one
   // (live or not yet purged).
-  virtual std::optional<uint64_t> ReplayExpiry(absl::string_view signature_hash) const = 0;
-  // The replay memory's horizon (0 until the first signed entry).
-  virtual uint64_t ReplayHorizon() const = 0;
+  virtual std::optional<uint64_t> SeenRequestExpiry(absl::string_view signature_hash) const = 0;
+  // The seen-request memory's horizon (0 until the first signed entry).
+  virtual uint64_t ForgetHorizon() const = 0;
   // Signature hashes whose records expire before `before_ms`, oldest first
   // (by expiry, then hash: the same order wherever the state was built), at
   // most `max`.
-  virtual std::vector<std::string> ExpiredReplays(uint64_t before_ms, size_t max) const = 0;
+  virtual std::vector<std::string> ForgettableRequests(uint64_t before_ms, size_t max) const = 0;
 };
 
 class DerivedState : public StateView {
  public:
   DerivedState() = default;
 
-  // Reads the kState and kReplay tables.
-  static absl::StatusOr<DerivedState> Load(const store::LogStore& store);
+  // Reads the kState and kSeenRequests tables.
+  static absl::StatusOr<DerivedState> Load(const store::KeyValueStore& store);
 
   void Apply(const StateOp& op);
 
@@ -195,9 +195,9 @@ class DerivedState : public StateView {
   std::optional<uint64_t> LastProfileTimestamp(absl::string_view user_id) const override;
   std::optional<MigrationRecord> LastMigration(absl::string_view user_id) const override;
   std::optional<InviteRecord> FindInvite(absl::string_view invite_id) const override;
-  std::optional<uint64_t> ReplayExpiry(absl::string_view signature_hash) const override;
-  uint64_t ReplayHorizon() const override { return replay_horizon_ms_; }
-  std::vector<std::string> ExpiredReplays(uint64_t before_ms, size_t max) const override;
+  std::optional<uint64_t> SeenRequestExpiry(absl::string_view signature_hash) const override;
+  uint64_t ForgetHorizon() const override { return forget_horizon_ms_; }
+  std::vector<std::string> ForgettableRequests(uint64_t before_ms, size_t max) const override;
 
   const std::map<std::string, PeerRecord>& peers() const { return peers_; }
   uint64_t log_size() const { return log_size_; }
@@ -205,12 +205,12 @@ class DerivedState : public StateView {
   size_t homeserver_count() const { return homeservers_.size(); }
   size_t profile_count() const { return profile_timestamps_.size(); }
   size_t invite_count() const { return invites_.size(); }
-  size_t replay_count() const { return replay_expiry_.size(); }
+  size_t seen_request_count() const { return seen_expiry_.size(); }
 
   // A canonical text of the whole state, one sorted line per fact, so two
   // derivations compare with ==. Replay records count only if still live at
-  // `replay_live_at_ms`; peer sources only if `with_peer_source`.
-  std::string Describe(uint64_t replay_live_at_ms, bool with_peer_source) const;
+  // `seen_live_at_ms`; peer sources only if `with_peer_source`.
+  std::string Describe(uint64_t seen_live_at_ms, bool with_peer_source) const;
 
  private:
   // Unsigned bytes: ordered like std::string, so every view purges in one order.
@@ -222,10 +222,10 @@ class DerivedState : public StateView {
   absl::flat_hash_map<std::string, uint64_t> profile_timestamps_;
   absl::flat_hash_map<std::string, MigrationRecord> migrations_;
   absl::flat_hash_map<std::string, InviteRecord> invites_;
-  absl::flat_hash_map<SignatureHash, uint64_t> replay_expiry_;
+  absl::flat_hash_map<SignatureHash, uint64_t> seen_expiry_;
   // Purge order: (expiry, signature hash), smallest first.
-  std::set<std::pair<uint64_t, SignatureHash>> replay_order_;
-  uint64_t replay_horizon_ms_ = 0;
+  std::set<std::pair<uint64_t, SignatureHash>> seen_order_;
+  uint64_t forget_horizon_ms_ = 0;
   uint64_t log_size_ = 0;
 };
 
@@ -246,15 +246,15 @@ class StateOverlay : public StateView {
   std::optional<uint64_t> LastProfileTimestamp(absl::string_view user_id) const override;
   std::optional<MigrationRecord> LastMigration(absl::string_view user_id) const override;
   std::optional<InviteRecord> FindInvite(absl::string_view invite_id) const override;
-  std::optional<uint64_t> ReplayExpiry(absl::string_view signature_hash) const override;
-  uint64_t ReplayHorizon() const override;
-  std::vector<std::string> ExpiredReplays(uint64_t before_ms, size_t max) const override;
+  std::optional<uint64_t> SeenRequestExpiry(absl::string_view signature_hash) const override;
+  uint64_t ForgetHorizon() const override;
+  std::vector<std::string> ForgettableRequests(uint64_t before_ms, size_t max) const override;
 
  private:
   const DerivedState* const base_;
   DerivedState changes_;
   absl::flat_hash_set<std::string> removed_peers_;
-  absl::flat_hash_set<std::string> deleted_replays_;  // base records purged by the batch
+  absl::flat_hash_set<std::string> forgotten_requests_;  // base records purged by the batch
   bool horizon_set_ = false;
   std::vector<StateOp> ops_;
 };

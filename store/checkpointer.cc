@@ -9,11 +9,12 @@
 
 namespace fedrelay::store {
 
-Checkpointer::Checkpointer(LogStore* store, Ed25519PrivateKey key, Options options)
-    : store_(store), key_(std::move(key)), options_(std::move(options)) {
+Checkpointer::Checkpointer(const LogReader* log, CheckpointStore* checkpoints,
+                           Ed25519PrivateKey key, Options options)
+    : log_(log), checkpoints_(checkpoints), key_(std::move(key)), options_(std::move(options)) {
   {
     absl::MutexLock lock(&mu_);
-    latest_ = store_->LatestCheckpoint();
+    latest_ = checkpoints_->LatestCheckpoint();
   }
   if (options_.interval_ms > 0) thread_ = std::thread([this] { Run(); });
 }
@@ -36,16 +37,16 @@ std::optional<StoredCheckpoint> Checkpointer::Latest() const {
 absl::StatusOr<StoredCheckpoint> Checkpointer::PublishNow() {
   absl::MutexLock publish_lock(&publish_mu_);
   std::optional<StoredCheckpoint> latest = Latest();
-  const uint64_t size = store_->Size();
+  const uint64_t size = log_->Size();
   if (latest.has_value() && latest->tree_size >= size) return *std::move(latest);
 
   StoredCheckpoint checkpoint;
   checkpoint.tree_size = size;
-  ASSIGN_OR_RETURN(checkpoint.root_hash, store_->RootHash(size));
+  ASSIGN_OR_RETURN(checkpoint.root_hash, log_->RootHash(size));
   const std::string body = FormatCheckpointBody(
       CheckpointBody{options_.origin, checkpoint.tree_size, checkpoint.root_hash});
   checkpoint.note = SignNote(body, options_.origin, key_);
-  RETURN_IF_ERROR(store_->SaveCheckpoint(checkpoint));
+  RETURN_IF_ERROR(checkpoints_->SaveCheckpoint(checkpoint));
   {
     absl::MutexLock lock(&mu_);
     latest_ = checkpoint;
@@ -60,7 +61,7 @@ void Checkpointer::Run() {
     {
       absl::MutexLock lock(&mu_);
       if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), interval)) return;
-      if (latest_.has_value() && latest_->tree_size >= store_->Size()) continue;
+      if (latest_.has_value() && latest_->tree_size >= log_->Size()) continue;
     }
     absl::StatusOr<StoredCheckpoint> published = PublishNow();
     if (!published.ok()) {

@@ -32,8 +32,12 @@ class Checkpointer {
     std::function<void(const StoredCheckpoint&)> on_publish;
   };
 
-  // Starts the background thread unless interval_ms is 0. `store` must outlive this.
-  Checkpointer(LogStore* store, Ed25519PrivateKey key, Options options);
+  // Starts the background thread unless interval_ms is 0. `log` and
+  // `checkpoints` (usually one LogStore) must outlive this.
+  Checkpointer(const LogReader* log, CheckpointStore* checkpoints, Ed25519PrivateKey key,
+               Options options);
+  Checkpointer(LogStore* store, Ed25519PrivateKey key, Options options)
+      : Checkpointer(store, store, std::move(key), std::move(options)) {}
   ~Checkpointer();  // Stop()s
 
   // Publishes a checkpoint of the current log unless the latest one already
@@ -47,7 +51,8 @@ class Checkpointer {
  private:
   void Run();
 
-  LogStore* const store_;
+  const LogReader* const log_;
+  CheckpointStore* const checkpoints_;
   const Ed25519PrivateKey key_;
   const Options options_;
   absl::Mutex publish_mu_;  // one publication at a time, so sizes only grow

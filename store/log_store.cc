@@ -1,16 +1,5 @@
-// RocksDB-backed LogStore.
-//
-// Layout (one column family each):
-//   leaves   u64be(index)              -> leaf bytes
-//   nodes    u8(level) || u64be(index) -> 32-byte hash of every complete subtree
-//   meta     "format"                  -> u64be(kFormatVersion)
-//            "size"                    -> u64be(number of leaves)
-//            "checkpoint"              -> u64be(tree_size) || root (32) || note
-//   state, replay, cursors, aux        -> the Table contents, as given
-//
-// Nodes are keyed level-major so a tile (256 consecutive nodes of one level)
-// is one contiguous range and the last node of each level is one seek away,
-// which is what lets Open check the log's shape without scanning it.
+// RocksDB-backed LogStore: opening, appending, leaves, checkpoints and
+// tables (layout in store/rocksdb_log_store.h).
 #include "store/log_store.h"
 
 #include <atomic>
@@ -30,126 +19,12 @@
 #include "rocksdb/slice.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
+#include "store/rocksdb_log_store.h"
 #include "store/tiles.h"
 
 namespace fedrelay::store {
-
-void WriteSet::Put(Table table, absl::string_view key, absl::string_view value) {
-  ops_.push_back(Op{table, std::string(key), std::string(value)});
-}
-
-void WriteSet::Merge(const WriteSet& other) {
-  ops_.insert(ops_.end(), other.ops_.begin(), other.ops_.end());
-}
-
-void WriteSet::Delete(Table table, absl::string_view key) {
-  ops_.push_back(Op{table, std::string(key), std::nullopt});
-}
-
-absl::StatusOr<std::string> LogStore::RootHash(uint64_t tree_size) const {
-  if (tree_size > Size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tree size ", tree_size, " exceeds the log size ", Size()));
-  }
-  return store::RootHash(Nodes(), tree_size);
-}
-
-absl::StatusOr<std::vector<std::string>> LogStore::InclusionProof(uint64_t leaf_index,
-                                                                  uint64_t tree_size) const {
-  if (tree_size > Size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tree size ", tree_size, " exceeds the log size ", Size()));
-  }
-  return store::InclusionProof(Nodes(), leaf_index, tree_size);
-}
-
-absl::StatusOr<std::vector<std::string>> LogStore::ConsistencyProof(uint64_t first,
-                                                                    uint64_t second) const {
-  if (second > Size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tree size ", second, " exceeds the log size ", Size()));
-  }
-  return store::ConsistencyProof(Nodes(), first, second);
-}
-
-absl::Status LogStore::ScanFrom(
-    Table table, absl::string_view prefix, absl::string_view start,
-    const std::function<bool(absl::string_view, absl::string_view)>& fn) const {
-  return Scan(table, prefix, [&](absl::string_view key, absl::string_view value) {
-    return key < start || fn(key, value);
-  });
-}
-
+namespace rocksdb_internal {
 namespace {
-
-constexpr uint64_t kFormatVersion = 1;
-constexpr int kMaxLevel = 63;  // of a Merkle node (tile levels are in tiles.h)
-
-constexpr char kMetaFormat[] = "format";
-constexpr char kMetaSize[] = "size";
-constexpr char kMetaCheckpoint[] = "checkpoint";
-
-// Column family names, in the order of the handles kept by RocksDbLogStore.
-enum Cf { kLeaves, kNodes, kMeta, kState, kReplay, kCursors, kAux, kNumCfs };
-constexpr const char* kCfNames[kNumCfs] = {"leaves", "nodes",   "meta", "state",
-                                           "replay", "cursors", "aux"};
-
-Cf CfFor(Table table) {
-  switch (table) {
-    case Table::kState:
-      return kState;
-    case Table::kReplay:
-      return kReplay;
-    case Table::kCursors:
-      return kCursors;
-    case Table::kAux:
-      return kAux;
-  }
-  return kAux;  // unreachable: every enumerator is handled above
-}
-
-void AppendU64Be(std::string& out, uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
-}
-
-uint64_t ReadU64Be(absl::string_view bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(bytes[i]);
-  return v;
-}
-
-std::string U64Be(uint64_t v) {
-  std::string out;
-  AppendU64Be(out, v);
-  return out;
-}
-
-std::string LeafKey(uint64_t index) { return U64Be(index); }
-
-std::string NodeKey(int level, uint64_t index) {
-  std::string key(1, static_cast<char>(level));
-  AppendU64Be(key, index);
-  return key;
-}
-
-rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
-absl::string_view ToView(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
-
-absl::Status FromRocks(const rocksdb::Status& status, absl::string_view what) {
-  if (status.ok()) return absl::OkStatus();
-  std::string message = absl::StrCat(what, ": ", status.ToString());
-  if (status.IsCorruption()) return absl::DataLossError(message);
-  if (status.IsNotFound()) return absl::NotFoundError(message);
-  if (status.IsIOError() || status.IsBusy() || status.IsTimedOut() || status.IsTryAgain()) {
-    return absl::UnavailableError(message);
-  }
-  return absl::InternalError(message);
-}
-
-std::string Hex(absl::string_view bytes) { return absl::BytesToHexString(bytes); }
-
-// Number of complete nodes at `level` in a tree of `size` leaves.
-uint64_t CompleteNodes(uint64_t size, int level) { return level > kMaxLevel ? 0 : size >> level; }
 
 std::string EncodeCheckpoint(const StoredCheckpoint& checkpoint) {
   std::string out = U64Be(checkpoint.tree_size);
@@ -170,19 +45,6 @@ absl::StatusOr<StoredCheckpoint> DecodeCheckpoint(absl::string_view bytes) {
   return checkpoint;
 }
 
-class RocksDbLogStore;
-
-// Reads complete-subtree hashes from the nodes column family. A node that is
-// complete within the published size but absent is corruption, not "not yet".
-class RocksNodeReader : public SubtreeHashReader {
- public:
-  explicit RocksNodeReader(const RocksDbLogStore* store) : store_(store) {}
-  absl::StatusOr<std::string> GetNode(int level, uint64_t index) const override;
-
- private:
-  const RocksDbLogStore* const store_;
-};
-
 // Nodes computed for the batch being built, falling back to the stored ones:
 // NodesForAppend needs left siblings that may be part of the same batch.
 class OverlayNodeReader : public SubtreeHashReader {
@@ -202,62 +64,7 @@ class OverlayNodeReader : public SubtreeHashReader {
   std::map<std::pair<int, uint64_t>, std::string> pending_;
 };
 
-class RocksDbLogStore : public LogStore {
- public:
-  static absl::StatusOr<std::unique_ptr<LogStore>> Open(const std::string& dir,
-                                                        const LogStoreOptions& options);
-  ~RocksDbLogStore() override;
-
-  uint64_t Size() const override { return size_.load(std::memory_order_acquire); }
-  absl::StatusOr<std::vector<std::string>> Append(const std::vector<std::string>& leaves,
-                                                  const WriteSet& side) override;
-  absl::StatusOr<std::string> GetLeaf(uint64_t index) const override;
-  absl::Status ScanLeaves(uint64_t begin, uint64_t end,
-                          const std::function<bool(uint64_t, absl::string_view)>& fn) const override;
-  const SubtreeHashReader& Nodes() const override { return node_reader_; }
-  absl::StatusOr<std::string> ReadTile(int level, uint64_t index, int width) const override;
-  absl::StatusOr<std::string> ReadEntryBundle(uint64_t index, int width) const override;
-  absl::Status SaveCheckpoint(const StoredCheckpoint& checkpoint) override;
-  std::optional<StoredCheckpoint> LatestCheckpoint() const override;
-  absl::StatusOr<std::optional<std::string>> Get(Table table,
-                                                 absl::string_view key) const override;
-  absl::Status Scan(Table table, absl::string_view prefix,
-                    const std::function<bool(absl::string_view, absl::string_view)>& fn)
-      const override;
-  absl::Status ScanFrom(Table table, absl::string_view prefix, absl::string_view start,
-                        const std::function<bool(absl::string_view, absl::string_view)>& fn)
-      const override;
-  absl::Status Write(const WriteSet& writes) override;
-  absl::Status VerifyIntegrity(
-      const std::function<void(uint64_t, uint64_t)>& progress) const override;
-
-  // For RocksNodeReader: the stored node, or nullopt when absent.
-  absl::StatusOr<std::optional<std::string>> ReadStoredNode(int level, uint64_t index) const;
-
- private:
-  explicit RocksDbLogStore(const LogStoreOptions& options) : options_(options), node_reader_(this) {}
-
-  absl::Status LoadAndCheck();
-  absl::Status CheckLevelEnds(uint64_t size) const;
-  absl::StatusOr<std::optional<std::string>> GetRaw(Cf cf, absl::string_view key) const;
-  void AddSideWrites(const WriteSet& writes, rocksdb::WriteBatch& batch) const;
-  rocksdb::WriteOptions SyncedWrite(bool sync) const {
-    rocksdb::WriteOptions write_options;
-    write_options.sync = sync;
-    return write_options;
-  }
-
-  const LogStoreOptions options_;
-  std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // indexed by Cf; owned, freed in the destructor
-  RocksNodeReader node_reader_;
-  // Published only after the batch holding its leaves and nodes is written.
-  std::atomic<uint64_t> size_{0};
-  // Serializes Append, Write and SaveCheckpoint.
-  absl::Mutex write_mu_;
-  mutable absl::Mutex checkpoint_mu_;
-  std::optional<StoredCheckpoint> checkpoint_ ABSL_GUARDED_BY(checkpoint_mu_);
-};
+}  // namespace
 
 absl::StatusOr<std::string> RocksNodeReader::GetNode(int level, uint64_t index) const {
   if (level < 0 || level > kMaxLevel) {
@@ -535,63 +342,6 @@ absl::Status RocksDbLogStore::ScanLeaves(
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> RocksDbLogStore::ReadTile(int level, uint64_t index, int width) const {
-  if (width < 1 || width > kFullTileWidth) {
-    return absl::InvalidArgumentError(absl::StrCat("tile width ", width, " not in 1..256"));
-  }
-  if (level < 0 || kTileHeight * level > kMaxLevel) {
-    return absl::InvalidArgumentError(absl::StrCat("tile level ", level, " out of range"));
-  }
-  const int merkle_level = kTileHeight * level;
-  const uint64_t size = Size();
-  if (!TileWithinTree({.entries = false, .level = level, .index = index, .width = width}, size)) {
-    return absl::NotFoundError(absl::StrCat("tile ", level, "/", index, ".p/", width,
-                                            " is not complete in a log of size ", size));
-  }
-  const uint64_t first = index * kFullTileWidth;
-  const std::string upper = NodeKey(merkle_level, first + width);
-  rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions read_options;
-  read_options.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cfs_[kNodes]));
-  std::string tile;
-  tile.reserve(static_cast<size_t>(width) * kSha256Bytes);
-  uint64_t want = first;
-  for (it->Seek(ToSlice(NodeKey(merkle_level, first))); it->Valid(); it->Next(), ++want) {
-    if (ToView(it->key()) != NodeKey(merkle_level, want) || it->value().size() != kSha256Bytes) {
-      break;
-    }
-    tile.append(it->value().data(), it->value().size());
-  }
-  RETURN_IF_ERROR(FromRocks(it->status(), "reading a tile"));
-  if (want != first + width) {
-    return absl::DataLossError(absl::StrCat("merkle node (", merkle_level, ", ", want,
-                                            ") is missing or malformed in a log of size ", size));
-  }
-  return tile;
-}
-
-absl::StatusOr<std::string> RocksDbLogStore::ReadEntryBundle(uint64_t index, int width) const {
-  if (width < 1 || width > kFullTileWidth) {
-    return absl::InvalidArgumentError(absl::StrCat("entry bundle width ", width, " not in 1..256"));
-  }
-  const uint64_t size = Size();
-  if (!TileWithinTree({.entries = true, .level = 0, .index = index, .width = width}, size)) {
-    return absl::NotFoundError(absl::StrCat("entry bundle ", index, ".p/", width,
-                                            " is beyond the log size ", size));
-  }
-  const uint64_t first = index * kFullTileWidth;
-  std::string bundle;
-  RETURN_IF_ERROR(ScanLeaves(first, first + width,
-                             [&](uint64_t, absl::string_view leaf) {
-                               bundle.push_back(static_cast<char>(leaf.size() >> 8));
-                               bundle.push_back(static_cast<char>(leaf.size() & 0xff));
-                               bundle.append(leaf.data(), leaf.size());
-                               return true;
-                             }));
-  return bundle;
-}
-
 absl::Status RocksDbLogStore::SaveCheckpoint(const StoredCheckpoint& checkpoint) {
   if (checkpoint.root_hash.size() != kSha256Bytes) {
     return absl::InvalidArgumentError(absl::StrCat("checkpoint root is ",
@@ -679,107 +429,11 @@ absl::Status RocksDbLogStore::Write(const WriteSet& writes) {
   return FromRocks(db_->Write(SyncedWrite(options_.sync), &batch), "writing tables");
 }
 
-absl::Status RocksDbLogStore::VerifyIntegrity(
-    const std::function<void(uint64_t, uint64_t)>& progress) const {
-  // One pass over the leaves with a stack of the right edge (one pending hash
-  // per level): every complete node is recomputed from the leaves and compared
-  // with the stored one, in O(log n) memory.
-  const uint64_t size = Size();
-  const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
-  rocksdb::ReadOptions read_options;
-  read_options.snapshot = snapshot;
-  read_options.fill_cache = false;
-  struct ReleaseSnapshot {
-    rocksdb::DB* db;
-    const rocksdb::Snapshot* snapshot;
-    ~ReleaseSnapshot() { db->ReleaseSnapshot(snapshot); }
-  } release{db_.get(), snapshot};
-
-  const std::string upper = LeafKey(size);
-  rocksdb::Slice upper_slice(upper);
-  read_options.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> leaf_it(db_->NewIterator(read_options, cfs_[kLeaves]));
-  read_options.iterate_upper_bound = nullptr;
-
-  // Nodes of each level are checked in index order, so one sequential
-  // iterator per level reads them without a point lookup each.
-  std::vector<std::unique_ptr<rocksdb::Iterator>> level_its;
-  auto stored_node = [&](int level, uint64_t index) -> absl::StatusOr<std::string> {
-    if (level_its.size() <= static_cast<size_t>(level)) level_its.resize(level + 1);
-    std::unique_ptr<rocksdb::Iterator>& it = level_its[level];
-    const std::string key = NodeKey(level, index);
-    if (it == nullptr) {
-      it.reset(db_->NewIterator(read_options, cfs_[kNodes]));
-      it->Seek(ToSlice(key));
-    } else {
-      it->Next();
-    }
-    if (!it->Valid() || ToView(it->key()) != key) {
-      RETURN_IF_ERROR(FromRocks(it->status(), "reading merkle nodes"));
-      return absl::DataLossError(absl::StrCat("log integrity: merkle node (", level, ", ", index,
-                                              ") is missing"));
-    }
-    return std::string(ToView(it->value()));
-  };
-
-  std::vector<std::string> right_edge;  // right_edge[L]: pending left node at level L
-  uint64_t index = 0;
-  leaf_it->Seek(ToSlice(LeafKey(0)));
-  for (; index < size; ++index, leaf_it->Next()) {
-    if (!leaf_it->Valid() || leaf_it->key().size() != 8 ||
-        ReadU64Be(ToView(leaf_it->key())) != index) {
-      RETURN_IF_ERROR(FromRocks(leaf_it->status(), "scanning leaves"));
-      return absl::DataLossError(absl::StrCat("log integrity: leaf ", index, " is missing"));
-    }
-    std::string hash = HashLeaf(ToView(leaf_it->value()));
-    ASSIGN_OR_RETURN(std::string stored, stored_node(0, index));
-    if (stored != hash) {
-      return absl::DataLossError(absl::StrCat("log integrity: leaf ", index,
-                                              " does not hash to its stored merkle node (0, ",
-                                              index, ")"));
-    }
-    int level = 0;
-    uint64_t node_index = index;
-    while ((node_index & 1) != 0) {
-      hash = HashChildren(right_edge[level], hash);
-      ++level;
-      node_index >>= 1;
-      ASSIGN_OR_RETURN(stored, stored_node(level, node_index));
-      if (stored != hash) {
-        return absl::DataLossError(absl::StrCat(
-            "log integrity: merkle node (", level, ", ", node_index, ") covering leaves ",
-            node_index << level, "..", ((node_index + 1) << level) - 1,
-            " does not match the leaves"));
-      }
-    }
-    if (right_edge.size() <= static_cast<size_t>(level)) right_edge.resize(level + 1);
-    right_edge[level] = std::move(hash);
-    if (progress && (index + 1) % 65536 == 0) progress(index + 1, size);
-  }
-  if (progress) progress(size, size);
-
-  std::optional<StoredCheckpoint> checkpoint = LatestCheckpoint();
-  if (checkpoint.has_value()) {
-    if (checkpoint->tree_size > size) {
-      return absl::DataLossError(absl::StrCat("log integrity: checkpoint tree size ",
-                                              checkpoint->tree_size, " exceeds the log size ",
-                                              size));
-    }
-    ASSIGN_OR_RETURN(std::string root, store::RootHash(node_reader_, checkpoint->tree_size));
-    if (root != checkpoint->root_hash) {
-      return absl::DataLossError(absl::StrCat("log integrity: root at tree size ",
-                                              checkpoint->tree_size,
-                                              " does not match the latest checkpoint"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
+}  // namespace rocksdb_internal
 
 absl::StatusOr<std::unique_ptr<LogStore>> LogStore::Open(const std::string& dir,
                                                          const LogStoreOptions& options) {
-  return RocksDbLogStore::Open(dir, options);
+  return rocksdb_internal::RocksDbLogStore::Open(dir, options);
 }
 
 }  // namespace fedrelay::store

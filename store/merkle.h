@@ -67,7 +67,7 @@ absl::StatusOr<std::vector<NodeUpdate>> NodesForAppend(const SubtreeHashReader& 
                                                        uint64_t leaf_index,
                                                        absl::string_view leaf_hash);
 
-// An in-memory tree, for tests and for auditors replaying a log.
+// An in-memory tree, for tests and for auditors re-deriving a log.
 class InMemoryTree : public SubtreeHashReader {
  public:
   void AppendLeafHash(absl::string_view leaf_hash);

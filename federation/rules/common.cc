@@ -5,6 +5,7 @@
 #include "base/crypto.h"
 #include "base/errors.h"
 #include "base/status_macros.h"
+#include "federation/kinds.h"
 #include "federation/rules/rules.h"
 #include "federation/signing.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -16,7 +17,7 @@ namespace {
 // SHA-256 of the kind and the deterministic serialization of the request as
 // it is logged (a DM invite: token replaced by token_sha256): two submissions
 // share it exactly when they log the same bytes, and re-deriving the log
-// computes the same hash the relay stored in its replay memory.
+// computes the same hash the relay stored in its seen-request memory.
 std::string BodyHash(const v1::LogEntry& logged_request) {
   return Sha256(absl::StrCat(logged_request.kind(), absl::string_view("\0", 1),
                              SerializeDeterministic(logged_request)));
@@ -27,26 +28,10 @@ std::string BodyHash(const v1::LogEntry& logged_request) {
 absl::StatusOr<Verified> Validate(const Submission& submission, const Context& ctx) {
   return std::visit(
       [&ctx](const auto& request) -> absl::StatusOr<Verified> {
-        using T = std::decay_t<decltype(request)>;
-        absl::StatusOr<Verified> verified;
-        if constexpr (std::is_same_v<T, v1::FederationRequest>) {
-          verified = ValidateFederationRequest(request, ctx);
-        } else if constexpr (std::is_same_v<T, v1::BanNotification>) {
-          verified = ValidateBan(request, ctx);
-        } else if constexpr (std::is_same_v<T, v1::DMInvite>) {
-          verified = ValidateDMInvite(request, ctx);
-        } else if constexpr (std::is_same_v<T, v1::AcceptDMInviteRequest>) {
-          verified = ValidateDMAccept(request, ctx);
-        } else if constexpr (std::is_same_v<T, v1::RejectDMInviteRequest>) {
-          verified = ValidateDMReject(request, ctx);
-        } else if constexpr (std::is_same_v<T, v1::UpdateHomeServerRequest>) {
-          verified = ValidateMigration(request, ctx);
-        } else {
-          static_assert(std::is_same_v<T, v1::UpdateFederatedProfileRequest>);
-          verified = ValidateProfile(request, ctx);
-        }
+        using Traits = KindTraits<std::decay_t<decltype(request)>>;  // federation/kinds.h
+        absl::StatusOr<Verified> verified = Traits::Validate(request, ctx);
         if (!verified.ok()) return verified;
-        verified->entry.set_kind(KindName(verified->entry.request_case()));
+        verified->entry.set_kind(std::string(Traits::kName));
         verified->body_hash = BodyHash(verified->entry);
         return verified;
       },
@@ -116,7 +101,7 @@ v1::LogEntry MakeEntry(const Verified& verified, std::vector<v1::StreamResponse>
   return entry;
 }
 
-uint64_t ReplayExpiry(const Verified& verified, uint64_t max_clock_skew_ms) {
+uint64_t SeenRequestExpiry(const Verified& verified, uint64_t max_clock_skew_ms) {
   return verified.timestamp + max_clock_skew_ms;
 }
 

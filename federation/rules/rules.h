@@ -11,7 +11,7 @@
 //    state plus the batch's earlier items. Peers and keys, may_ban, bans,
 //    migration and profile order, invite status. It never writes: it returns
 //    the derived events and the state changes.
-// The replay memory is checked before Decide, the same way for every kind, by
+// The seen-request memory is checked before Decide, the same way for every kind, by
 // the one accept step the relay and the audit share (federation/accept.h).
 //
 // Thread-safety: all functions are thread-safe; they touch only their arguments.
@@ -38,7 +38,7 @@ struct Context {
   // The durable state, for checks that Validate can do ahead of Decide. Null:
   // leave them all to Decide.
   const StateView* hints = nullptr;
-  // The request is read back from the log (ReplayLog): a DM invite carries
+  // The request is read back from the log (RederiveLog): a DM invite carries
   // token_sha256 instead of its token.
   bool from_log = false;
 };
@@ -46,7 +46,7 @@ struct Context {
 // A request that passed its stateless checks.
 struct Verified {
   v1::LogEntry entry;      // kind and request exactly as they will be logged; no events yet
-  std::string signature;   // raw signature identifying the message in the replay memory;
+  std::string signature;   // raw signature identifying the message in the seen-request memory;
                            // empty for operator actions (the relay's own)
   uint64_t timestamp = 0;  // the signed timestamp
   std::string body_hash;   // SHA-256 of the kind and the request as it will be logged
@@ -128,16 +128,16 @@ absl::Status CheckPeerFields(absl::string_view server_id, absl::string_view pubk
                              const std::vector<std::string>& may_ban);
 // A key the relay is about to pin (ctl or config) must be a valid Ed25519
 // public key, not only 64 hex characters (kMalformed). Checked before signing
-// an action, not on replay: the log keeps verifying as it was written.
+// an action, not on re-derivation: the log keeps verifying as it was written.
 absl::Status CheckPinnablePeerKey(absl::string_view pubkey_hex);
 
 // The log entry of an accepted request: `verified.entry` with its event id,
 // received_at and Decide's events, each stamped with that id and time.
 v1::LogEntry MakeEntry(const Verified& verified, std::vector<v1::StreamResponse> events,
                        uint64_t event_id, uint64_t received_at);
-// When the replay memory may forget a verified request's signature: after
+// When the seen-request memory may forget a verified request's signature: after
 // that, freshness rejects it anyway.
-uint64_t ReplayExpiry(const Verified& verified, uint64_t max_clock_skew_ms);
+uint64_t SeenRequestExpiry(const Verified& verified, uint64_t max_clock_skew_ms);
 
 // ---------------------------------------------------------------------------
 // Helpers shared by the rule files.

@@ -98,7 +98,7 @@ bool ApiKeyInfo::HasScope(absl::string_view scope) const {
   return std::find(scopes.begin(), scopes.end(), scope) != scopes.end();
 }
 
-ApiKeys::ApiKeys(store::LogStore* store, const Clock* clock) : store_(store), clock_(clock) {}
+ApiKeys::ApiKeys(store::KeyValueStore* store, const Clock* clock) : store_(store), clock_(clock) {}
 
 absl::StatusOr<std::string> ApiKeys::KeyIdOf(absl::string_view key) {
   if (!absl::StartsWith(key, kKeyPrefix)) return Unauthenticated();

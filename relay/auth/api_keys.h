@@ -24,7 +24,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "base/clock.h"
-#include "store/log_store.h"
+#include "store/key_value_store.h"
 
 namespace fedrelay::relay {
 
@@ -45,7 +45,7 @@ struct ApiKeyInfo {
 
 class ApiKeys {
  public:
-  explicit ApiKeys(store::LogStore* store, const Clock* clock = &SystemClock());
+  explicit ApiKeys(store::KeyValueStore* store, const Clock* clock = &SystemClock());
 
   struct Created {
     std::string key;  // the secret; returned exactly once, never stored or logged
@@ -77,7 +77,7 @@ class ApiKeys {
   absl::StatusOr<std::optional<ApiKeyInfo>> Load(absl::string_view key_id, std::string* sha256_hex) const;
   absl::Status Save(const ApiKeyInfo& info, absl::string_view sha256_hex);
 
-  store::LogStore* const store_;
+  store::KeyValueStore* const store_;
   const Clock* const clock_;
   absl::Mutex write_mu_;  // serializes read-modify-write of records
   absl::Mutex listeners_mu_;

@@ -26,18 +26,15 @@ void FillBinding(const BridgeBinding& binding, v1::AdminBridgeBinding* out) {
 grpc::ServerUnaryReactor* AdminService::BindBridge(grpc::CallbackServerContext* context,
                                                    const v1::BindBridgeRequest* request,
                                                    v1::AdminBridgeBinding* response) {
-  auto* reactor = context->DefaultReactor();
-  if (bridge_ == nullptr) {
-    reactor->Finish(ToGrpcStatus(NoBridge()));
-    return reactor;
-  }
-  auto binding = bridge_->Bind(request->user_id(), request->key_id(), request->recipient());
-  if (binding.ok()) {
-    FillBinding(*binding, response);
-    spdlog::info("operator: user {} bound to bridge key {}", binding->user_id, binding->key_id);
-  }
-  reactor->Finish(ToGrpcStatus(binding.status()));
-  return reactor;
+  return FinishOnWorker(context, [this, request, response]() -> absl::Status {
+    if (bridge_ == nullptr) return NoBridge();
+    auto binding = bridge_->Bind(request->user_id(), request->key_id(), request->recipient());
+    if (binding.ok()) {
+      FillBinding(*binding, response);
+      spdlog::info("operator: user {} bound to bridge key {}", binding->user_id, binding->key_id);
+    }
+    return binding.status();
+  });
 }
 
 grpc::ServerUnaryReactor* AdminService::ListBridge(grpc::CallbackServerContext* context,
@@ -71,11 +68,11 @@ grpc::ServerUnaryReactor* AdminService::ListBridge(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* AdminService::UnbindBridge(grpc::CallbackServerContext* context,
                                                      const v1::UnbindBridgeRequest* request,
                                                      v1::UnbindBridgeResponse*) {
-  auto* reactor = context->DefaultReactor();
-  absl::Status status = bridge_ == nullptr ? NoBridge() : bridge_->Unbind(request->user_id());
-  if (status.ok()) spdlog::info("operator: user {} unbound from its bridge", request->user_id());
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
+  return FinishOnWorker(context, [this, request]() -> absl::Status {
+    absl::Status status = bridge_ == nullptr ? NoBridge() : bridge_->Unbind(request->user_id());
+    if (status.ok()) spdlog::info("operator: user {} unbound from its bridge", request->user_id());
+    return status;
+  });
 }
 
 grpc::ServerUnaryReactor* AdminService::BridgeConversations(grpc::CallbackServerContext* context,

@@ -7,20 +7,21 @@
 namespace fedrelay::relay {
 namespace {
 
-// Operator actions block on a durable append; they are rare, so the reactor
-// simply finishes once the federation core answers.
-grpc::ServerUnaryReactor* FinishWithReceipt(grpc::CallbackServerContext* context,
-                                            absl::StatusOr<federation::Accepted> result,
-                                            v1::RelayReceipt* response, absl::string_view what) {
-  auto* reactor = context->DefaultReactor();
-  if (result.ok()) {
-    *response = result->receipt;
-    spdlog::info("operator: {} (event {})", std::string(what), result->receipt.event_id());
-  } else {
-    spdlog::warn("operator: {} refused: {}", std::string(what), std::string(result.status().message()));
-  }
-  reactor->Finish(ToGrpcStatus(result.status(), context));
-  return reactor;
+// A peer change is answered once it is durable: the federation core calls
+// this on its completer thread (or at once, refused before queueing).
+federation::DoneFn FinishWithReceipt(grpc::CallbackServerContext* context,
+                                     grpc::ServerUnaryReactor* reactor, v1::RelayReceipt* response,
+                                     std::string what) {
+  return [context, reactor, response,
+          what = std::move(what)](absl::StatusOr<federation::Accepted> result) {
+    if (result.ok()) {
+      *response = result->receipt;
+      spdlog::info("operator: {} (event {})", what, result->receipt.event_id());
+    } else {
+      spdlog::warn("operator: {} refused: {}", what, std::string(result.status().message()));
+    }
+    reactor->Finish(ToGrpcStatus(result.status(), context));
+  };
 }
 
 void FillApiKey(const ApiKeyInfo& info, v1::AdminApiKey* out) {
@@ -51,6 +52,15 @@ AdminService::AdminService(federation::Federation* federation, const store::LogS
       relay_pubkey_hex_(std::move(relay_pubkey_hex)),
       api_keys_(api_keys),
       access_requests_(access_requests) {}
+
+grpc::ServerUnaryReactor* AdminService::FinishOnWorker(grpc::CallbackServerContext* context,
+                                                       std::function<absl::Status()> write) {
+  auto* reactor = context->DefaultReactor();
+  worker_.Post([context, reactor, write = std::move(write)] {
+    reactor->Finish(ToGrpcStatus(write(), context));
+  });
+  return reactor;
+}
 
 grpc::ServerUnaryReactor* AdminService::Status(grpc::CallbackServerContext* context,
                                                const v1::AdminStatusRequest*,
@@ -87,33 +97,40 @@ grpc::ServerUnaryReactor* AdminService::AddPeer(grpc::CallbackServerContext* con
                                                 const v1::AddPeerRequest* request,
                                                 v1::RelayReceipt* response) {
   const auto& peer = request->peer();
-  return FinishWithReceipt(
-      context,
-      federation_->AddPeer({peer.server_id(), peer.pubkey(), ToVector(peer.may_ban())}),
-      response, "peer add " + peer.server_id());
+  auto* reactor = context->DefaultReactor();
+  federation_->AddPeer({peer.server_id(), peer.pubkey(), ToVector(peer.may_ban())},
+                       FinishWithReceipt(context, reactor, response, "peer add " + peer.server_id()));
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* AdminService::RemovePeer(grpc::CallbackServerContext* context,
                                                    const v1::RemovePeerRequest* request,
                                                    v1::RelayReceipt* response) {
-  return FinishWithReceipt(context, federation_->RemovePeer(request->server_id()), response,
-                           "peer remove " + request->server_id());
+  auto* reactor = context->DefaultReactor();
+  federation_->RemovePeer(request->server_id(),
+                          FinishWithReceipt(context, reactor, response,
+                                            "peer remove " + request->server_id()));
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* AdminService::RotatePeerKey(grpc::CallbackServerContext* context,
                                                       const v1::RotatePeerKeyRequest* request,
                                                       v1::RelayReceipt* response) {
-  return FinishWithReceipt(
-      context, federation_->RotatePeerKey(request->server_id(), request->new_pubkey()), response,
-      "peer rotate " + request->server_id());
+  auto* reactor = context->DefaultReactor();
+  federation_->RotatePeerKey(request->server_id(), request->new_pubkey(),
+                             FinishWithReceipt(context, reactor, response,
+                                               "peer rotate " + request->server_id()));
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* AdminService::SetPeerMayBan(grpc::CallbackServerContext* context,
                                                       const v1::SetPeerMayBanRequest* request,
                                                       v1::RelayReceipt* response) {
-  return FinishWithReceipt(
-      context, federation_->SetPeerMayBan(request->server_id(), ToVector(request->may_ban())),
-      response, "peer may-ban " + request->server_id());
+  auto* reactor = context->DefaultReactor();
+  federation_->SetPeerMayBan(request->server_id(), ToVector(request->may_ban()),
+                             FinishWithReceipt(context, reactor, response,
+                                               "peer may-ban " + request->server_id()));
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* AdminService::ListEquivocations(
@@ -135,21 +152,18 @@ grpc::ServerUnaryReactor* AdminService::ListEquivocations(
 grpc::ServerUnaryReactor* AdminService::CreateApiKey(grpc::CallbackServerContext* context,
                                                      const v1::CreateApiKeyRequest* request,
                                                      v1::CreateApiKeyResponse* response) {
-  auto* reactor = context->DefaultReactor();
-  if (api_keys_ == nullptr) {
-    reactor->Finish(ToGrpcStatus(NoApiKeys()));
-    return reactor;
-  }
-  std::vector<std::string> scopes = ToVector(request->scopes());
-  if (scopes.empty()) scopes.emplace_back(kScopeRestFull);
-  auto created = api_keys_->Create(request->name(), scopes);
-  if (created.ok()) {
-    FillApiKey(created->info, response->mutable_key());
-    response->set_api_key(created->key);  // the only copy; never logged
-    spdlog::info("operator: API key {} created ('{}')", created->info.key_id, created->info.name);
-  }
-  reactor->Finish(ToGrpcStatus(created.status()));
-  return reactor;
+  return FinishOnWorker(context, [this, request, response]() -> absl::Status {
+    if (api_keys_ == nullptr) return NoApiKeys();
+    std::vector<std::string> scopes = ToVector(request->scopes());
+    if (scopes.empty()) scopes.emplace_back(kScopeRestFull);
+    auto created = api_keys_->Create(request->name(), scopes);
+    if (created.ok()) {
+      FillApiKey(created->info, response->mutable_key());
+      response->set_api_key(created->key);  // the only copy; never logged
+      spdlog::info("operator: API key {} created ('{}')", created->info.key_id, created->info.name);
+    }
+    return created.status();
+  });
 }
 
 grpc::ServerUnaryReactor* AdminService::ListApiKeys(grpc::CallbackServerContext* context,
@@ -171,18 +185,15 @@ grpc::ServerUnaryReactor* AdminService::ListApiKeys(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* AdminService::RevokeApiKey(grpc::CallbackServerContext* context,
                                                      const v1::RevokeApiKeyRequest* request,
                                                      v1::AdminApiKey* response) {
-  auto* reactor = context->DefaultReactor();
-  if (api_keys_ == nullptr) {
-    reactor->Finish(ToGrpcStatus(NoApiKeys()));
-    return reactor;
-  }
-  auto revoked = api_keys_->Revoke(request->key_id());
-  if (revoked.ok()) {
-    FillApiKey(*revoked, response);
-    spdlog::info("operator: API key {} revoked", revoked->key_id);
-  }
-  reactor->Finish(ToGrpcStatus(revoked.status()));
-  return reactor;
+  return FinishOnWorker(context, [this, request, response]() -> absl::Status {
+    if (api_keys_ == nullptr) return NoApiKeys();
+    auto revoked = api_keys_->Revoke(request->key_id());
+    if (revoked.ok()) {
+      FillApiKey(*revoked, response);
+      spdlog::info("operator: API key {} revoked", revoked->key_id);
+    }
+    return revoked.status();
+  });
 }
 
 }  // namespace fedrelay::relay
@@ -216,34 +227,31 @@ grpc::ServerUnaryReactor* AdminService::ListAccessRequests(
 grpc::ServerUnaryReactor* AdminService::ApproveAccessRequest(
     grpc::CallbackServerContext* context, const v1::ApproveAccessRequestRequest* request,
     v1::AdminApiKey* response) {
-  auto* reactor = context->DefaultReactor();
-  absl::Status status;
-  if (access_requests_ == nullptr) {
-    status = MakeError(ErrorCode::kUnavailable, "integration access requests are not enabled");
-  } else {
+  return FinishOnWorker(context, [this, request, response]() -> absl::Status {
+    if (access_requests_ == nullptr) {
+      return MakeError(ErrorCode::kUnavailable, "integration access requests are not enabled");
+    }
     absl::StatusOr<ApiKeyInfo> key = access_requests_->Approve(request->request_id());
     if (key.ok()) {
       FillApiKey(*key, response);
       spdlog::info("operator: approved access request {} (key {})", request->request_id(),
                    key->key_id);
     }
-    status = key.status();
-  }
-  reactor->Finish(ToGrpcStatus(status, context));
-  return reactor;
+    return key.status();
+  });
 }
 
 grpc::ServerUnaryReactor* AdminService::DenyAccessRequest(
     grpc::CallbackServerContext* context, const v1::DenyAccessRequestRequest* request,
     v1::DenyAccessRequestResponse*) {
-  auto* reactor = context->DefaultReactor();
-  absl::Status status =
-      access_requests_ == nullptr
-          ? MakeError(ErrorCode::kUnavailable, "integration access requests are not enabled")
-          : access_requests_->Deny(request->request_id());
-  if (status.ok()) spdlog::info("operator: denied access request {}", request->request_id());
-  reactor->Finish(ToGrpcStatus(status, context));
-  return reactor;
+  return FinishOnWorker(context, [this, request]() -> absl::Status {
+    absl::Status status =
+        access_requests_ == nullptr
+            ? MakeError(ErrorCode::kUnavailable, "integration access requests are not enabled")
+            : access_requests_->Deny(request->request_id());
+    if (status.ok()) spdlog::info("operator: denied access request {}", request->request_id());
+    return status;
+  });
 }
 
 }  // namespace fedrelay::relay

@@ -1,10 +1,18 @@
 // Operator commands for fedrelay-ctl, served on <data_dir>/admin.sock only.
 // Peer changes go through the federation core, so each is a relay-signed log entry.
+//
+// No handler waits on a synced write on a gRPC callback thread: peer changes
+// finish from the federation core's completion (its completer thread), and
+// the other writes (API keys, access requests, bridge bindings, tickets) run
+// on the service's own worker thread, which finishes the call. Reads answer
+// inline.
 #ifndef FEDRELAY_RELAY_GRPC_ADMIN_SERVICE_H_
 #define FEDRELAY_RELAY_GRPC_ADMIN_SERVICE_H_
 
+#include <functional>
 #include <string>
 
+#include "base/serial_worker.h"
 #include "federation/federation.h"
 #include "fedrelay/v1/admin.grpc.pb.h"
 #include "relay/auth/api_keys.h"
@@ -103,6 +111,13 @@ class AdminService final : public v1::Admin::CallbackService {
   BridgeOutbox* bridge_ = nullptr;
   MemberTickets* tickets_ = nullptr;
   AccessRequests* const access_requests_;
+
+  // Runs `write` (which may wait on a synced write) on worker_ and finishes
+  // the call with its status there; `write` fills the response first.
+  grpc::ServerUnaryReactor* FinishOnWorker(grpc::CallbackServerContext* context,
+                                           std::function<absl::Status()> write);
+  // Last: destroyed first, finishing what was posted while the rest is alive.
+  SerialWorker worker_;
 };
 
 }  // namespace fedrelay::relay

@@ -56,13 +56,15 @@ grpc::ServerUnaryReactor* AdminService::GetTicket(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* AdminService::CloseTicket(grpc::CallbackServerContext* context,
                                                     const v1::CloseTicketRequest* request,
                                                     v1::AdminTicket* response) {
-  if (tickets_ == nullptr) return Finish(context, NoTickets());
-  auto ticket = tickets_->Close(request->ticket_id(), request->resolution());
-  if (ticket.ok()) {
-    FillTicket(*ticket, response);
-    spdlog::info("operator: closed ticket {}", ticket->ticket_id);
-  }
-  return Finish(context, ticket.status());
+  return FinishOnWorker(context, [this, request, response]() -> absl::Status {
+    if (tickets_ == nullptr) return NoTickets();
+    auto ticket = tickets_->Close(request->ticket_id(), request->resolution());
+    if (ticket.ok()) {
+      FillTicket(*ticket, response);
+      spdlog::info("operator: closed ticket {}", ticket->ticket_id);
+    }
+    return ticket.status();
+  });
 }
 
 }  // namespace fedrelay::relay

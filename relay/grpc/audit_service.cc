@@ -14,28 +14,31 @@ constexpr uint64_t kEntriesWindow = 64;
 
 // Proofs default to the latest published checkpoint: that is the tree an
 // auditor can check them against.
-absl::StatusOr<uint64_t> ResolveTreeSize(const store::LogStore& store, uint64_t requested) {
+absl::StatusOr<uint64_t> ResolveTreeSize(const store::LogReader& log,
+                                         const store::CheckpointStore& checkpoints,
+                                         uint64_t requested) {
   if (requested != 0) {
-    if (requested > store.Size()) {
+    if (requested > log.Size()) {
       return MakeError(ErrorCode::kMalformed,
-                       absl::StrCat("tree_size ", requested, " is beyond the log size ", store.Size()));
+                       absl::StrCat("tree_size ", requested, " is beyond the log size ", log.Size()));
     }
     return requested;
   }
-  auto checkpoint = store.LatestCheckpoint();
+  auto checkpoint = checkpoints.LatestCheckpoint();
   if (!checkpoint.has_value()) return MakeError(ErrorCode::kUnavailable, "no checkpoint published yet");
   return checkpoint->tree_size;
 }
 
-absl::Status FillInclusion(const store::LogStore& store, const v1::InclusionProofRequest& request,
+absl::Status FillInclusion(const store::LogReader& log, const store::CheckpointStore& checkpoints,
+                           const v1::InclusionProofRequest& request,
                            v1::InclusionProof& response) {
-  ASSIGN_OR_RETURN(const uint64_t tree_size, ResolveTreeSize(store, request.tree_size()));
+  ASSIGN_OR_RETURN(const uint64_t tree_size, ResolveTreeSize(log, checkpoints, request.tree_size()));
   if (request.leaf_index() >= tree_size) {
     return MakeError(ErrorCode::kMalformed, absl::StrCat("leaf_index ", request.leaf_index(),
                                                          " is not below tree_size ", tree_size));
   }
-  ASSIGN_OR_RETURN(auto proof, store.InclusionProof(request.leaf_index(), tree_size));
-  ASSIGN_OR_RETURN(auto leaf_hash, store.Nodes().GetNode(0, request.leaf_index()));
+  ASSIGN_OR_RETURN(auto proof, log.InclusionProof(request.leaf_index(), tree_size));
+  ASSIGN_OR_RETURN(auto leaf_hash, log.Nodes().GetNode(0, request.leaf_index()));
   response.set_leaf_index(request.leaf_index());
   response.set_tree_size(tree_size);
   response.set_leaf_hash(leaf_hash);
@@ -43,16 +46,16 @@ absl::Status FillInclusion(const store::LogStore& store, const v1::InclusionProo
   return absl::OkStatus();
 }
 
-absl::Status FillConsistency(const store::LogStore& store,
+absl::Status FillConsistency(const store::LogReader& log, const store::CheckpointStore& checkpoints,
                              const v1::ConsistencyProofRequest& request,
                              v1::ConsistencyProof& response) {
-  ASSIGN_OR_RETURN(const uint64_t second, ResolveTreeSize(store, request.second_tree_size()));
+  ASSIGN_OR_RETURN(const uint64_t second, ResolveTreeSize(log, checkpoints, request.second_tree_size()));
   if (request.first_tree_size() > second) {
     return MakeError(ErrorCode::kMalformed,
                      absl::StrCat("first_tree_size ", request.first_tree_size(),
                                   " is larger than second_tree_size ", second));
   }
-  ASSIGN_OR_RETURN(auto proof, store.ConsistencyProof(request.first_tree_size(), second));
+  ASSIGN_OR_RETURN(auto proof, log.ConsistencyProof(request.first_tree_size(), second));
   response.set_first_tree_size(request.first_tree_size());
   response.set_second_tree_size(second);
   for (auto& hash : proof) response.add_hashes(std::move(hash));
@@ -61,9 +64,9 @@ absl::Status FillConsistency(const store::LogStore& store,
 
 class EntriesWriter final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  EntriesWriter(grpc::CallbackServerContext* context, const store::LogStore* store, uint64_t start,
+  EntriesWriter(grpc::CallbackServerContext* context, const store::LogReader* log, uint64_t start,
                 uint64_t end)
-      : context_(context), store_(store), next_(start), end_(std::min(end, store->Size())) {
+      : context_(context), log_(log), next_(start), end_(std::min(end, log->Size())) {
     WriteNext();
   }
 
@@ -80,7 +83,7 @@ class EntriesWriter final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   void WriteNext() {
     if (window_.empty() && next_ < end_) {
       const uint64_t window_end = std::min(end_, next_ + kEntriesWindow);
-      absl::Status status = store_->ScanLeaves(next_, window_end, [&](uint64_t, absl::string_view leaf) {
+      absl::Status status = log_->ScanLeaves(next_, window_end, [&](uint64_t, absl::string_view leaf) {
         window_.emplace_back(leaf);
         return true;
       });
@@ -105,7 +108,7 @@ class EntriesWriter final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   }
 
   grpc::CallbackServerContext* const context_;
-  const store::LogStore* const store_;
+  const store::LogReader* const log_;
   uint64_t next_;
   const uint64_t end_;
   std::deque<std::string> window_;
@@ -118,7 +121,7 @@ grpc::ServerUnaryReactor* AuditService::GetCheckpoint(grpc::CallbackServerContex
                                                       const v1::GetCheckpointRequest*,
                                                       v1::Checkpoint* response) {
   auto* reactor = context->DefaultReactor();
-  auto checkpoint = store_->LatestCheckpoint();
+  auto checkpoint = checkpoints_->LatestCheckpoint();
   if (!checkpoint.has_value()) {
     reactor->Finish(
         ToGrpcStatus(MakeError(ErrorCode::kUnavailable, "no checkpoint published yet"), context));
@@ -139,14 +142,14 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* AuditService::GetEntries(
     return RefuseStream<grpc::ByteBuffer>(ToGrpcStatus(
         MakeError(ErrorCode::kMalformed, "the GetEntriesRequest does not parse")));
   }
-  return new EntriesWriter(context, store_, request.start(), request.end());
+  return new EntriesWriter(context, log_, request.start(), request.end());
 }
 
 grpc::ServerUnaryReactor* AuditService::GetInclusionProof(grpc::CallbackServerContext* context,
                                                           const v1::InclusionProofRequest* request,
                                                           v1::InclusionProof* response) {
   auto* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(FillInclusion(*store_, *request, *response), context));
+  reactor->Finish(ToGrpcStatus(FillInclusion(*log_, *checkpoints_, *request, *response), context));
   return reactor;
 }
 
@@ -154,7 +157,7 @@ grpc::ServerUnaryReactor* AuditService::GetConsistencyProof(
     grpc::CallbackServerContext* context, const v1::ConsistencyProofRequest* request,
     v1::ConsistencyProof* response) {
   auto* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(FillConsistency(*store_, *request, *response), context));
+  reactor->Finish(ToGrpcStatus(FillConsistency(*log_, *checkpoints_, *request, *response), context));
   return reactor;
 }
 

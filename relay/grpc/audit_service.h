@@ -13,7 +13,10 @@ namespace fedrelay::relay {
 class AuditService final
     : public v1::AuditLog::WithRawCallbackMethod_GetEntries<v1::AuditLog::CallbackService> {
  public:
-  explicit AuditService(const store::LogStore* store) : store_(store) {}
+  // `log` and `checkpoints` (usually one LogStore) must outlive the service.
+  AuditService(const store::LogReader* log, const store::CheckpointStore* checkpoints)
+      : log_(log), checkpoints_(checkpoints) {}
+  explicit AuditService(const store::LogStore* store) : AuditService(store, store) {}
 
   grpc::ServerUnaryReactor* GetCheckpoint(grpc::CallbackServerContext* context,
                                           const v1::GetCheckpointRequest* request,
@@ -32,7 +35,8 @@ class AuditService final
                                                 v1::ConsistencyProof* response) override;
 
  private:
-  const store::LogStore* const store_;
+  const store::LogReader* const log_;
+  const store::CheckpointStore* const checkpoints_;
 };
 
 }  // namespace fedrelay::relay

@@ -1,6 +1,7 @@
 #include "relay/grpc/federation_service.h"
 
 #include <deque>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "base/errors.h"
 #include "relay/disk_space.h"
+#include "federation/kinds.h"
 #include "relay/downstream/delivery.h"
 #include "relay/grpc/grpc_status.h"
 #include "relay/grpc/recent_rejections.h"
@@ -24,29 +26,6 @@ constexpr size_t kMaxInFlightPerStream = 256;
 // reader waits for room (each stream is bounded by its window first).
 constexpr size_t kVerifyQueueCapacity = 16384;
 
-// Who a submission is charged to for rate limiting: the origin server for
-// server-signed messages, the signing user otherwise.
-std::string RateKey(const federation::Submission& submission) {
-  struct Visitor {
-    std::string operator()(const v1::FederationRequest& m) const { return "server:" + m.origin_server_id(); }
-    std::string operator()(const v1::BanNotification& m) const { return "server:" + m.origin_server_id(); }
-    std::string operator()(const v1::DMInvite& m) const { return "user:" + m.inviter_id(); }
-    std::string operator()(const v1::AcceptDMInviteRequest& m) const { return "device:" + m.device_cert().pubkey(); }
-    std::string operator()(const v1::RejectDMInviteRequest& m) const { return "device:" + m.device_cert().pubkey(); }
-    std::string operator()(const v1::UpdateHomeServerRequest& m) const { return "user:" + m.user_id(); }
-    std::string operator()(const v1::UpdateFederatedProfileRequest& m) const { return "user:" + m.user_id(); }
-  };
-  return std::visit(Visitor{}, submission);
-}
-
-// The LogEntry kind a submission would be logged as, in the variant's order.
-std::string SubmissionKind(const federation::Submission& submission) {
-  static constexpr const char* kKinds[] = {"federation_request", "ban",       "dm_invite", "dm_accept",
-                                           "dm_reject",          "migration", "profile"};
-  static_assert(std::size(kKinds) == std::variant_size_v<federation::Submission>);
-  return kKinds[submission.index()];
-}
-
 // Who an unsigned call (Ping, GetServerInfo) is charged to: the client's
 // address without its port ("ipv4:127.0.0.1:5151" -> "ipv4:127.0.0.1"), so
 // opening more connections buys no more calls.
@@ -56,41 +35,12 @@ std::string ClientAddress(const std::string& peer) {
   return colon > 5 ? peer.substr(0, colon) : peer;
 }
 
-bool IsInviteTraffic(const federation::Submission& submission) {
-  return std::holds_alternative<v1::DMInvite>(submission) ||
-         std::holds_alternative<v1::AcceptDMInviteRequest>(submission) ||
-         std::holds_alternative<v1::RejectDMInviteRequest>(submission);
-}
-
-// The free-text fields rate_limits.max_message_length bounds: names, reasons,
-// bios, urls and invite tokens. Identifiers (server ids, guild ids, invite and
-// device ids) are not text a person writes, so a small limit must not break
-// federation; they are bounded by max_upload_size like the rest of the request.
-// Like the rate limits this is the relay's edge policy, not an acceptance
-// rule: what is already logged stays valid when the limit changes.
+// rate_limits.max_message_length on the kind's free-text fields (federation/kinds.h
+// says which). Like the rate limits this is the relay's edge policy, not an
+// acceptance rule: what is already logged stays valid when the limit changes.
 absl::Status CheckTextLengths(const federation::Submission& submission, uint32_t max_length) {
   if (max_length == 0) return absl::OkStatus();
-  using Fields = std::vector<std::pair<absl::string_view, absl::string_view>>;
-  struct Visitor {
-    Fields operator()(const v1::FederationRequest& m) const {
-      return {{"user_display_name", m.user_display_name()}};
-    }
-    Fields operator()(const v1::BanNotification& m) const { return {{"reason", m.reason()}}; }
-    Fields operator()(const v1::DMInvite& m) const {
-      return {{"token", m.token()},
-              {"guild_name", m.guild_name()},
-              {"host_server_url", m.host_server_url()}};
-    }
-    Fields operator()(const v1::AcceptDMInviteRequest&) const { return {}; }
-    Fields operator()(const v1::RejectDMInviteRequest&) const { return {}; }
-    Fields operator()(const v1::UpdateHomeServerRequest& m) const {
-      return {{"new_homeserver", m.new_homeserver()}};
-    }
-    Fields operator()(const v1::UpdateFederatedProfileRequest& m) const {
-      return {{"display_name", m.display_name()}, {"avatar_url", m.avatar_url()}, {"bio", m.bio()}};
-    }
-  };
-  for (const auto& [name, value] : std::visit(Visitor{}, submission)) {
+  for (const auto& [name, value] : federation::CappedTexts(submission)) {
     if (value.size() > max_length) {
       return MakeError(ErrorCode::kPayloadTooLarge,
                        absl::StrCat(name, " is ", value.size(),
@@ -115,17 +65,9 @@ absl::Status CheckUploadSize(const federation::Submission& submission, uint32_t 
 
 // Refusals made here, before the federation core, are counted with its own.
 absl::StatusOr<federation::Submission> FromProto(const v1::Submission& in) {
-  switch (in.item_case()) {
-    case v1::Submission::kFederationRequest: return federation::Submission(in.federation_request());
-    case v1::Submission::kBan: return federation::Submission(in.ban());
-    case v1::Submission::kDmInvite: return federation::Submission(in.dm_invite().invite());
-    case v1::Submission::kDmAccept: return federation::Submission(in.dm_accept());
-    case v1::Submission::kDmReject: return federation::Submission(in.dm_reject());
-    case v1::Submission::kMigration: return federation::Submission(in.migration());
-    case v1::Submission::kProfile: return federation::Submission(in.profile());
-    case v1::Submission::ITEM_NOT_SET: break;
-  }
-  return MakeError(ErrorCode::kMalformed, "submission carries no item");
+  std::optional<federation::Submission> submission = federation::SubmissionFromProto(in);
+  if (!submission.has_value()) return MakeError(ErrorCode::kMalformed, "submission carries no item");
+  return *std::move(submission);
 }
 
 void FillError(const absl::Status& status, v1::SubmissionError* error) {
@@ -301,11 +243,13 @@ FederationService::FederationService(federation::Federation* federation, Deliver
 FederationService::~FederationService() { verify_pool_->Stop(); }
 
 absl::Status FederationService::CheckAtEdge(const federation::Submission& submission) {
-  RateLimiter& limiter = IsInviteTraffic(submission) ? invite_limiter_ : message_limiter_;
+  RateLimiter& limiter = federation::RateLimitOf(submission) == federation::RateLimit::kInvite
+                             ? invite_limiter_
+                             : message_limiter_;
   // Too large or too long is refused before the rate limiter: a refusal uses up no quota.
   absl::Status allowed = CheckUploadSize(submission, limits_.max_upload_size);
   if (allowed.ok()) allowed = CheckTextLengths(submission, limits_.max_message_length);
-  if (allowed.ok()) allowed = limiter.Allow(RateKey(submission));
+  if (allowed.ok()) allowed = limiter.Allow(federation::RateKey(submission));
   if (allowed.ok() && disk_space_ != nullptr) allowed = disk_space_->Check();
   if (!allowed.ok()) federation::CountRejection(allowed);
   return allowed;
@@ -314,7 +258,8 @@ absl::Status FederationService::CheckAtEdge(const federation::Submission& submis
 federation::DoneFn FederationService::RecordingRefusals(const federation::Submission& submission,
                                                         federation::DoneFn done) const {
   // Every refusal, here or in the federation core, reaches the operator's ring.
-  return [done = std::move(done), peer = RateKey(submission), kind = SubmissionKind(submission),
+  return [done = std::move(done), peer = federation::RateKey(submission),
+          kind = std::string(federation::KindName(submission)),
           clock = clock_](absl::StatusOr<federation::Accepted> result) {
     if (!result.ok()) RecentRejections::Default().Record(result.status(), peer, kind, clock->NowMs());
     done(std::move(result));

@@ -56,7 +56,7 @@ absl::StatusOr<MemberSession> Parse(absl::string_view bytes) {
 
 }  // namespace
 
-MemberSessions::MemberSessions(store::LogStore* store, uint64_t session_ttl_ms,
+MemberSessions::MemberSessions(store::KeyValueStore* store, uint64_t session_ttl_ms,
                                uint64_t max_clock_skew_ms, const Clock* clock)
     : store_(store),
       session_ttl_ms_(session_ttl_ms),

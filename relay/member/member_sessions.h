@@ -24,7 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "base/clock.h"
 #include "fedrelay/v1/fedrelay.pb.h"
-#include "store/log_store.h"
+#include "store/key_value_store.h"
 
 namespace fedrelay::relay {
 
@@ -45,7 +45,7 @@ struct MemberLogin {
 
 class MemberSessions {
  public:
-  MemberSessions(store::LogStore* store, uint64_t session_ttl_ms, uint64_t max_clock_skew_ms,
+  MemberSessions(store::KeyValueStore* store, uint64_t session_ttl_ms, uint64_t max_clock_skew_ms,
                  const Clock* clock = &SystemClock());
 
   struct Created {
@@ -64,7 +64,7 @@ class MemberSessions {
  private:
   absl::Status PurgeExpired(uint64_t now_ms);
 
-  store::LogStore* const store_;
+  store::KeyValueStore* const store_;
   const uint64_t session_ttl_ms_;
   const uint64_t max_clock_skew_ms_;
   const Clock* const clock_;

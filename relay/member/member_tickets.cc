@@ -62,10 +62,10 @@ absl::Status ValidateCategory(absl::string_view category) {
 
 }  // namespace
 
-MemberTickets::MemberTickets(store::LogStore* store, const Clock* clock)
+MemberTickets::MemberTickets(store::KeyValueStore* store, const Clock* clock)
     : MemberTickets(store, clock, Limits()) {}
 
-MemberTickets::MemberTickets(store::LogStore* store, const Clock* clock, Limits limits)
+MemberTickets::MemberTickets(store::KeyValueStore* store, const Clock* clock, Limits limits)
     : store_(store), clock_(clock), limits_(limits) {}
 
 absl::Status MemberTickets::Load() {

@@ -23,7 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "base/clock.h"
-#include "store/log_store.h"
+#include "store/key_value_store.h"
 
 namespace fedrelay::relay {
 
@@ -52,8 +52,8 @@ class MemberTickets {
     size_t open_per_user = kMaxOpenTicketsPerUser;
     size_t open_total = kMaxOpenTickets;
   };
-  explicit MemberTickets(store::LogStore* store, const Clock* clock = &SystemClock());
-  MemberTickets(store::LogStore* store, const Clock* clock, Limits limits);
+  explicit MemberTickets(store::KeyValueStore* store, const Clock* clock = &SystemClock());
+  MemberTickets(store::KeyValueStore* store, const Clock* clock, Limits limits);
 
   // Loads the count of open tickets.
   absl::Status Load();
@@ -76,7 +76,7 @@ class MemberTickets {
   absl::StatusOr<Ticket> Close(absl::string_view ticket_id, absl::string_view resolution);
 
  private:
-  store::LogStore* const store_;
+  store::KeyValueStore* const store_;
   const Clock* const clock_;
   const Limits limits_;
   mutable absl::Mutex mu_;

@@ -1,7 +1,7 @@
 // The accept step (federation/accept.h) that the relay's writer and the
-// auditor's ReplayLog share: direct tests of its rules against a constructed
+// auditor's RederiveLog share: direct tests of its rules against a constructed
 // state, and end to end that the relay's durable state and a re-derivation of
-// its log agree after the same entries, replay memory included.
+// its log agree after the same entries, seen-request memory included.
 #include "federation/accept.h"
 
 #include <gtest/gtest.h>
@@ -64,7 +64,7 @@ TEST_F(AcceptStepTest, AKnownSignatureIsReportedNotDecided) {
   const v1::FederationRequest join = MakeJoin(TestKeys().alpha, kAlpha, TestKeys().alice_id, "g");
   const Admission first = Admit(join, 1, kStartMs);
   EXPECT_EQ(first.signature_hash, Sha256(join.signature()));
-  EXPECT_EQ(state_.ReplayExpiry(first.signature_hash), kStartMs + kSkewMs);
+  EXPECT_EQ(state_.SeenRequestExpiry(first.signature_hash), kStartMs + kSkewMs);
 
   AcceptOutcome again = AcceptStep(state_, Verify(join, kStartMs + 5),
                                    EntryPlace{2, kStartMs + 5, kSkewMs});
@@ -72,10 +72,10 @@ TEST_F(AcceptStepTest, AKnownSignatureIsReportedNotDecided) {
   EXPECT_EQ(std::get<SeenSignature>(again).signature_hash, first.signature_hash);
 }
 
-TEST_F(AcceptStepTest, ARequestOlderThanTheReplayHorizonIsStale) {
+TEST_F(AcceptStepTest, ARequestOlderThanTheForgetHorizonIsStale) {
   // A later entry moved the horizon past this request's expiry: its record
   // could already be forgotten, so it is refused whatever the memory holds.
-  state_.Apply(op::SetReplayHorizon{kStartMs + kSkewMs + 1});
+  state_.Apply(op::SetForgetHorizon{kStartMs + kSkewMs + 1});
   const v1::FederationRequest join = MakeJoin(TestKeys().alpha, kAlpha, TestKeys().alice_id, "g");
   AcceptOutcome outcome =
       AcceptStep(state_, Verify(join, kStartMs), EntryPlace{1, kStartMs, kSkewMs});
@@ -83,7 +83,7 @@ TEST_F(AcceptStepTest, ARequestOlderThanTheReplayHorizonIsStale) {
   EXPECT_EQ(MachineCode(std::get<Refusal>(outcome).status), "stale_timestamp");
 
   // One millisecond younger is inside the horizon.
-  state_.Apply(op::SetReplayHorizon{kStartMs + kSkewMs});
+  state_.Apply(op::SetForgetHorizon{kStartMs + kSkewMs});
   EXPECT_TRUE(std::holds_alternative<Admission>(
       AcceptStep(state_, Verify(join, kStartMs), EntryPlace{1, kStartMs, kSkewMs})));
 }
@@ -123,14 +123,14 @@ TEST_F(AcceptStepTest, EachEntryPurgesAtMostSixteenExpiredRecordsOldestFirst) {
       Admit(MakeJoin(TestKeys().alpha, kAlpha, TestKeys().alice_id, "late", later), 21, later);
   std::vector<std::string> purged;
   for (const StateOp& state_op : admission.ops) {
-    if (const auto* purge = std::get_if<op::DeleteReplay>(&state_op)) {
+    if (const auto* purge = std::get_if<op::ForgetRequest>(&state_op)) {
       purged.push_back(purge->signature_hash);
     }
   }
-  ASSERT_EQ(purged.size(), kMaxReplayPurgePerEntry);
+  ASSERT_EQ(purged.size(), kMaxForgottenPerEntry);
   for (size_t i = 0; i < purged.size(); ++i) EXPECT_EQ(purged[i], records[i].second) << i;
-  EXPECT_EQ(state_.ReplayHorizon(), later - kSkewMs);
-  EXPECT_EQ(state_.replay_count(), 20u - kMaxReplayPurgePerEntry + 1);
+  EXPECT_EQ(state_.ForgetHorizon(), later - kSkewMs);
+  EXPECT_EQ(state_.seen_request_count(), 20u - kMaxForgottenPerEntry + 1);
 }
 
 // An entry the log cannot hold is refused on its own; the rest of its writer
@@ -192,11 +192,11 @@ TEST(WriterThreadTest, ASlowCallerDoesNotHoldUpTheWriter) {
 }
 
 // The relay decides batch by batch against its durable state plus the batch's
-// overlay; ReplayLog decides entry by entry. After the same entries both hold
-// the same state, fact for fact: bans, peers, ..., every replay record (live
-// or not), the replay horizon and the log size. The traffic makes purges hit
+// overlay; RederiveLog decides entry by entry. After the same entries both hold
+// the same state, fact for fact: bans, peers, ..., every seen-request record (live
+// or not), the forget horizon and the log size. The traffic makes purges hit
 // records of earlier batches and of the same batch.
-TEST(RelayAndAuditorTest, AgreeOnDerivedStateAndReplayMemory) {
+TEST(RelayAndAuditorTest, AgreeOnDerivedStateAndSeenRequests) {
   ASSERT_TRUE(InitCrypto().ok());
   Harness harness;
   ASSERT_TRUE(harness.Open().ok());
@@ -237,26 +237,26 @@ TEST(RelayAndAuditorTest, AgreeOnDerivedStateAndReplayMemory) {
   absl::StatusOr<DerivedState> relay_state = DerivedState::Load(**store);
   ASSERT_TRUE(relay_state.ok()) << relay_state.status();
   DerivedState audit_state;
-  absl::StatusOr<ReplayReport> report =
-      ReplayLog(**store, TestKeys().relay.PublicKeyHex(), "relay.example", kSkewMs, nullptr,
+  absl::StatusOr<RederiveReport> report =
+      RederiveLog(**store, TestKeys().relay.PublicKeyHex(), "relay.example", kSkewMs, nullptr,
                 &audit_state);
   ASSERT_TRUE(report.ok()) << report.status();
 
   EXPECT_EQ(relay_state->Describe(0, /*with_peer_source=*/false),
             audit_state.Describe(0, /*with_peer_source=*/false));
-  EXPECT_EQ(relay_state->ReplayHorizon(), t2 - kSkewMs);
+  EXPECT_EQ(relay_state->ForgetHorizon(), t2 - kSkewMs);
   // 20 + gate at t0 purged in batch two; 18 + gate at t1 purged by the t2
   // entries (16 + 3), leaving the three t2 joins.
-  EXPECT_EQ(relay_state->replay_count(), 3u);
-  EXPECT_EQ(audit_state.replay_count(), 3u);
+  EXPECT_EQ(relay_state->seen_request_count(), 3u);
+  EXPECT_EQ(audit_state.seen_request_count(), 3u);
 
   // The stored records are what the log implies: each names its entry and the
   // body hash a re-validation of that entry gives.
   size_t stored = 0;
   ASSERT_TRUE((*store)
-                  ->Scan(store::Table::kReplay, "",
+                  ->Scan(store::Table::kSeenRequests, "",
                          [&](absl::string_view, absl::string_view value) {
-                           absl::StatusOr<ReplayRecord> record = ParseReplayRecord(value);
+                           absl::StatusOr<SeenRequest> record = ParseSeenRequest(value);
                            EXPECT_TRUE(record.ok());
                            if (!record.ok()) return false;
                            ++stored;

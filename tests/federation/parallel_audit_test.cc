@@ -1,4 +1,4 @@
-// ReplayLog checks signatures a chunk ahead on every core while the accept
+// RederiveLog checks signatures a chunk ahead on every core while the accept
 // step runs in log order. Over a log of several chunks, with a peer re-keyed
 // part-way (so the early checks see a pinned key that is out of date) and
 // invites decided across chunk boundaries, it must re-derive exactly the
@@ -81,7 +81,7 @@ TEST(ParallelAuditTest, ALogOfManyChunksWithARekeyedPeerRederivesTheRelaysState)
   absl::StatusOr<DerivedState> loaded = DerivedState::Load(harness.store());
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   DerivedState replayed;
-  absl::StatusOr<ReplayReport> report = ReplayLog(harness.store(), TestKeys().relay.PublicKeyHex(),
+  absl::StatusOr<RederiveReport> report = RederiveLog(harness.store(), TestKeys().relay.PublicKeyHex(),
                                                   "relay.example", kSkewMs, nullptr, &replayed);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->entries, harness.store().Size());
@@ -100,7 +100,7 @@ TEST(ParallelAuditTest, ALogOfManyChunksWithARekeyedPeerRederivesTheRelaysState)
         MakeJoin(TestKeys().alpha, kAlpha, users[static_cast<int>(id % kUsers)], "guild-z", kStartMs + 3);
     ASSERT_TRUE(harness.store().Append({rules::SerializeDeterministic(forged)}, store::WriteSet()).ok());
   }
-  report = ReplayLog(harness.store(), TestKeys().relay.PublicKeyHex(), "relay.example", kSkewMs);
+  report = RederiveLog(harness.store(), TestKeys().relay.PublicKeyHex(), "relay.example", kSkewMs);
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_TRUE(absl::StartsWith(report.status().message(), absl::StrCat("event ", size + 1, ": ")))

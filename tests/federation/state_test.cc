@@ -1,7 +1,7 @@
 // The derived state across restarts: it is loaded from the state tables
 // without reading the log, it keeps deciding exactly as before the restart
-// (bans, homeservers, profile and migration order, invites, replay memory),
-// and ReplayLog over the same log re-derives the same state.
+// (bans, homeservers, profile and migration order, invites, seen-request memory),
+// and RederiveLog over the same log re-derives the same state.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -224,7 +224,7 @@ TEST_F(StateTest, StateSurvivesRestartWithoutReadingTheLog) {
             "stale_update");
   EXPECT_EQ(RejectionCode(MakeReject("inv-1", kStartMs + 5)), "already_decided");
   EXPECT_EQ(RejectionCode(MakeInvite("inv-2", kStartMs + 5, "other-guild")), "duplicate_invite");
-  // The replay memory: same signature, other bytes, is replayed; identical
+  // The seen-request memory: same signature, other bytes, is replayed; identical
   // bytes get the original receipt.
   v1::DMInvite restated = invite;
   restated.set_status("pending");
@@ -240,7 +240,7 @@ TEST_F(StateTest, StateSurvivesRestartWithoutReadingTheLog) {
   EXPECT_EQ(accepted.invite->token(), MakeInvite("inv-2").token());
 }
 
-TEST_F(StateTest, ReplayLogRederivesTheDurableState) {
+TEST_F(StateTest, RederiveLogRebuildsTheDurableState) {
   Restart();
   RunMixedTraffic();
   federation_->Stop();
@@ -249,7 +249,7 @@ TEST_F(StateTest, ReplayLogRederivesTheDurableState) {
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   DerivedState replayed;
   std::vector<std::pair<uint64_t, uint64_t>> progress;
-  absl::StatusOr<ReplayReport> report = ReplayLog(
+  absl::StatusOr<RederiveReport> report = RederiveLog(
       *store_, TestKeys().relay.PublicKeyHex(), "relay.example", kSkewMs,
       [&](uint64_t done, uint64_t total) { progress.emplace_back(done, total); }, &replayed);
   ASSERT_TRUE(report.ok()) << report.status();
@@ -266,7 +266,7 @@ TEST_F(StateTest, ReplayLogRederivesTheDurableState) {
   EXPECT_EQ(progress.back(), std::make_pair(store_->Size(), store_->Size()));
 }
 
-TEST_F(StateTest, ReplayLogNamesTheFirstEntryWhoseEventsWereTamperedWith) {
+TEST_F(StateTest, RederiveLogNamesTheFirstEntryWhoseEventsWereTamperedWith) {
   Restart();
   RunMixedTraffic();
   federation_->Stop();
@@ -283,8 +283,8 @@ TEST_F(StateTest, ReplayLogNamesTheFirstEntryWhoseEventsWereTamperedWith) {
   event->mutable_member_joined()->mutable_user()->set_name("Mallory");
   AppendRawLeaf(forged);
 
-  absl::StatusOr<ReplayReport> report =
-      ReplayLog(*store_, TestKeys().relay.PublicKeyHex(), "relay.example", kSkewMs);
+  absl::StatusOr<RederiveReport> report =
+      RederiveLog(*store_, TestKeys().relay.PublicKeyHex(), "relay.example", kSkewMs);
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_TRUE(absl::StartsWith(report.status().message(),
@@ -297,7 +297,7 @@ TEST_F(StateTest, ReplayLogNamesTheFirstEntryWhoseEventsWereTamperedWith) {
   EXPECT_EQ(opened.code(), absl::StatusCode::kDataLoss) << opened;
 }
 
-TEST_F(StateTest, ReplayLogFlagsARepeatedSignatureAndAForgedOperatorAction) {
+TEST_F(StateTest, RederiveLogFlagsARepeatedSignatureAndAForgedOperatorAction) {
   Restart();
   MustAccept(MakeJoin(TestKeys().alpha, kAlpha, TestKeys().alice_id, "guild-a"));
   federation_->Stop();
@@ -307,8 +307,8 @@ TEST_F(StateTest, ReplayLogFlagsARepeatedSignatureAndAForgedOperatorAction) {
   repeated.set_event_id(size + 1);
   for (v1::StreamResponse& event : *repeated.mutable_events()) event.set_event_id(size + 1);
   AppendRawLeaf(repeated);
-  absl::StatusOr<ReplayReport> report =
-      ReplayLog(*store_, TestKeys().relay.PublicKeyHex(), "relay.example", kSkewMs);
+  absl::StatusOr<RederiveReport> report =
+      RederiveLog(*store_, TestKeys().relay.PublicKeyHex(), "relay.example", kSkewMs);
   ASSERT_FALSE(report.ok());
   EXPECT_TRUE(absl::StrContains(report.status().message(),
                                 absl::StrCat("event ", size + 1, ": replays")))
@@ -329,7 +329,7 @@ TEST_F(StateTest, ReplayLogFlagsARepeatedSignatureAndAForgedOperatorAction) {
   action->set_timestamp(kStartMs);
   SignOperatorAction(action, TestKeys().bob_id);
   ASSERT_TRUE((*store)->Append({rules::SerializeDeterministic(forged)}, store::WriteSet()).ok());
-  report = ReplayLog(**store, TestKeys().relay.PublicKeyHex(), "relay.example", kSkewMs);
+  report = RederiveLog(**store, TestKeys().relay.PublicKeyHex(), "relay.example", kSkewMs);
   ASSERT_FALSE(report.ok());
   EXPECT_TRUE(absl::StartsWith(report.status().message(), "event 1: ")) << report.status();
 }
@@ -347,7 +347,7 @@ TEST_F(StateTest, AFailedBatchLeavesNoTrace) {
   EXPECT_EQ(store_->Size(), size);
   EXPECT_TRUE(sink_.entries().empty() || sink_.entries().back()->event_id() == size);
   EXPECT_FALSE(federation_->IsBanned("guild-a", TestKeys().alice_id.PublicKeyHex()));
-  // Neither the ban nor its replay record survived: the join passes and the
+  // Neither the ban nor its seen-request record survived: the join passes and the
   // same ban can be submitted again, getting the id the failed one would have had.
   MustAccept(MakeJoin(TestKeys().alpha, kAlpha, TestKeys().alice_id, "guild-a"));
   const Accepted accepted = MustAccept(ban);
@@ -355,7 +355,7 @@ TEST_F(StateTest, AFailedBatchLeavesNoTrace) {
   EXPECT_TRUE(federation_->IsBanned("guild-a", TestKeys().alice_id.PublicKeyHex()));
 }
 
-TEST_F(StateTest, ExpiredReplayRecordsArePurgedAsTheLogGrows) {
+TEST_F(StateTest, ExpiredSeenRequestsArePurgedAsTheLogGrows) {
   Restart();
   const v1::FederationRequest first =
       MakeJoin(TestKeys().alpha, kAlpha, TestKeys().alice_id, "guild-a");
@@ -367,10 +367,10 @@ TEST_F(StateTest, ExpiredReplayRecordsArePurgedAsTheLogGrows) {
 
   absl::StatusOr<DerivedState> state = DerivedState::Load(*store_);
   ASSERT_TRUE(state.ok());
-  EXPECT_FALSE(state->ReplayExpiry(Sha256(first.signature())).has_value());
-  EXPECT_EQ(state->ReplayExpiry(Sha256(second.signature())), second.timestamp() + kSkewMs);
+  EXPECT_FALSE(state->SeenRequestExpiry(Sha256(first.signature())).has_value());
+  EXPECT_EQ(state->SeenRequestExpiry(Sha256(second.signature())), second.timestamp() + kSkewMs);
   absl::StatusOr<std::optional<std::string>> record =
-      store_->Get(store::Table::kReplay, ReplayKey(Sha256(first.signature())));
+      store_->Get(store::Table::kSeenRequests, SeenRequestKey(Sha256(first.signature())));
   ASSERT_TRUE(record.ok());
   EXPECT_FALSE(record->has_value());
 }

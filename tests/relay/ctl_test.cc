@@ -302,7 +302,7 @@ TEST_F(CtlTest, RestartKeepsCtlPeersAndRemovesPeersDroppedFromTheConfig) {
   EXPECT_EQ(PeerList().size(), 2u);
 }
 
-TEST_F(CtlTest, ReplayingTheLogReproducesWhoWasTrustedWhen) {
+TEST_F(CtlTest, RederivingTheLogReproducesWhoWasTrustedWhen) {
   // Entries that were acceptable only under the peer table of their time.
   const std::string gamma = Keygen("gamma");
   PeerChange({"add", "gamma.example", "--pubkey", gamma, "--may-ban", "g9"});

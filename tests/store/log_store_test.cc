@@ -249,13 +249,13 @@ TEST_P(LogStoreTest, Tables) {
   writes.Put(Table::kState, "ban/b", "2");
   writes.Put(Table::kState, "bz", "3");
   writes.Put(Table::kState, "ba", "4");
-  writes.Put(Table::kReplay, "ban/a", "replay");
+  writes.Put(Table::kSeenRequests, "ban/a", "replay");
   writes.Put(Table::kCursors, "c", "cursor");
   writes.Put(Table::kAux, "a", std::string("\x00\xff", 2));
   ASSERT_TRUE(store->Write(writes).ok());
 
   EXPECT_EQ(*store->Get(Table::kState, "ban/a"), std::optional<std::string>("1"));
-  EXPECT_EQ(*store->Get(Table::kReplay, "ban/a"), std::optional<std::string>("replay"));
+  EXPECT_EQ(*store->Get(Table::kSeenRequests, "ban/a"), std::optional<std::string>("replay"));
   EXPECT_EQ(*store->Get(Table::kCursors, "ban/a"), std::nullopt);
   EXPECT_EQ(*store->Get(Table::kAux, "a"), std::optional<std::string>(std::string("\x00\xff", 2)));
 
@@ -283,7 +283,7 @@ TEST_P(LogStoreTest, Tables) {
   ASSERT_TRUE(store->Write(deletes).ok());
   EXPECT_EQ(*store->Get(Table::kState, "ban/a"), std::nullopt);
   EXPECT_EQ(*store->Get(Table::kState, "ban/b"), std::optional<std::string>("changed"));
-  EXPECT_EQ(*store->Get(Table::kReplay, "ban/a"), std::optional<std::string>("replay"));
+  EXPECT_EQ(*store->Get(Table::kSeenRequests, "ban/a"), std::optional<std::string>("replay"));
   // Tables do not touch the log.
   EXPECT_EQ(store->Size(), 0u);
 }

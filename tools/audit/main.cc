@@ -1,4 +1,4 @@
-// fedrelay-audit: replays a fedrelay log and proves it. See `fedrelay-audit --help`.
+// fedrelay-audit: re-derives a fedrelay log and proves it. See `fedrelay-audit --help`.
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -32,7 +32,7 @@ namespace {
 using fedrelay::Args;
 using fedrelay::audit::CheckCheckpoint;
 
-constexpr char kUsage[] = R"(fedrelay-audit - replay a fedrelay log and prove every decision in it
+constexpr char kUsage[] = R"(fedrelay-audit - re-derive a fedrelay log and prove every decision in it
 
 Usage:
   fedrelay-audit --relay HOST:PORT --vkey VKEY [--checkpoint FILE]... [options]
@@ -269,15 +269,15 @@ int main(int argc, char** argv) {
       status = checked.status();
     }
   }
-  fedrelay::federation::ReplayReport report;
+  fedrelay::federation::RederiveReport report;
   if (status.ok()) {
-    auto replayed = fedrelay::federation::ReplayLog(
+    auto rederived = fedrelay::federation::RederiveLog(
         *store, fedrelay::HexEncode(verifier->public_key), server_id, max_skew,
-        [&](uint64_t done, uint64_t total) { progress("replay", done, total); });
-    if (replayed.ok()) {
-      report = *replayed;
+        [&](uint64_t done, uint64_t total) { progress("rederive", done, total); });
+    if (rederived.ok()) {
+      report = *rederived;
     } else {
-      status = replayed.status();
+      status = rederived.status();
     }
   }
   const uint64_t size = store->Size();

@@ -17,7 +17,7 @@
 #include "base/encoding.h"
 #include "base/status_macros.h"
 #include "federation/federation.h"
-#include "federation/replay.h"
+#include "federation/rederive.h"
 #include "federation/state.h"
 #include "fedrelay/v1/fedrelay.grpc.pb.h"
 #include "nlohmann/json.hpp"
@@ -51,7 +51,7 @@ struct Round {
   uint64_t new_entries = 0;
   uint64_t checkpoints = 0;
   uint64_t receipts = 0;
-  federation::ReplayReport state;
+  federation::RederiveReport state;
 };
 
 class Monitor {
@@ -158,7 +158,7 @@ class Monitor {
     // Re-derive only what was not verified yet, on top of the saved state.
     store::WriteSet writes;
     const uint64_t begin = verified_;
-    auto replayed = federation::ReplayLogFrom(
+    auto replayed = federation::RederiveLogFrom(
         *store_, begin, HexEncode(options_.verifier.public_key), options_.max_clock_skew_ms,
         &state_, options_.state_dir.empty() ? nullptr : &writes,
         [&](uint64_t done, uint64_t total) {

@@ -1,8 +1,8 @@
-// ReplayLog: re-derives the whole state from the log alone and checks every
+// RederiveLog: re-derives the whole state from the log alone and checks every
 // entry against what the rules say it must be, running the relay's own accept
 // step (federation/accept.h) on each, checking signatures on every core;
-// ReplayLogFrom continues one.
-#include "federation/replay.h"
+// RederiveLogFrom continues one.
+#include "federation/rederive.h"
 
 #include <algorithm>
 #include <atomic>
@@ -64,9 +64,9 @@ class SpeculativeHints final : public StateView {
   std::optional<std::string> FindHomeserver(absl::string_view) const override { return std::nullopt; }
   std::optional<uint64_t> LastProfileTimestamp(absl::string_view) const override { return std::nullopt; }
   std::optional<MigrationRecord> LastMigration(absl::string_view) const override { return std::nullopt; }
-  std::optional<uint64_t> ReplayExpiry(absl::string_view) const override { return std::nullopt; }
-  uint64_t ReplayHorizon() const override { return 0; }
-  std::vector<std::string> ExpiredReplays(uint64_t, size_t) const override { return {}; }
+  std::optional<uint64_t> SeenRequestExpiry(absl::string_view) const override { return std::nullopt; }
+  uint64_t ForgetHorizon() const override { return 0; }
+  std::vector<std::string> ForgettableRequests(uint64_t, size_t) const override { return {}; }
 
  private:
   const DerivedState* const state_;
@@ -82,15 +82,15 @@ struct CheckedEntry {
   absl::StatusOr<rules::Verified> verified = absl::UnknownError("not checked");
 };
 
-class Replayer {
+class LogRederiver {
  public:
-  Replayer(std::string relay_public_key, uint64_t max_clock_skew_ms)
+  LogRederiver(std::string relay_public_key, uint64_t max_clock_skew_ms)
       : relay_public_key_(std::move(relay_public_key)),
         max_clock_skew_ms_(max_clock_skew_ms),
         hints_(&state_, &state_mu_) {}
   // Continues from `state` (what the entries before the next one left); every
   // state change is also added to `writes` when set, to persist it.
-  Replayer(std::string relay_public_key, uint64_t max_clock_skew_ms, DerivedState state,
+  LogRederiver(std::string relay_public_key, uint64_t max_clock_skew_ms, DerivedState state,
            store::WriteSet* writes)
       : relay_public_key_(std::move(relay_public_key)),
         max_clock_skew_ms_(max_clock_skew_ms),
@@ -121,7 +121,7 @@ class Replayer {
     if (!entry.verified.ok()) entry.verified = Validate(logged, &state_);
     absl::StatusOr<rules::Verified>& verified = entry.verified;
     if (!verified.ok()) {
-      return Divergence(event_id, absl::StrCat("rejected on replay: ", verified.status().message()));
+      return Divergence(event_id, absl::StrCat("rejected on re-derivation: ", verified.status().message()));
     }
     if (logged.kind() != verified->entry.kind()) {
       return Divergence(event_id, absl::StrCat("kind '", logged.kind(), "' but the entry carries ",
@@ -134,7 +134,7 @@ class Replayer {
       return Divergence(event_id, "replays the signature of an earlier entry");
     }
     if (const auto* refusal = std::get_if<Refusal>(&outcome)) {
-      return Divergence(event_id, absl::StrCat("rejected on replay: ", refusal->status.message()));
+      return Divergence(event_id, absl::StrCat("rejected on re-derivation: ", refusal->status.message()));
     }
     const Admission& admission = std::get<Admission>(outcome);
     if (admission.leaf != entry.leaf) {
@@ -171,11 +171,11 @@ class Replayer {
 };
 
 // Checks one chunk of entries on every core (the calling thread included).
-void CheckChunk(const Replayer& replayer, std::vector<CheckedEntry>& chunk) {
+void CheckChunk(const LogRederiver& rederiver, std::vector<CheckedEntry>& chunk) {
   const size_t threads = std::max(1u, std::thread::hardware_concurrency());
   std::atomic<size_t> next{0};
   auto work = [&] {
-    for (size_t i = next.fetch_add(1); i < chunk.size(); i = next.fetch_add(1)) replayer.Check(chunk[i]);
+    for (size_t i = next.fetch_add(1); i < chunk.size(); i = next.fetch_add(1)) rederiver.Check(chunk[i]);
   };
   std::vector<std::thread> helpers;
   for (size_t t = 1; t < threads; ++t) helpers.emplace_back(work);
@@ -188,8 +188,8 @@ void CheckChunk(const Replayer& replayer, std::vector<CheckedEntry>& chunk) {
 // Runs entries [begin, end) through `replayer`: signatures are checked a chunk
 // ahead on every core while the previous chunk goes through the accept step in
 // order on this thread. Counts what it applied in `done`.
-absl::Status ApplyRange(const store::LogStore& store, uint64_t begin, uint64_t end,
-                        Replayer& replayer,
+absl::Status ApplyRange(const store::LogReader& log, uint64_t begin, uint64_t end,
+                        LogRederiver& rederiver,
                         const std::function<void(uint64_t done, uint64_t total)>& progress,
                         uint64_t& done) {
   const uint64_t total = end > begin ? end - begin : 0;
@@ -199,7 +199,7 @@ absl::Status ApplyRange(const store::LogStore& store, uint64_t begin, uint64_t e
   std::thread checker;
   auto apply_all = [&](std::vector<CheckedEntry>& chunk) {
     for (CheckedEntry& entry : chunk) {
-      failure = replayer.Apply(entry);
+      failure = rederiver.Apply(entry);
       if (!failure.ok()) return false;
       ++done;
       if (progress && (done % 4096 == 0 || done == total)) progress(done, total);
@@ -212,10 +212,10 @@ absl::Status ApplyRange(const store::LogStore& store, uint64_t begin, uint64_t e
     if (checker.joinable()) checker.join();
     applying.swap(checking);
     checking.swap(reading);
-    checker = std::thread([&replayer, &checking] { CheckChunk(replayer, checking); });
+    checker = std::thread([&rederiver, &checking] { CheckChunk(rederiver, checking); });
     return apply_all(applying);
   };
-  absl::Status scanned = store.ScanLeaves(begin, end, [&](uint64_t index, absl::string_view leaf) {
+  absl::Status scanned = log.ScanLeaves(begin, end, [&](uint64_t index, absl::string_view leaf) {
     CheckedEntry& entry = reading.emplace_back();
     entry.index = index;
     entry.leaf = std::string(leaf);
@@ -228,24 +228,24 @@ absl::Status ApplyRange(const store::LogStore& store, uint64_t begin, uint64_t e
   return failure;
 }
 
-absl::StatusOr<ReplayReport> ReplayLog(
-    const store::LogStore& store, const std::string& relay_pubkey_hex,
+absl::StatusOr<RederiveReport> RederiveLog(
+    const store::LogReader& log, const std::string& relay_pubkey_hex,
     const std::string& /*server_id*/, uint64_t max_clock_skew_ms,
     const std::function<void(uint64_t done, uint64_t total)>& progress, DerivedState* derived) {
   RETURN_IF_ERROR(InitCrypto());
   ASSIGN_OR_RETURN(std::string relay_public_key,
                    ParsePublicKeyHex(relay_pubkey_hex, "relay public key"));
-  Replayer replayer(std::move(relay_public_key), max_clock_skew_ms);
-  const uint64_t total = store.Size();
+  LogRederiver rederiver(std::move(relay_public_key), max_clock_skew_ms);
+  const uint64_t total = log.Size();
   uint64_t done = 0;
-  RETURN_IF_ERROR(ApplyRange(store, 0, total, replayer, progress, done));
+  RETURN_IF_ERROR(ApplyRange(log, 0, total, rederiver, progress, done));
   if (done != total) {
     return absl::DataLossError(absl::StrCat("the log holds ", total, " entries but only ", done,
                                             " could be read"));
   }
 
-  DerivedState& state = replayer.state();
-  ReplayReport report;
+  DerivedState& state = rederiver.state();
+  RederiveReport report;
   report.entries = done;
   report.bans = state.ban_count();
   report.users_with_homeserver = state.homeserver_count();
@@ -256,25 +256,25 @@ absl::StatusOr<ReplayReport> ReplayLog(
   return report;
 }
 
-absl::StatusOr<ReplayReport> ReplayLogFrom(
-    const store::LogStore& store, uint64_t begin, const std::string& relay_pubkey_hex,
+absl::StatusOr<RederiveReport> RederiveLogFrom(
+    const store::LogReader& log, uint64_t begin, const std::string& relay_pubkey_hex,
     uint64_t max_clock_skew_ms, DerivedState* state, store::WriteSet* writes,
     const std::function<void(uint64_t done, uint64_t total)>& progress) {
   RETURN_IF_ERROR(InitCrypto());
   ASSIGN_OR_RETURN(std::string relay_public_key,
                    ParsePublicKeyHex(relay_pubkey_hex, "relay public key"));
-  Replayer replayer(std::move(relay_public_key), max_clock_skew_ms, std::move(*state), writes);
-  const uint64_t end = store.Size();
+  LogRederiver rederiver(std::move(relay_public_key), max_clock_skew_ms, std::move(*state), writes);
+  const uint64_t end = log.Size();
   const uint64_t total = end > begin ? end - begin : 0;
   uint64_t done = 0;
-  absl::Status applied = ApplyRange(store, begin, end, replayer, progress, done);
-  *state = std::move(replayer.state());  // the caller's state is never left moved-from
+  absl::Status applied = ApplyRange(log, begin, end, rederiver, progress, done);
+  *state = std::move(rederiver.state());  // the caller's state is never left moved-from
   RETURN_IF_ERROR(applied);
   if (done != total) {
     return absl::DataLossError(absl::StrCat("entries [", begin, ", ", end, ") hold ", total,
                                             " entries but only ", done, " could be read"));
   }
-  ReplayReport report;
+  RederiveReport report;
   report.entries = done;
   report.bans = state->ban_count();
   report.users_with_homeserver = state->homeserver_count();

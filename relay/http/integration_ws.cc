@@ -462,6 +462,9 @@ class IntegrationSession final : public EventSubscriber,
         return false;
       }
       pending_request_id_.clear();
+      // The idle clock restarts at the answer: a socket that waited minutes
+      // for the operator gets the full idle timeout to use what it was told.
+      last_frame_ms_ = SystemClock().NowMs();
       connection = connection_;
       if (decision.granted) {
         // The socket may use its new key at once.

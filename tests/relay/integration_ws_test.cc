@@ -180,11 +180,14 @@ class IntegrationWsTest : public ::testing::Test {
   }
 
   // Runs the whole access flow for `client_id` on `ws`; returns the granted key.
-  std::string GrantKey(WsClient& ws, const std::string& client_id) {
+  // `operator_pause`: how long the operator takes before approving.
+  std::string GrantKey(WsClient& ws, const std::string& client_id,
+                       std::chrono::milliseconds operator_pause = std::chrono::milliseconds(0)) {
     ws.Hello(client_id);
     ws.Expect("welcome");
     ws.Send("request_access", {{"clientId", client_id}, {"requestedScopes", {"rest.full"}}});
     const std::string request_id = ws.Expect("access_pending").value("requestId", "");
+    std::this_thread::sleep_for(operator_pause);
     const testing::CommandResult approved = Ctl("access approve " + request_id);
     EXPECT_EQ(approved.exit_code, 0) << approved.output;
     return ws.Expect("access_granted").value("apiKey", "");
@@ -468,7 +471,10 @@ TEST_F(IntegrationWsTest, IdleSocketIsClosedButASubscribedOneIsNot) {
   relay_.reset();
   StartRelay("  idle_timeout_ms: 500\n  access_request_cooldown_ms: 0\n");
   WsClient subscribed(relay_->http_port());
-  GrantKey(subscribed, "idler");
+  // The operator answers after longer than the idle timeout: the socket was
+  // exempt while it waited and gets a fresh idle timeout from the answer.
+  GrantKey(subscribed, "idler", std::chrono::milliseconds(900));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the client reads its key
   subscribed.Send("subscribe", Json::object());
   WsClient idle(relay_->http_port());
   idle.Hello("idler");

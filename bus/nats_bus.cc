@@ -71,6 +71,39 @@ class OrderedFollower final : public NatsBus::Follower {
   natsSubscription* const sub_;
 };
 
+class BucketWatcher final : public NatsBus::KvWatcher {
+ public:
+  explicit BucketWatcher(kvWatcher* watcher) : watcher_(watcher) {}
+  ~BucketWatcher() override {
+    kvWatcher_Stop(watcher_);
+    kvWatcher_Destroy(watcher_);
+  }
+
+  absl::StatusOr<std::optional<NatsBus::KvUpdate>> Next(int64_t timeout_ms) override {
+    kvEntry* entry = nullptr;
+    const natsStatus status = kvWatcher_Next(&entry, watcher_, timeout_ms);
+    if (status == NATS_TIMEOUT) return std::nullopt;
+    if (status != NATS_OK) return NatsError(status, static_cast<jsErrCode>(0), "key-value watch");
+    NatsBus::KvUpdate update;
+    if (entry == nullptr) {
+      update.kind = NatsBus::KvUpdate::Kind::kCaughtUp;
+      return update;
+    }
+    update.key = kvEntry_Key(entry);
+    if (kvEntry_Operation(entry) == kvOp_Put) {
+      update.value.assign(static_cast<const char*>(kvEntry_Value(entry)),
+                          static_cast<size_t>(kvEntry_ValueLen(entry)));
+    } else {
+      update.kind = NatsBus::KvUpdate::Kind::kDelete;
+    }
+    kvEntry_Destroy(entry);
+    return update;
+  }
+
+ private:
+  kvWatcher* const watcher_;
+};
+
 }  // namespace
 
 BusNames BusNames::From(const std::string& stream, const std::string& subject_prefix) {
@@ -82,6 +115,7 @@ BusNames BusNames::From(const std::string& stream, const std::string& subject_pr
   names.checkpoint_stream = stream + "_CHECKPOINT";
   names.checkpoint_subject = subject_prefix + ".checkpoint";
   names.cursor_bucket = stream + "_CURSORS";
+  names.api_key_bucket = stream + "_APIKEYS";
   return names;
 }
 
@@ -278,6 +312,30 @@ absl::StatusOr<uint64_t> NatsBus::KvSwap(const std::string& bucket, const std::s
     return failure;
   }
   return revision;
+}
+
+absl::Status NatsBus::KvPut(const std::string& bucket, const std::string& key,
+                            absl::string_view value) {
+  ASSIGN_OR_RETURN(kvStore * kv, impl_->Bucket(bucket));
+  uint64_t revision = 0;
+  const natsStatus status =
+      kvStore_Put(&revision, kv, key.c_str(), value.data(), static_cast<int>(value.size()));
+  if (status != NATS_OK) return NatsError(status, static_cast<jsErrCode>(0), "key-value put");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<NatsBus::KvWatcher>> NatsBus::KvWatch(const std::string& bucket) {
+  ASSIGN_OR_RETURN(kvStore * kv, impl_->Bucket(bucket));
+  kvWatcher* watcher = nullptr;
+  const natsStatus status = kvStore_WatchAll(&watcher, kv, nullptr);
+  if (status != NATS_OK) {
+    return NatsError(status, static_cast<jsErrCode>(0), absl::StrCat("watch bucket ", bucket));
+  }
+  return std::unique_ptr<KvWatcher>(new BucketWatcher(watcher));
+}
+
+bool NatsBus::Connected() const {
+  return natsConnection_Status(impl_->conn) == NATS_CONN_STATUS_CONNECTED;
 }
 
 absl::Status NatsBus::PublishCore(const std::string& subject, absl::string_view data) {

@@ -32,6 +32,7 @@ struct BusNames {
   std::string checkpoint_stream;   // <stream>_CHECKPOINT: the latest signed checkpoint
   std::string checkpoint_subject;  // <prefix>.checkpoint
   std::string cursor_bucket;       // <stream>_CURSORS: key-value bucket of subscriber cursors
+  std::string api_key_bucket;      // <stream>_APIKEYS: the sequencer's API key records (hashes only)
 
   static BusNames From(const std::string& stream, const std::string& subject_prefix);
 };
@@ -102,6 +103,28 @@ class NatsBus {
   // someone else wrote first. Returns the new revision.
   absl::StatusOr<uint64_t> KvSwap(const std::string& bucket, const std::string& key,
                                   absl::string_view value, uint64_t last_revision);
+
+  // Writes `value` whatever the key held.
+  absl::Status KvPut(const std::string& bucket, const std::string& key, absl::string_view value);
+
+  // Every key of `bucket`: first its current values, then a kCaughtUp mark,
+  // then each change as it happens.
+  struct KvUpdate {
+    enum class Kind { kPut, kDelete, kCaughtUp };
+    Kind kind = Kind::kPut;
+    std::string key;
+    std::string value;  // kPut only
+  };
+  class KvWatcher {
+   public:
+    virtual ~KvWatcher() = default;
+    // The next update within `timeout_ms`; nullopt on timeout.
+    virtual absl::StatusOr<std::optional<KvUpdate>> Next(int64_t timeout_ms) = 0;
+  };
+  absl::StatusOr<std::unique_ptr<KvWatcher>> KvWatch(const std::string& bucket);
+
+  // Whether the connection is up now (it reconnects by itself after a loss).
+  bool Connected() const;
 
   // Core NATS: a plain publish (no stream), and a synchronous subscription.
   absl::Status PublishCore(const std::string& subject, absl::string_view data);

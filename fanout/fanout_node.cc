@@ -24,7 +24,9 @@
 #include "bus/log_publisher.h"
 #include "bus/nats_bus.h"
 #include "config/config.h"
+#include "fanout/api_key_mirror.h"
 #include "fanout/kv_cursor_book.h"
+#include "fanout/memory_key_value_store.h"
 #include "federation/follower.h"
 #include "federation/signing.h"
 #include "federation/state.h"
@@ -32,6 +34,7 @@
 #include "relay/grpc/federation_service.h"
 #include "relay/grpc/malformed_request.h"
 #include "relay/http/http_server.h"
+#include "relay/http/integration_ws.h"
 #include "relay/http/log_http.h"
 #include "spdlog/spdlog.h"
 #include "store/log_store.h"
@@ -76,12 +79,21 @@ class FanoutNodeImpl final : public FanoutNode {
     bus_ = std::move(*bus);
     ASSIGN_OR_RETURN(cursors_, bus::KvCursors::Open(bus_.get(), names_.cursor_bucket));
     cursor_book_ = std::make_unique<KvCursorBook>(cursors_.get());
+    // The sequencer's API keys, mirrored from the bus into memory before
+    // anything is served, so no key revoked while this node was down is live.
+    api_keys_ = std::make_unique<relay::ApiKeys>(&api_key_table_);
+    ApiKeyMirrorOptions mirror_options;
+    mirror_options.bus = bus_.get();
+    mirror_options.bucket = names_.api_key_bucket;
+    mirror_options.api_keys = api_keys_.get();
+    api_key_mirror_ = ApiKeyMirror::Start(mirror_options);
     spdlog::info("fan-out node: local log at {} with {} entries; following stream {} on {}",
                  options_.data_dir, log_->Size(), names_.stream, options_.nats_url);
 
     relay::DeliveryOptions delivery_options;
     delivery_options.store = log_.get();
     delivery_options.cursors = cursor_book_.get();
+    delivery_options.api_keys = api_keys_.get();
     delivery_options.server_id = options_.server_id;
     delivery_options.max_clock_skew_ms = options_.max_clock_skew_ms;
     delivery_ = relay::Delivery::Create(delivery_options);
@@ -99,6 +111,7 @@ class FanoutNodeImpl final : public FanoutNode {
 
   void Shutdown() override {
     if (shut_down_.exchange(true)) return;
+    if (integration_) integration_->Shutdown();
     if (http_) http_->Stop();
     if (delivery_) delivery_->Shutdown();
     if (grpc_server_) {
@@ -106,6 +119,7 @@ class FanoutNodeImpl final : public FanoutNode {
     }
     stopping_.store(true);
     if (follower_.joinable()) follower_.join();
+    if (api_key_mirror_) api_key_mirror_->Stop();
     MetricsRegistry::Default().RemoveCallbacks("fedrelay_log_size");
   }
 
@@ -140,6 +154,13 @@ class FanoutNodeImpl final : public FanoutNode {
     relay::RegisterLogEndpoints(*http_, *log_);
     relay::RegisterHealthEndpoints(*http_, MetricsRegistry::Default(),
                                    [this] { return Readiness(); });
+    // The integration WebSocket (/v1/ws) with the relay's own code; access
+    // requests stay with the sequencer, whose operator approves them.
+    integration_ = std::make_unique<relay::IntegrationGateway>(
+        relay::IntegrationGateway::Deps{delivery_.get(), api_keys_.get(), nullptr, federation_.get(),
+                                        log_.get(), [this] { return Readiness(); }},
+        relay::IntegrationOptions{options_.server_id});
+    integration_->Register(*http_);
     RETURN_IF_ERROR(http_->Start());
     http_port_ = http_->port();
     spdlog::info("HTTP listening on {} (port {})", options_.http_listen, http_port_);
@@ -322,6 +343,10 @@ class FanoutNodeImpl final : public FanoutNode {
   std::unique_ptr<bus::NatsBus> bus_;
   std::unique_ptr<bus::KvCursors> cursors_;
   std::unique_ptr<KvCursorBook> cursor_book_;
+  MemoryKeyValueStore api_key_table_;  // the mirrored API key records
+  std::unique_ptr<relay::ApiKeys> api_keys_;
+  std::unique_ptr<ApiKeyMirror> api_key_mirror_;
+  std::unique_ptr<relay::IntegrationGateway> integration_;
   std::unique_ptr<relay::Delivery> delivery_;
   std::unique_ptr<relay::FederationService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;

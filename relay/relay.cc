@@ -16,6 +16,7 @@
 #include "base/errors.h"
 #include "base/metrics.h"
 #include "base/status_macros.h"
+#include "bus/kv_table_replicator.h"
 #include "bus/log_publisher.h"
 #include "federation/federation.h"
 #include "relay/grpc/admin_service.h"
@@ -152,6 +153,7 @@ class RelayImpl final : public Relay {
       bus_options.store = store_.get();
       bus_publisher_ = bus::LogPublisher::Start(bus_options);
       sinks.push_back(bus_publisher_.get());
+      StartApiKeyReplicator(bus_options.names);
     }
     sinks_ = std::make_unique<EventSinkFanOut>(std::move(sinks));
     ASSIGN_OR_RETURN(federation_,
@@ -207,6 +209,7 @@ class RelayImpl final : public Relay {
       }
     }
     if (bus_publisher_) bus_publisher_->Stop();  // after the last entry and checkpoint
+    if (api_key_replicator_) api_key_replicator_->Stop();
     MetricsRegistry::Default().RemoveCallbacks("fedrelay_log_size");
   }
 
@@ -328,6 +331,21 @@ class RelayImpl final : public Relay {
     return absl::OkStatus();
   }
 
+  // API key records (hashes, never keys) go to the bus, so that fan-out nodes
+  // authenticate this relay's keys and hear its revocations (docs/scale-out.md).
+  void StartApiKeyReplicator(const bus::BusNames& names) {
+    bus::KvTableReplicatorOptions options;
+    options.nats_url = config_.bus_nats_url;
+    options.bucket = names.api_key_bucket;
+    options.what = "api-keys";
+    options.read_table = [keys = api_keys_.get()] { return keys->Records(); };
+    api_key_replicator_ = bus::KvTableReplicator::Start(std::move(options));
+    std::weak_ptr<bus::KvTableReplicator> weak = api_key_replicator_;
+    api_keys_->AddChangeListener([weak](const std::string&) {
+      if (auto replicator = weak.lock()) replicator->Wake();
+    });
+  }
+
   void RegisterMetrics() {
     MetricsRegistry::Default().AddCallbackGauge("fedrelay_log_size", "Entries in the log",
                                                 [this]() { return static_cast<double>(store_->Size()); });
@@ -362,6 +380,7 @@ class RelayImpl final : public Relay {
   bool shut_down_ = false;
   std::unique_ptr<AccessRequests> access_requests_;  // pending /v1/ws access requests
   std::unique_ptr<IntegrationGateway> integration_;  // GET /v1/ws
+  std::shared_ptr<bus::KvTableReplicator> api_key_replicator_;  // with bus.nats_url
 };
 
 }  // namespace

@@ -111,6 +111,13 @@ absl::StatusOr<ApiKeys::Created> ApiKeys::Create(absl::string_view name,
                                                  const std::vector<std::string>& scopes) {
   RETURN_IF_ERROR(ValidateName(name));
   RETURN_IF_ERROR(ValidateScopes(scopes));
+  absl::StatusOr<Created> created = DrawAndSave(name, scopes);
+  if (created.ok()) Notify(/*revoked=*/false, created->info.key_id);
+  return created;
+}
+
+absl::StatusOr<ApiKeys::Created> ApiKeys::DrawAndSave(absl::string_view name,
+                                                       const std::vector<std::string>& scopes) {
   absl::MutexLock lock(&write_mu_);
   // A 64-bit id prefix collides with an existing key practically never; if it
   // does, draw again rather than shadow the older key.
@@ -180,13 +187,68 @@ absl::StatusOr<ApiKeyInfo> ApiKeys::Revoke(absl::string_view key_id) {
     info.revoked_at_ms = clock_->NowMs();
     RETURN_IF_ERROR(Save(info, sha256_hex));
   }
+  Notify(/*revoked=*/true, info.key_id);
+  return info;
+}
+
+void ApiKeys::Notify(bool revoked, const std::string& key_id) {
   std::vector<std::function<void(const std::string&)>> listeners;
   {
     absl::MutexLock lock(&listeners_mu_);
-    listeners = listeners_;
+    listeners = change_listeners_;
+    if (revoked) listeners.insert(listeners.begin(), listeners_.begin(), listeners_.end());
   }
-  for (const auto& listener : listeners) listener(info.key_id);
-  return info;
+  for (const auto& listener : listeners) listener(key_id);
+}
+
+void ApiKeys::AddChangeListener(std::function<void(const std::string& key_id)> listener) {
+  absl::MutexLock lock(&listeners_mu_);
+  change_listeners_.push_back(std::move(listener));
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ApiKeys::Records() const {
+  std::vector<std::pair<std::string, std::string>> records;
+  RETURN_IF_ERROR(store_->Scan(store::Table::kAux, kRecordPrefix,
+                               [&](absl::string_view key, absl::string_view value) {
+                                 records.emplace_back(std::string(key.substr(kRecordPrefix.size())),
+                                                      std::string(value));
+                                 return true;
+                               }));
+  return records;
+}
+
+absl::Status ApiKeys::Mirror(absl::string_view record) {
+  std::string sha256_hex;
+  absl::StatusOr<ApiKeyInfo> info = Parse(record, &sha256_hex);
+  if (!info.ok() || info->key_id.size() != kKeyIdHexChars || !IsLowerHex(info->key_id) ||
+      sha256_hex.size() != 64 || !IsLowerHex(sha256_hex) ||
+      !absl::StartsWith(sha256_hex, info->key_id) || !ValidateScopes(info->scopes).ok()) {
+    return MakeError(ErrorCode::kMalformed, "not an API key record");
+  }
+  bool was_live = false;
+  {
+    absl::MutexLock lock(&write_mu_);
+    ASSIGN_OR_RETURN(auto existing, Load(info->key_id, nullptr));
+    was_live = existing.has_value() && !existing->revoked;
+    RETURN_IF_ERROR(Save(*info, sha256_hex));
+  }
+  if (was_live && info->revoked) Notify(/*revoked=*/true, info->key_id);
+  return absl::OkStatus();
+}
+
+absl::Status ApiKeys::Forget(absl::string_view key_id) {
+  bool was_live = false;
+  {
+    absl::MutexLock lock(&write_mu_);
+    ASSIGN_OR_RETURN(auto existing, Load(key_id, nullptr));
+    if (!existing.has_value()) return absl::OkStatus();
+    was_live = !existing->revoked;
+    store::WriteSet writes;
+    writes.Delete(store::Table::kAux, RecordKey(key_id));
+    RETURN_IF_ERROR(store_->Write(writes));
+  }
+  if (was_live) Notify(/*revoked=*/true, std::string(key_id));
+  return absl::OkStatus();
 }
 
 void ApiKeys::AddRevocationListener(std::function<void(const std::string& key_id)> listener) {

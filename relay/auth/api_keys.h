@@ -17,6 +17,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -73,15 +74,37 @@ class ApiKeys {
   // "fr_<64 hex>" -> its key id, or kUnauthenticated.
   static absl::StatusOr<std::string> KeyIdOf(absl::string_view key);
 
+  // Replication to fan-out nodes (docs/scale-out.md). The sequencer copies
+  // its records to the bus; a node mirrors them into its own ApiKeys, so it
+  // authenticates the sequencer's keys with the same code.
+  //
+  // Every stored record: (key id, record JSON holding the key's SHA-256,
+  // never the key), in key id order.
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Records() const;
+  // Stores a record in Records()' form as it is (kMalformed when it is not
+  // one). A record that revokes a key this table holds live tells the
+  // revocation listeners.
+  absl::Status Mirror(absl::string_view record);
+  // Drops a record: the key is then unknown. Listeners learn of it as of a
+  // revocation when the key was live.
+  absl::Status Forget(absl::string_view key_id);
+  // Called with the key id after each change made here (Create, Revoke).
+  void AddChangeListener(std::function<void(const std::string& key_id)> listener);
+
  private:
+  absl::StatusOr<Created> DrawAndSave(absl::string_view name,
+                                       const std::vector<std::string>& scopes);
   absl::StatusOr<std::optional<ApiKeyInfo>> Load(absl::string_view key_id, std::string* sha256_hex) const;
   absl::Status Save(const ApiKeyInfo& info, absl::string_view sha256_hex);
+  void Notify(bool revoked, const std::string& key_id);
 
   store::KeyValueStore* const store_;
   const Clock* const clock_;
   absl::Mutex write_mu_;  // serializes read-modify-write of records
   absl::Mutex listeners_mu_;
   std::vector<std::function<void(const std::string&)>> listeners_ ABSL_GUARDED_BY(listeners_mu_);
+  std::vector<std::function<void(const std::string&)>> change_listeners_
+      ABSL_GUARDED_BY(listeners_mu_);
 };
 
 }  // namespace fedrelay::relay

@@ -175,7 +175,9 @@ class IntegrationSession final : public EventSubscriber,
       connection_.reset();
     }
     if (subscription != nullptr) subscription->Cancel();
-    if (!request_id.empty()) core_->deps.access_requests->Abandon(request_id);
+    if (!request_id.empty() && core_->deps.access_requests != nullptr) {
+      core_->deps.access_requests->Abandon(request_id);
+    }
     core_->Remove(id_);
     core_->sockets_gauge.Add(-1);
   }
@@ -428,6 +430,9 @@ class IntegrationSession final : public EventSubscriber,
       return Refuse(kRequestPending, absl::StrCat("this socket already waits for ", pending));
     }
     if (absl::Status ready = core_->Ready(); !ready.ok()) return Refuse(kNotReady, ready.message());
+    if (core_->deps.access_requests == nullptr) {
+      return Refuse(kNotReady, "this is a fan-out node: request access on the sequencer");
+    }
     info.scopes = *scopes;
     std::sort(info.scopes.begin(), info.scopes.end());
     info.scopes.erase(std::unique(info.scopes.begin(), info.scopes.end()), info.scopes.end());
@@ -618,7 +623,7 @@ void IntegrationGateway::Core::RunTimer() {
       absl::MutexLock lock(&timer_mu);
       if (timer_mu.AwaitWithTimeout(absl::Condition(&timer_stop), absl::FromChrono(kTick))) return;
     }
-    deps.access_requests->Expire();
+    if (deps.access_requests != nullptr) deps.access_requests->Expire();
     const uint64_t now = SystemClock().NowMs();
     for (const auto& session : Sessions()) session->Tick(now);
   }
@@ -674,7 +679,7 @@ void IntegrationGateway::Shutdown() {
     core_->timer_stop = true;
   }
   if (core_->timer.joinable()) core_->timer.join();
-  core_->deps.access_requests->FailAll();
+  if (core_->deps.access_requests != nullptr) core_->deps.access_requests->FailAll();
   for (const auto& session : core_->Sessions()) {
     if (session->Subscribed()) session->Fail(kNotReady, "the relay is shutting down");
   }

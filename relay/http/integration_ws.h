@@ -54,6 +54,7 @@ class IntegrationGateway {
   struct Deps {
     Delivery* delivery = nullptr;
     ApiKeys* api_keys = nullptr;
+    // Null on a fan-out node: request_access is then refused with not_ready.
     AccessRequests* access_requests = nullptr;
     const federation::Federation* federation = nullptr;
     const store::LogStore* store = nullptr;

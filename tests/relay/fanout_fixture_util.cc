@@ -100,4 +100,22 @@ std::shared_ptr<grpc::Channel> FanoutProcess::Channel() const {
 
 std::string FanoutProcess::log_text() const { return ReadFile(log_path_); }
 
+void FanoutClusterTest::SetUp() {
+  FEDRELAY_REQUIRE_NATS_SERVER();
+  auto nats = NatsServer::Start(dir_.path());
+  ASSERT_TRUE(nats.ok()) << nats.status();
+  nats_ = std::move(*nats);
+  RelayProcess::Options options;
+  options.extra_yaml = absl::StrCat("bus:\n  nats_url: ", nats_->url(), "\n", ExtraSequencerYaml());
+  auto relay = RelayProcess::Start(options);
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  sequencer_ = std::move(*relay);
+}
+
+std::unique_ptr<FanoutProcess> FanoutClusterTest::StartNode(const std::string& name) {
+  auto node = FanoutProcess::Start(dir_.path() + "/" + name, nats_->url());
+  EXPECT_TRUE(node.ok()) << node.status();
+  return node.ok() ? std::move(*node) : nullptr;
+}
+
 }  // namespace fedrelay::testing

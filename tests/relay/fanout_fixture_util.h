@@ -12,6 +12,10 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
+#include "common/temp_dir.h"
+#include "gtest/gtest.h"
+#include "relay/nats_server_util.h"
+#include "relay/relay_fixture_util.h"
 
 namespace fedrelay::testing {
 
@@ -41,6 +45,23 @@ class FanoutProcess {
   pid_t pid_ = -1;
   int grpc_port_ = 0;
   int http_port_ = 0;
+};
+
+// A fixture with a real nats-server (JetStream, in a temporary directory)
+// and the real sequencer on it (fedrelayd with bus.nats_url); fan-out nodes
+// start on demand. Skips (fails under CI) without nats-server.
+class FanoutClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  // More of the sequencer's YAML (top-level blocks other than bus:).
+  virtual std::string ExtraSequencerYaml() const { return ""; }
+  // A node with its own data dir `name` under the test's directory; nullptr
+  // (with a test failure) when it does not start.
+  std::unique_ptr<FanoutProcess> StartNode(const std::string& name);
+
+  TempDir dir_{"fedrelay-fanout-"};
+  std::unique_ptr<NatsServer> nats_;
+  std::unique_ptr<RelayProcess> sequencer_;
 };
 
 }  // namespace fedrelay::testing

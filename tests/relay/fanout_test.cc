@@ -65,26 +65,8 @@ uint64_t CheckpointSize(int http_port) {
   return size;
 }
 
-class FanoutTest : public ::testing::Test {
+class FanoutTest : public testing::FanoutClusterTest {
  protected:
-  void SetUp() override {
-    FEDRELAY_REQUIRE_NATS_SERVER();
-    auto nats = NatsServer::Start(dir_.path());
-    ASSERT_TRUE(nats.ok()) << nats.status();
-    nats_ = std::move(*nats);
-    RelayProcess::Options options;
-    options.extra_yaml = absl::StrCat("bus:\n  nats_url: ", nats_->url(), "\n");
-    auto relay = RelayProcess::Start(options);
-    ASSERT_TRUE(relay.ok()) << relay.status();
-    sequencer_ = std::move(*relay);
-  }
-
-  std::unique_ptr<FanoutProcess> StartNode(const std::string& name) {
-    auto node = FanoutProcess::Start(dir_.path() + "/" + name, nats_->url());
-    EXPECT_TRUE(node.ok()) << node.status();
-    return node.ok() ? std::move(*node) : nullptr;
-  }
-
   uint64_t SequencerSize() const { return LogSizeAt(sequencer_->http_port()); }
 
   // Submits `count` joins; returns the last event id.
@@ -98,10 +80,6 @@ class FanoutTest : public ::testing::Test {
     }
     return last;
   }
-
-  TempDir dir_{"fedrelay-fanout-"};
-  std::unique_ptr<NatsServer> nats_;
-  std::unique_ptr<RelayProcess> sequencer_;
 };
 
 TEST_F(FanoutTest, TwoNodesServeWhatTheSequencerServesWithoutGaps) {

@@ -84,6 +84,9 @@ void BM_Cluster(benchmark::State& state, const ClusterSettings* settings) {
     grpc::ClientContext submit_context;
     auto submit = submit_stub->Submit(&submit_context);
     std::atomic<uint64_t> refused{0};
+    // When the last receipt arrived: accepted/s is the sequencer's own rate.
+    std::atomic<uint64_t> accepted{0};
+    std::atomic<std::chrono::steady_clock::rep> last_receipt{0};
     std::thread reader([&] {
       v1::SubmissionResult result;
       while (submit->Read(&result)) {
@@ -91,6 +94,8 @@ void BM_Cluster(benchmark::State& state, const ClusterSettings* settings) {
           refused.fetch_add(1);
           continue;
         }
+        accepted.fetch_add(1);
+        last_receipt.store(std::chrono::steady_clock::now().time_since_epoch().count());
         const uint64_t id = result.receipt().event_id();
         if (id < shared.receipt_ns.size()) shared.receipt_ns[id].store(NowNs(), std::memory_order_release);
       }
@@ -125,6 +130,11 @@ void BM_Cluster(benchmark::State& state, const ClusterSettings* settings) {
     const double submit_seconds = std::chrono::duration<double>(submitted - start).count();
     state.counters["nodes"] = static_cast<double>(settings->serving.size());
     state.counters["events_per_s"] = static_cast<double>(events) / submit_seconds;
+    const double accept_seconds = std::chrono::duration<double>(
+        std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(last_receipt.load())) -
+        start).count();
+    state.counters["accepted_per_s"] =
+        accept_seconds > 0 ? static_cast<double>(accepted.load()) / accept_seconds : 0;
     state.counters["deliveries_per_s"] =
         static_cast<double>(shared.deliveries.load() - deliveries_before) / elapsed;
     state.counters["p50_ms"] = shared.latency.QuantileMs(0.50);

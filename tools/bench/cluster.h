@@ -3,8 +3,9 @@
 // * BM_Cluster: a load generator submits joins to the sequencer at a fixed
 //   rate while simulated peers subscribe on the serving nodes (fan-out nodes,
 //   or the sequencer itself), spread evenly; reports deliveries/s,
-//   receipt-to-delivery p50/p99 and a gap check (every subscriber must get
-//   every event exactly once, in order).
+//   receipt-to-delivery p50/p99, the sequencer's accepted/s (receipts over
+//   the time to the last one: its capacity when the rate is above it) and a
+//   gap check (every subscriber must get every event exactly once, in order).
 // * ClusterPeersYaml: the sequencer's `peers:` block for those subscribers.
 #ifndef FEDRELAY_TOOLS_BENCH_CLUSTER_H_
 #define FEDRELAY_TOOLS_BENCH_CLUSTER_H_

@@ -8,7 +8,8 @@
 #   then checks that the stream and every node hold the whole log.
 #
 #   tools/scripts/cluster.sh [--fanout-nodes N] [--subscribers N] [--rate R]
-#                            [--seconds S] [--quota PERCENT] [--no-build] [--keep]
+#                            [--seconds S] [--quota PERCENT] [--no-bus]
+#                            [--json FILE] [--no-build] [--keep]
 #
 #   --fanout-nodes N  fan-out nodes (default 2); 0 = subscribers on the sequencer
 #   --subscribers N   simulated peers (default 1000)
@@ -16,15 +17,21 @@
 #   --seconds S       how long events are submitted (default 5)
 #   --quota PERCENT   CPU quota of each node process (default 100 = one core):
 #                     systemd-run --user --scope -p CPUQuota= when that works,
-#                     else taskset pins each node to one core, else no limit
+#                     else a cgroup (v1 cpu controller) of its own when this
+#                     user may make one, else taskset pins each node to one
+#                     core, else no limit
+#   --no-bus          the sequencer without bus.nats_url (needs --fanout-nodes 0):
+#                     the baseline of the publisher's cost
+#   --json FILE       also write fedrelay-bench's results as JSON to FILE
 #   --no-build        use the binaries in build/ as they are
 #   --keep            keep the scratch directory (logs, stores)
 # Binaries come from $FEDRELAY_BUILD_DIR (default build/).
 # Exit status: 0 when the run completed with no gap, 1 otherwise, 2 on usage errors.
+# tools/scripts/scaleout-bench.sh runs the measurements of docs/benchmarks.md with it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-nodes=2 subscribers=1000 rate=100 seconds=5 quota=100 build=1 keep=0
+nodes=2 subscribers=1000 rate=100 seconds=5 quota=100 build=1 keep=0 bus=1 json=
 while [ $# -gt 0 ]; do
   case "$1" in
     --fanout-nodes) nodes="$2"; shift 2 ;;
@@ -34,13 +41,18 @@ while [ $# -gt 0 ]; do
     --quota) quota="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    --no-bus) bus=0; shift ;;
+    --json) json="$2"; shift 2 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "cluster.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 for number in "$nodes" "$subscribers" "$rate" "$seconds" "$quota"; do
   [[ "$number" =~ ^[0-9]+$ ]] || { echo "cluster.sh: not a whole number: $number" >&2; exit 2; }
 done
+if [ "$bus" = 0 ] && [ "$nodes" != 0 ]; then
+  echo "cluster.sh: --no-bus needs --fanout-nodes 0 (nodes follow the bus)" >&2; exit 2
+fi
 
 nats_server=$(command -v nats-server || true)
 [ -z "$nats_server" ] && [ -x /usr/sbin/nats-server ] && nats_server=/usr/sbin/nats-server
@@ -52,10 +64,11 @@ bin=${FEDRELAY_BUILD_DIR:-build}
 [ "$build" = 1 ] && tools/scripts/build.sh fedrelayd fedrelay-fanout fedrelay-bench >&2
 
 dir=$(mktemp -d /tmp/fedrelay-cluster-XXXXXX)
-pids=()
+pids=() cgroup_root=/sys/fs/cgroup/cpu
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  for cgroup in "$cgroup_root"/fedrelay-cluster-$$-*; do rmdir "$cgroup" 2>/dev/null || true; done
   if [ "$keep" = 1 ]; then echo "cluster.sh: kept $dir" >&2; else rm -rf "$dir"; fi
 }
 trap cleanup EXIT
@@ -64,16 +77,28 @@ trap cleanup EXIT
 limiter=none
 if systemd-run --user --scope -q -p CPUQuota=50% true >/dev/null 2>&1; then
   limiter=systemd
+elif mkdir "$cgroup_root/fedrelay-probe-$$" 2>/dev/null; then
+  rmdir "$cgroup_root/fedrelay-probe-$$"
+  limiter=cgroup
 elif command -v taskset >/dev/null 2>&1; then
   limiter=taskset
 fi
 cores=$(nproc)
-next_core=0
-limited() {  # limited CMD...: runs CMD under the node limit
+# limited SLOT CMD...: becomes CMD under the node limit (call it in the
+# background: it execs). SLOT numbers the process: its core or its cgroup.
+limited() {
+  local slot="$1"; shift
   case "$limiter" in
-    systemd) systemd-run --user --scope -q -p CPUQuota="${quota}%" "$@" ;;
-    taskset) local core=$((next_core % cores)); next_core=$((next_core + 1)); taskset -c "$core" "$@" ;;
-    *) "$@" ;;
+    systemd) exec systemd-run --user --scope -q -p CPUQuota="${quota}%" "$@" ;;
+    cgroup)  # a cgroup per process: each gets the whole quota
+      local cgroup="$cgroup_root/fedrelay-cluster-$$-$slot"
+      mkdir "$cgroup" && echo 100000 >"$cgroup/cpu.cfs_period_us" &&
+        echo $((quota * 1000)) >"$cgroup/cpu.cfs_quota_us" &&
+        echo "$BASHPID" >"$cgroup/cgroup.procs" ||
+        echo "cluster.sh: cannot limit slot $slot with $cgroup; running it unlimited" >&2
+      exec "$@" ;;
+    taskset) exec taskset -c "$((slot % cores))" "$@" ;;
+    *) exec "$@" ;;
   esac
 }
 echo "cluster.sh: $nodes fan-out node(s), $subscribers subscribers, $rate events/s for ${seconds}s;" \
@@ -102,10 +127,10 @@ relay_pubkey=$(sed -n 's/^public key: *//p' "$dir/keygen.txt")
   printf '  key_file: relay.key\n  data_dir: sequencer\n'
   printf 'listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\n'
   printf 'rate_limits:\n  message_rate_limit: 0\n'
-  printf 'bus:\n  nats_url: %s\n' "$nats_url"
+  [ "$bus" = 1 ] && printf 'bus:\n  nats_url: %s\n' "$nats_url"
   "$bin"/tools/fedrelay-bench --cluster-peers "$subscribers"
 } >"$dir/sequencer.yaml"
-limited "$bin"/relay/fedrelayd --config "$dir/sequencer.yaml" --ready-file "$dir/sequencer.json" \
+limited 0 "$bin"/relay/fedrelayd --config "$dir/sequencer.yaml" --ready-file "$dir/sequencer.json" \
   --log-level warn >"$dir/sequencer.log" 2>&1 &
 pids+=($!)
 wait_for_file "$dir/sequencer.json" fedrelayd
@@ -115,7 +140,7 @@ seq_http=$(json_field "$dir/sequencer.json" http_port)
 # 3. Fan-out nodes.
 serve=() node_http=()
 for i in $(seq 1 "$nodes"); do
-  limited "$bin"/fanout/fedrelay-fanout --nats-url "$nats_url" --relay-pubkey "$relay_pubkey" \
+  limited "$i" "$bin"/fanout/fedrelay-fanout --nats-url "$nats_url" --relay-pubkey "$relay_pubkey" \
     --server-id relay.example --origin relay.example/log --data-dir "$dir/fanout-$i" \
     --ready-file "$dir/fanout-$i.json" --log-level warn >"$dir/fanout-$i.log" 2>&1 &
   pids+=($!)
@@ -130,11 +155,13 @@ status=0
 "$bin"/tools/fedrelay-bench --cluster-sequencer "127.0.0.1:$seq_grpc" \
   --cluster-serve "$(IFS=,; echo "${serve[*]}")" --cluster-subscribers "$subscribers" \
   --cluster-rate "$rate" --fanout-seconds "$seconds" --benchmark_filter='^BM_Cluster' \
-  --dir "$dir/bench" | tee "$dir/bench.out" || status=1
+  --dir "$dir/bench" ${json:+--benchmark_out="$json" --benchmark_out_format=json} |
+  tee "$dir/bench.out" || status=1
 grep -q "ERROR OCCURRED" "$dir/bench.out" && status=1
 
 # 5. The stream and every node hold the whole log.
 size=$(metric "$seq_http" fedrelay_log_size)
+if [ "$bus" = 0 ]; then echo "cluster.sh: log size $size (no bus)" >&2; exit $status; fi
 for _ in $(seq 1 100); do
   [ "$(metric "$seq_http" fedrelay_bus_published_event_id)" = "$size" ] && break; sleep 0.1
 done

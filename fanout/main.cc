@@ -35,7 +35,8 @@ Usage:
   --origin NAME          the sequencer's relay.origin (checkpoints are verified against it)
   --data-dir DIR         this node's own copy of the log (made 0700)
   --grpc HOST:PORT       Subscribe/Acknowledge (default 127.0.0.1:0, ephemeral)
-  --http HOST:PORT       /checkpoint, tiles, /healthz, /readyz, /metrics (default 127.0.0.1:0)
+  --http HOST:PORT       /checkpoint, tiles, /v1/ws, /healthz, /readyz, /metrics
+                         (default 127.0.0.1:0)
   --stream NAME          the sequencer's bus.stream (default FEDRELAY_LOG)
   --subject-prefix P     the sequencer's bus.subject_prefix (default fedrelay)
   --max-clock-skew-ms N  the sequencer's federation.max_clock_skew_ms (default 300000)
@@ -43,7 +44,8 @@ Usage:
   --log-level LEVEL      trace, debug, info (default), warn, error
 
 Submissions and operator commands go to the sequencer (fedrelayd); here they
-are refused with UNAVAILABLE. SIGINT or SIGTERM stop the node cleanly.
+are refused with UNAVAILABLE. API keys are the sequencer's, read from the bus
+(hashes only); /v1/ws access requests are refused: ask the sequencer. SIGINT or SIGTERM stop the node cleanly.
 
 Exit status: 0 on clean shutdown, 1 when it cannot start (NATS unreachable, bad
 key, port in use), 2 on usage errors.

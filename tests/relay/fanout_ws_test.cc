@@ -6,6 +6,7 @@
 // the sequencer, and a revocation closes the key's sockets on every node,
 // also on a node that was down when it happened. The bus carries only the
 // keys' hashes.
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -241,6 +242,37 @@ TEST_F(FanoutWsTest, ARevokedKeyIsClosedAndRefusedOnEveryNode) {
   ASSERT_TRUE(node_c->Restart().ok());
   EXPECT_EQ(UpgradeStatus(node_c->http_port(), created.key), 401);
   EXPECT_EQ(UpgradeStatus(node_c->http_port(), other.key), 101);
+}
+
+TEST_F(FanoutWsTest, ANodeWithoutTheBusForTenSecondsRefusesKeysUntilItIsBack) {
+  auto node = StartNode("a");
+  ASSERT_NE(node, nullptr);
+  const testing::CreatedApiKey created = testing::CreateApiKey(*sequencer_, "fan-partitioned");
+  ASSERT_EQ(created.command.exit_code, 0) << created.command.output;
+  const uint64_t first = Joins(1);
+  std::unique_ptr<WsClient> subscribed = Welcomed(node->http_port(), created.key, "partitioned");
+  ASSERT_NE(subscribed, nullptr) << node->log_text();
+  // An explicit cursor: resuming from the key's stored cursor needs the bus.
+  subscribed->Send("subscribe", {{"cursor", "0"}});
+  EXPECT_EQ(subscribed->Expect("event").value("eventId", ""), absl::StrCat(first));
+
+  // NATS goes away: the node cannot hear of revocations any more, so after
+  // 10 s it ends the key's streams and refuses the key.
+  nats_->Kill();
+  const auto lost_at = std::chrono::steady_clock::now();
+  const std::optional<Json> refused = subscribed->Read(std::chrono::seconds(30));
+  ASSERT_TRUE(refused.has_value()) << node->log_text();
+  EXPECT_EQ((*refused)["type"], "error") << refused->dump();
+  EXPECT_EQ((*refused)["payload"].value("code", ""), "unauthorized") << refused->dump();
+  EXPECT_GE(std::chrono::steady_clock::now() - lost_at, std::chrono::seconds(9));
+  EXPECT_TRUE(subscribed->WaitClosed());
+  EXPECT_EQ(UpgradeStatus(node->http_port(), created.key), 401);
+
+  // NATS is back: the node reads the key table again and the key works.
+  ASSERT_TRUE(nats_->Restart().ok());
+  EXPECT_TRUE(WaitFor([&] { return UpgradeStatus(node->http_port(), created.key) == 101; },
+                      std::chrono::seconds(30)))
+      << node->log_text();
 }
 
 }  // namespace

@@ -9,7 +9,9 @@
 #      --repeat alternating runs each, and the publisher's cost;
 #   2. deliveries/s with --subscribers peers on 1, then 2 fan-out nodes, the
 #      events submitted faster than one node delivers them (--rate);
-#   3. receipt-to-delivery p50/p99 through a fan-out node at a light rate.
+#   3. receipt-to-delivery p50/p99 through a fan-out node at a light rate
+#      (--light-rate, under what the node delivers; quota one core), and the
+#      same straight from the sequencer.
 #
 #   tools/scripts/scaleout-bench.sh [--subscribers N] [--rate R] [--light-rate R]
 #                                   [--accept-rate R] [--seconds S] [--quota PERCENT]
@@ -17,7 +19,7 @@
 #
 #   --subscribers N   simulated peers of rows 2 and 3 (default 1000)
 #   --rate R          events/s submitted in row 2 (default 100: 100,000 deliveries/s asked)
-#   --light-rate R    events/s of row 3 (default 20)
+#   --light-rate R    events/s of row 3 (default 5)
 #   --accept-rate R   events/s submitted in row 1 (default 20000: above what 2 cores accept)
 #   --seconds S       how long events are submitted per run (default 5)
 #   --quota PERCENT   CPU quota of each server process in rows 2 and 3 (default 25)
@@ -27,7 +29,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-subscribers=1000 rate=100 light_rate=20 accept_rate=20000 seconds=5 quota=25 repeat=3 build=1
+subscribers=1000 rate=100 light_rate=5 accept_rate=20000 seconds=5 quota=25 repeat=3 build=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --subscribers) subscribers="$2"; shift 2 ;;
@@ -49,23 +51,23 @@ done
 
 out=$(mktemp -d /tmp/fedrelay-scaleout-XXXXXX)
 trap 'rm -rf "$out"' EXIT
-status=0
-run=0
-# cluster ARGS...: one cluster.sh run; prints the path of its JSON results.
+# cluster ARGS...: one cluster.sh run (called in $(...), so a subshell: a
+# failure is recorded in $out/failed); prints the path of its JSON results.
 cluster() {
-  run=$((run + 1))
+  local json
+  json=$(mktemp "$out/run-XXXXXX")
   tools/scripts/cluster.sh --no-build --quota "$quota" --seconds "$seconds" \
-    --json "$out/run-$run.json" "$@" >"$out/run-$run.log" 2>&1 || {
+    --json "$json.json" "$@" >"$json.log" 2>&1 || {
     echo "scaleout-bench.sh: cluster.sh $* failed; its output:" >&2
-    cat "$out/run-$run.log" >&2
-    status=1
+    cat "$json.log" >&2
+    touch "$out/failed"
   }
-  echo "$out/run-$run.json"
+  echo "$json.json"
 }
 # counter FILE NAME: a counter of BM_Cluster in a JSON result ("" when absent).
 counter() { sed -n "s/^ *\"$2\": \([0-9.e+-]*\),\{0,1\}$/\1/p" "$1" 2>/dev/null | head -1; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
-fmt() { awk -v v="$1" 'BEGIN { printf "%.0f", v }'; }
+fmt() { awk -v v="${1:-0}" 'BEGIN { printf "%.0f", v }'; }
 
 echo "scaleout-bench.sh: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); runs logged in $out" >&2
 off=() on=()
@@ -77,18 +79,25 @@ for _ in $(seq 1 "$repeat"); do
 done
 off_median=$(printf '%s\n' "${off[@]}" | median)
 on_median=$(printf '%s\n' "${on[@]}" | median)
-echo "| sequencer accepted/s, publisher off (runs: ${off[*]}) | $(fmt "${off_median:-0}") |"
-echo "| sequencer accepted/s, publisher on (runs: ${on[*]}) | $(fmt "${on_median:-0}") |"
+runs() { for value in "$@"; do printf '%s ' "$(fmt "${value:-0}")"; done; }
+echo "| sequencer accepted/s, publisher off (runs: $(runs "${off[@]}")) | $(fmt "${off_median:-0}") |"
+echo "| sequencer accepted/s, publisher on (runs: $(runs "${on[@]}")) | $(fmt "${on_median:-0}") |"
 awk -v off="${off_median:-0}" -v on="${on_median:-0}" 'BEGIN {
   if (off > 0) printf "| publisher cost | %.1f %% |\n", 100 * (off - on) / off }'
 
 for nodes in 1 2; do
   result=$(cluster --fanout-nodes "$nodes" --subscribers "$subscribers" --rate "$rate")
   echo "| deliveries/s, $subscribers subscribers, $nodes fan-out node(s), $rate events/s asked" \
-       "| $(fmt "$(counter "$result" deliveries_per_s)") (p50 $(counter "$result" p50_ms) ms," \
-       "p99 $(counter "$result" p99_ms) ms) |"
+       "| $(fmt "$(counter "$result" deliveries_per_s)") (p50 $(fmt "$(counter "$result" p50_ms)") ms," \
+       "p99 $(fmt "$(counter "$result" p99_ms)") ms, gaps $(fmt "$(counter "$result" gaps)")) |"
 done
-result=$(cluster --fanout-nodes 1 --subscribers "$subscribers" --rate "$light_rate")
-echo "| receipt to delivery through a fan-out node, $subscribers subscribers, $light_rate events/s" \
-     "| p50 $(counter "$result" p50_ms) ms, p99 $(counter "$result" p99_ms) ms |"
-exit $status
+for nodes in 1 0; do
+  result=$(cluster --fanout-nodes "$nodes" --subscribers "$subscribers" --rate "$light_rate" --quota 100)
+  where="through a fan-out node"
+  [ "$nodes" = 0 ] && where="straight from the sequencer"
+  echo "| receipt to delivery $where, $subscribers subscribers, $light_rate events/s" \
+       "| p50 $(counter "$result" p50_ms) ms, p99 $(counter "$result" p99_ms) ms," \
+       "gaps $(fmt "$(counter "$result" gaps)") |"
+done
+[ -e "$out/failed" ] && exit 1
+exit 0

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -47,13 +48,19 @@ class TestSubscriber final : public EventSubscriber {
       : paused_(paused), block_first_deliver_(block_first_deliver) {
     thread_ = std::thread([this] { Run(); });
   }
-  ~TestSubscriber() override {
+  ~TestSubscriber() override { Stop(); }
+
+  // Ends the subscriber's thread. The fixture calls it from the test's thread:
+  // a write's `done` closure holds the stream, which holds this subscriber, so
+  // the last reference may otherwise drop on the subscriber's own thread,
+  // which cannot join itself.
+  void Stop() {
     Unblock();
     {
       absl::MutexLock lock(&mu_);
       stopping_ = true;
     }
-    thread_.join();
+    if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
   }
 
   void Deliver(const v1::StreamResponse& event, std::function<void(bool)> done) override {
@@ -153,6 +160,7 @@ class DeliveryFanOutTest : public ::testing::Test {
     for (auto& subscription : subscriptions_) subscription->Cancel();
     if (delivery_ != nullptr) delivery_->Shutdown();
     if (federation_ != nullptr) federation_->Stop();
+    for (auto& subscriber : subscribers_) subscriber->Stop();
   }
 
   void Subscribe(const std::string& name, std::shared_ptr<TestSubscriber> subscriber) {
@@ -162,6 +170,7 @@ class DeliveryFanOutTest : public ::testing::Test {
     principal.full_access = true;
     v1::SubscribeRequest request;
     request.set_resume_from_event_id("0");
+    subscribers_.push_back(subscriber);
     auto subscription = delivery_->SubscribeEvents(principal, request, std::move(subscriber));
     ASSERT_TRUE(subscription.ok()) << subscription.status();
     subscriptions_.push_back(*std::move(subscription));
@@ -215,6 +224,7 @@ class DeliveryFanOutTest : public ::testing::Test {
   decltype(Delivery::Create(DeliveryOptions())) delivery_;
   std::unique_ptr<federation::Federation> federation_;
   std::vector<std::shared_ptr<EventSubscription>> subscriptions_;
+  std::vector<std::shared_ptr<TestSubscriber>> subscribers_;
   int serial_ = 0;
 };
 

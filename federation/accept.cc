@@ -22,6 +22,7 @@ AcceptOutcome AcceptStep(const StateView& state, const rules::Verified& verified
                          const EntryPlace& place) {
   // 1. Seen-request memory.
   std::string signature_hash;
+  std::optional<uint64_t> seen;  // an expired record of the signature not purged yet
   if (!verified.signature.empty()) {
     const uint64_t expiry = rules::SeenRequestExpiry(verified, place.max_clock_skew_ms);
     if (expiry < state.ForgetHorizon()) {
@@ -33,7 +34,7 @@ AcceptOutcome AcceptStep(const StateView& state, const rules::Verified& verified
                      std::nullopt};
     }
     signature_hash = Sha256(verified.signature);
-    std::optional<uint64_t> seen = state.SeenRequestExpiry(signature_hash);
+    seen = state.SeenRequestExpiry(signature_hash);
     if (seen.has_value() && *seen >= place.received_at) {
       return SeenSignature{std::move(signature_hash)};
     }
@@ -63,15 +64,16 @@ AcceptOutcome AcceptStep(const StateView& state, const rules::Verified& verified
   // 4. What changes with it.
   admission.ops = std::move(decision.ops);
   if (!signature_hash.empty()) {
-    admission.ops.push_back(op::RememberRequest{signature_hash, MakeSeenRequest(verified, place)});
+    admission.ops.push_back(
+        op::RememberRequest{signature_hash, MakeSeenRequest(verified, place), seen});
   }
   const uint64_t floor =
       place.received_at > place.max_clock_skew_ms ? place.received_at - place.max_clock_skew_ms : 0;
   const uint64_t horizon = std::max(state.ForgetHorizon(), floor);
   if (horizon != state.ForgetHorizon()) admission.ops.push_back(op::SetForgetHorizon{horizon});
   // This entry's own record expires at or after received_at > horizon: never purged here.
-  for (std::string& hash : state.ForgettableRequests(horizon, kMaxForgottenPerEntry)) {
-    admission.ops.push_back(op::ForgetRequest{std::move(hash)});
+  for (ForgettableRequest& expired : state.ForgettableRequests(horizon, kMaxForgottenPerEntry)) {
+    admission.ops.push_back(op::ForgetRequest{std::move(expired.signature_hash), expired.expiry_ms});
   }
   admission.ops.push_back(op::SetLogSize{place.event_id});
   admission.signature_hash = std::move(signature_hash);

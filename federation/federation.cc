@@ -21,6 +21,7 @@
 #include "federation/rules/rules.h"
 #include "federation/signing.h"
 #include "federation/state.h"
+#include "federation/stored_state.h"
 #include "spdlog/spdlog.h"
 #include "store/log_writer.h"
 #include "store/merkle.h"
@@ -91,7 +92,15 @@ void FederationImpl::Answer(ItemPtr& item, absl::StatusOr<store::AppendedLeaf> r
 store::Prepared FederationImpl::Prepare(ItemPtr& item, uint64_t leaf_index,
                                         store::WriteSet& side) {
   const EntryPlace place{leaf_index + 1, item->received_at, options_.max_clock_skew_ms};
+  StoredState::TakeReadFailure().IgnoreError();  // a hint's, from an earlier call: not this item's
   AcceptOutcome outcome = AcceptStep(overlay_, item->verified, place);
+  if (absl::Status unread = StoredState::TakeReadFailure(); !unread.ok()) {
+    // The step decided on a lookup that failed: refuse rather than guess.
+    spdlog::error("event {}: cannot read the derived state: {}", place.event_id, unread.ToString());
+    absl::Status status = MakeError(ErrorCode::kUnavailable, "the relay cannot read its state; retry");
+    CountRejection(status);
+    return store::Prepared::Refused(std::move(status));
+  }
   if (const auto* seen = std::get_if<SeenSignature>(&outcome)) {
     return ResolveSeenSignature(item, seen->signature_hash);
   }
@@ -214,7 +223,7 @@ absl::StatusOr<Accepted> FederationImpl::AcceptedFromRecord(const SeenRequest& r
     std::optional<InviteRecord> invite;
     {
       absl::ReaderMutexLock lock(&mu_);
-      invite = durable_.FindInvite(entry->dm_accept().invite_id());
+      invite = durable_->FindInvite(entry->dm_accept().invite_id());
     }
     if (invite.has_value()) {
       ASSIGN_OR_RETURN(accepted.invite, InviteWithToken(invite->event_id));
@@ -266,7 +275,7 @@ store::WriteSet FederationImpl::RecordEquivocation(Equivocation equivocation) {
 void FederationImpl::OnBatchDurable(uint64_t first_index, const std::vector<std::string>& leaves) {
   {
     absl::MutexLock lock(&mu_);
-    for (const StateOp& state_op : overlay_.ops()) durable_.Apply(state_op);
+    for (const StateOp& state_op : overlay_.ops()) durable_->Apply(state_op);
     for (Equivocation& equivocation : batch_equivocations_) {
       equivocations_.push_back(std::move(equivocation));
     }
@@ -298,7 +307,7 @@ void FederationImpl::OnBatchFailed() {
 std::vector<PeerInfo> FederationImpl::Peers() const {
   absl::ReaderMutexLock lock(&mu_);
   std::vector<PeerInfo> peers;
-  for (const auto& [server_id, record] : durable_.peers()) {
+  for (const auto& [server_id, record] : durable_->peers()) {
     peers.push_back(ToPeerInfo(server_id, record));
   }
   return peers;
@@ -306,26 +315,26 @@ std::vector<PeerInfo> FederationImpl::Peers() const {
 
 std::optional<PeerInfo> FederationImpl::Peer(const std::string& server_id) const {
   absl::ReaderMutexLock lock(&mu_);
-  std::optional<PeerRecord> record = durable_.FindPeer(server_id);
+  std::optional<PeerRecord> record = durable_->FindPeer(server_id);
   if (!record.has_value()) return std::nullopt;
   return ToPeerInfo(server_id, *record);
 }
 
 std::optional<std::string> FederationImpl::HomeserverOf(const std::string& user_id) const {
   absl::ReaderMutexLock lock(&mu_);
-  return durable_.FindHomeserver(user_id);
+  return durable_->FindHomeserver(user_id);
 }
 
 bool FederationImpl::IsBanned(const std::string& guild_id, const std::string& user_id) const {
   absl::ReaderMutexLock lock(&mu_);
-  return durable_.IsBanned(guild_id, user_id);
+  return durable_->IsBanned(guild_id, user_id);
 }
 
 std::optional<InviteInfo> FederationImpl::Invite(const std::string& invite_id) const {
   std::optional<InviteRecord> record;
   {
     absl::ReaderMutexLock lock(&mu_);
-    record = durable_.FindInvite(invite_id);
+    record = durable_->FindInvite(invite_id);
   }
   if (!record.has_value()) return std::nullopt;
   absl::Status token_read;
@@ -365,10 +374,10 @@ absl::StatusOr<std::unique_ptr<Federation>> Federation::Open(store::LogStore* st
   }
   if (options.clock == nullptr) options.clock = &SystemClock();
   RETURN_IF_ERROR(InitCrypto());
-  ASSIGN_OR_RETURN(DerivedState state, DerivedState::Load(*store));
-  if (state.log_size() != store->Size()) {
+  ASSIGN_OR_RETURN(std::unique_ptr<StoredState> state, StoredState::Open(store));
+  if (state->log_size() != store->Size()) {
     return absl::DataLossError(absl::StrCat(
-        "the derived state covers ", state.log_size(), " log entries but the log holds ",
+        "the derived state covers ", state->log_size(), " log entries but the log holds ",
         store->Size(), "; the state tables do not belong to this log (check it with fedrelay-audit)"));
   }
   ASSIGN_OR_RETURN(std::vector<Equivocation> equivocations, LoadEquivocations(*store));

@@ -24,6 +24,7 @@
 #include "federation/rules/rules.h"
 #include "federation/signing.h"
 #include "federation/state.h"
+#include "federation/stored_state.h"
 #include "spdlog/spdlog.h"
 #include "store/log_writer.h"
 #include "store/merkle.h"
@@ -54,7 +55,7 @@ struct Item {
 // The durable state as seen from caller threads, for Validate's hints.
 class LockedStateView final : public StateView {
  public:
-  LockedStateView(const DerivedState* state, absl::Mutex* mu) : state_(state), mu_(mu) {}
+  LockedStateView(const StateView* state, absl::Mutex* mu) : state_(state), mu_(mu) {}
   std::optional<PeerRecord> FindPeer(absl::string_view server_id) const override {
     absl::ReaderMutexLock lock(mu_);
     return state_->FindPeer(server_id);
@@ -87,13 +88,14 @@ class LockedStateView final : public StateView {
     absl::ReaderMutexLock lock(mu_);
     return state_->ForgetHorizon();
   }
-  std::vector<std::string> ForgettableRequests(uint64_t before_ms, size_t max) const override {
+  std::vector<ForgettableRequest> ForgettableRequests(uint64_t before_ms,
+                                                      size_t max) const override {
     absl::ReaderMutexLock lock(mu_);
     return state_->ForgettableRequests(before_ms, max);
   }
 
  private:
-  const DerivedState* const state_;
+  const StateView* const state_;
   absl::Mutex* const mu_;
 };
 
@@ -106,7 +108,7 @@ using ItemPtr = std::shared_ptr<Item>;
 class FederationImpl final : public Federation, private store::BatchHandler<ItemPtr> {
  public:
   FederationImpl(store::LogStore* store, const Ed25519PrivateKey* relay_key,
-                 FederationOptions options, EventSink* sink, DerivedState state,
+                 FederationOptions options, EventSink* sink, std::unique_ptr<StoredState> state,
                  std::vector<Equivocation> equivocations)
       : store_(store),
         relay_key_(relay_key),
@@ -115,8 +117,8 @@ class FederationImpl final : public Federation, private store::BatchHandler<Item
         sink_(sink),
         durable_(std::move(state)),
         equivocations_(std::move(equivocations)),
-        hints_(&durable_, &mu_),
-        overlay_(&durable_) {}
+        hints_(durable_.get(), &mu_),
+        overlay_(durable_.get()) {}
 
   ~FederationImpl() override { Stop(); }
 
@@ -195,9 +197,10 @@ class FederationImpl final : public Federation, private store::BatchHandler<Item
   EventSink* const sink_;
 
   // durable_ changes only on the writer thread, under mu_; the writer thread
-  // reads it without the lock, every other thread with it.
+  // reads it without the lock, every other thread with it. It reads the
+  // store on demand (federation/stored_state.h): nothing is loaded whole.
   mutable absl::Mutex mu_;
-  DerivedState durable_;
+  const std::unique_ptr<StoredState> durable_;
   std::vector<Equivocation> equivocations_ ABSL_GUARDED_BY(mu_);
   LockedStateView hints_;
 

@@ -99,7 +99,7 @@ absl::Status FederationImpl::CheckNewPeerValues(absl::string_view action_name,
   if (action_name == rules::kPeerMayBan) {
     // The same guilds in another order change nothing: refuse, do not log.
     absl::ReaderMutexLock lock(&mu_);
-    std::optional<PeerRecord> peer = durable_.FindPeer(server_id);
+    std::optional<PeerRecord> peer = durable_->FindPeer(server_id);
     if (peer.has_value() && SameGuilds(peer->may_ban, may_ban)) {
       return MakeError(ErrorCode::kConflict,
                        absl::StrCat("peer '", server_id, "' already has that may_ban list"));
@@ -144,7 +144,7 @@ absl::Status FederationImpl::ReconcileConfigPeers() {
   std::map<std::string, PeerRecord> logged;
   {
     absl::ReaderMutexLock lock(&mu_);
-    logged = durable_.peers();
+    logged = durable_->peers();
   }
 
   for (const auto& [server_id, peer] : configured) {

@@ -12,6 +12,7 @@
 #include "federation/signing.h"
 #include "federation/rules/rules.h"
 #include "federation/state.h"
+#include "federation/stored_state.h"
 
 namespace fedrelay::federation {
 namespace {
@@ -24,12 +25,12 @@ absl::Status NotTheSequencer() {
 class FollowerImpl final : public FollowerFederation {
  public:
   FollowerImpl(store::LogStore* store, std::string relay_public_key, uint64_t max_clock_skew_ms,
-               DerivedState state)
+               std::unique_ptr<StoredState> state)
       : store_(store),
         relay_public_key_(std::move(relay_public_key)),
         max_clock_skew_ms_(max_clock_skew_ms),
         durable_(std::move(state)),
-        overlay_(&durable_) {}
+        overlay_(durable_.get()) {}
 
   absl::StatusOr<std::shared_ptr<const v1::LogEntry>> Check(uint64_t event_id,
                                                             absl::string_view leaf,
@@ -49,6 +50,7 @@ class FollowerImpl final : public FollowerFederation {
     ctx.max_clock_skew_ms = max_clock_skew_ms_;
     ctx.hints = &overlay_;
     ctx.from_log = true;
+    StoredState::TakeReadFailure().IgnoreError();
     absl::StatusOr<rules::Verified> verified =
         rules::ValidateLogged(*logged, relay_public_key_, ctx);
     if (!verified.ok()) {
@@ -57,6 +59,11 @@ class FollowerImpl final : public FollowerFederation {
     }
     AcceptOutcome outcome = AcceptStep(
         overlay_, *verified, EntryPlace{event_id, logged->received_at(), max_clock_skew_ms_});
+    if (absl::Status unread = StoredState::TakeReadFailure(); !unread.ok()) {
+      return absl::UnavailableError(absl::StrCat("event ", event_id,
+                                                 ": cannot read the derived state: ",
+                                                 unread.message()));
+    }
     if (const auto* refusal = std::get_if<Refusal>(&outcome)) {
       return absl::DataLossError(
           absl::StrCat("event ", event_id, ": refused: ", refusal->status.message()));
@@ -79,7 +86,7 @@ class FollowerImpl final : public FollowerFederation {
 
   void Commit() override {
     absl::WriterMutexLock lock(&mu_);
-    for (const StateOp& op : overlay_.ops()) durable_.Apply(op);
+    for (const StateOp& op : overlay_.ops()) durable_->Apply(op);
     overlay_.Clear();
   }
 
@@ -98,30 +105,30 @@ class FollowerImpl final : public FollowerFederation {
   std::vector<PeerInfo> Peers() const override {
     absl::ReaderMutexLock lock(&mu_);
     std::vector<PeerInfo> peers;
-    for (const auto& [server_id, record] : durable_.peers()) {
+    for (const auto& [server_id, record] : durable_->peers()) {
       peers.push_back(PeerInfo{server_id, record.pubkey_hex, record.may_ban});
     }
     return peers;
   }
   std::optional<PeerInfo> Peer(const std::string& server_id) const override {
     absl::ReaderMutexLock lock(&mu_);
-    std::optional<PeerRecord> record = durable_.FindPeer(server_id);
+    std::optional<PeerRecord> record = durable_->FindPeer(server_id);
     if (!record.has_value()) return std::nullopt;
     return PeerInfo{server_id, record->pubkey_hex, record->may_ban};
   }
   std::optional<std::string> HomeserverOf(const std::string& user_id) const override {
     absl::ReaderMutexLock lock(&mu_);
-    return durable_.FindHomeserver(user_id);
+    return durable_->FindHomeserver(user_id);
   }
   bool IsBanned(const std::string& guild_id, const std::string& user_id) const override {
     absl::ReaderMutexLock lock(&mu_);
-    return durable_.IsBanned(guild_id, user_id);
+    return durable_->IsBanned(guild_id, user_id);
   }
   std::optional<InviteInfo> Invite(const std::string& invite_id) const override {
     std::optional<InviteRecord> record;
     {
       absl::ReaderMutexLock lock(&mu_);
-      record = durable_.FindInvite(invite_id);
+      record = durable_->FindInvite(invite_id);
     }
     if (!record.has_value()) return std::nullopt;
     // The token came over the bus's tokens stream, beside the log (never in it).
@@ -136,7 +143,9 @@ class FollowerImpl final : public FollowerFederation {
   const std::string relay_public_key_;
   const uint64_t max_clock_skew_ms_;
   mutable absl::Mutex mu_;
-  DerivedState durable_ ABSL_GUARDED_BY(mu_);
+  // Read from the store on demand (federation/stored_state.h). Changed only by
+  // Commit on the follower thread, under mu_; that thread reads it unlocked.
+  const std::unique_ptr<StoredState> durable_;
   StateOverlay overlay_;  // the follower thread's; reads durable_ (never written meanwhile)
 };
 
@@ -147,9 +156,9 @@ absl::StatusOr<std::unique_ptr<FollowerFederation>> FollowerFederation::Open(
   RETURN_IF_ERROR(InitCrypto());
   ASSIGN_OR_RETURN(std::string relay_public_key,
                    ParsePublicKeyHex(relay_public_key_hex, "relay public key"));
-  ASSIGN_OR_RETURN(DerivedState state, DerivedState::Load(*store));
-  if (state.log_size() != store->Size()) {
-    return absl::DataLossError(absl::StrCat("the state covers ", state.log_size(),
+  ASSIGN_OR_RETURN(std::unique_ptr<StoredState> state, StoredState::Open(store));
+  if (state->log_size() != store->Size()) {
+    return absl::DataLossError(absl::StrCat("the state covers ", state->log_size(),
                                             " entries but the log holds ", store->Size()));
   }
   return std::unique_ptr<FollowerFederation>(new FollowerImpl(

@@ -66,7 +66,9 @@ class SpeculativeHints final : public StateView {
   std::optional<MigrationRecord> LastMigration(absl::string_view) const override { return std::nullopt; }
   std::optional<uint64_t> SeenRequestExpiry(absl::string_view) const override { return std::nullopt; }
   uint64_t ForgetHorizon() const override { return 0; }
-  std::vector<std::string> ForgettableRequests(uint64_t, size_t) const override { return {}; }
+  std::vector<ForgettableRequest> ForgettableRequests(uint64_t, size_t) const override {
+    return {};
+  }
 
  private:
   const DerivedState* const state_;

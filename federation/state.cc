@@ -8,23 +8,25 @@
 #include "base/encoding.h"
 #include "base/status_macros.h"
 #include "federation/signing.h"
+#include "federation/state_records.h"
 
 namespace fedrelay::federation {
 namespace {
 
-// Key scheme. kState: "peer/<id>", "ban/<u32be len(guild)><guild><user>",
-// "home/<user>", "prof/<user>", "migr/<user>", "inv/<invite id>",
-// "meta/log_size", "meta/replay_horizon". kSeenRequests: "sig/<32-byte signature hash>". kAux:
-// "fed/invite_token/<invite id>". Values: the small length-prefixed records below.
-constexpr absl::string_view kPeerPrefix = "peer/";
-constexpr absl::string_view kBanPrefix = "ban/";
-constexpr absl::string_view kHomePrefix = "home/";
-constexpr absl::string_view kProfilePrefix = "prof/";
-constexpr absl::string_view kMigrationPrefix = "migr/";
-constexpr absl::string_view kInvitePrefix = "inv/";
-constexpr absl::string_view kLogSizeKey = "meta/log_size";
-constexpr absl::string_view kForgetHorizonKey = "meta/replay_horizon";
-constexpr absl::string_view kSeenRequestPrefix = "sig/";
+using internal::kBanPrefix;
+using internal::kForgetHorizonKey;
+using internal::kHomePrefix;
+using internal::kInvitePrefix;
+using internal::kLogSizeKey;
+using internal::kMigrationPrefix;
+using internal::kPeerPrefix;
+using internal::kProfilePrefix;
+using internal::kSeenExpiryPrefix;
+using internal::kSeenRequestPrefix;
+using internal::Corrupt;
+using internal::DecodeInvite;
+using internal::DecodePeer;
+// kAux: "fed/invite_token/<invite id>", "fed/equivocation/<u64be sequence>".
 constexpr absl::string_view kInviteTokenPrefix = "fed/invite_token/";
 constexpr absl::string_view kEquivocationPrefix = "fed/equivocation/";
 
@@ -79,33 +81,11 @@ class RecordReader {
   absl::string_view rest_;
 };
 
-absl::Status Corrupt(absl::string_view what, absl::string_view key) {
-  return absl::DataLossError(
-      absl::StrCat("derived state: unreadable ", what, " record (key ", HexEncode(key), ")"));
-}
-
 std::string EncodePeer(const PeerRecord& peer) {
   RecordWriter writer;
   writer.Str(peer.pubkey_hex).U64(static_cast<uint64_t>(peer.source)).U64(peer.may_ban.size());
   for (const std::string& guild : peer.may_ban) writer.Str(guild);
   return writer.Take();
-}
-
-bool DecodePeer(absl::string_view bytes, PeerRecord* peer) {
-  RecordReader reader(bytes);
-  uint64_t source = 0, count = 0;
-  if (!reader.Str(&peer->pubkey_hex) || !reader.U64(&source) || !reader.U64(&count) ||
-      source > static_cast<uint64_t>(PeerSource::kCtl)) {
-    return false;
-  }
-  peer->source = static_cast<PeerSource>(source);
-  peer->may_ban.clear();
-  for (uint64_t i = 0; i < count; ++i) {
-    std::string guild;
-    if (!reader.Str(&guild)) return false;
-    peer->may_ban.push_back(std::move(guild));
-  }
-  return reader.Done();
 }
 
 std::string EncodeInvite(const InviteRecord& invite) {
@@ -118,19 +98,6 @@ std::string EncodeInvite(const InviteRecord& invite) {
       .Str(invite.body_hash)
       .U64(invite.event_id)
       .Take();
-}
-
-bool DecodeInvite(absl::string_view bytes, InviteRecord* invite) {
-  RecordReader reader(bytes);
-  std::string status;
-  if (!reader.Str(&status)) return false;
-  std::optional<InviteStatus> parsed = ParseInviteStatus(status);
-  if (!parsed.has_value()) return false;
-  invite->status = *parsed;
-  return reader.Str(&invite->target_user_id) &&
-         reader.Str(&invite->inviter_id) && reader.Str(&invite->guild_id) &&
-         reader.Str(&invite->host_server_url) && reader.Str(&invite->body_hash) &&
-         reader.U64(&invite->event_id) && reader.Done();
 }
 
 std::string EncodeSeenRequest(const SeenRequest& record) {
@@ -157,6 +124,64 @@ auto FindIn(const Map& map, const Key& key) -> std::optional<typename Map::mappe
 }
 
 }  // namespace
+
+namespace internal {
+
+std::string BanStateKey(absl::string_view guild_id, absl::string_view user_id) {
+  return absl::StrCat(kBanPrefix, BanKey(guild_id, user_id));
+}
+
+absl::Status Corrupt(absl::string_view what, absl::string_view key) {
+  return absl::DataLossError(
+      absl::StrCat("derived state: unreadable ", what, " record (key ", HexEncode(key), ")"));
+}
+
+bool DecodePeer(absl::string_view bytes, PeerRecord* peer) {
+  RecordReader reader(bytes);
+  uint64_t source = 0, count = 0;
+  if (!reader.Str(&peer->pubkey_hex) || !reader.U64(&source) || !reader.U64(&count) ||
+      source > static_cast<uint64_t>(PeerSource::kCtl)) {
+    return false;
+  }
+  peer->source = static_cast<PeerSource>(source);
+  peer->may_ban.clear();
+  for (uint64_t i = 0; i < count; ++i) {
+    std::string guild;
+    if (!reader.Str(&guild)) return false;
+    peer->may_ban.push_back(std::move(guild));
+  }
+  return reader.Done();
+}
+
+bool DecodeInvite(absl::string_view bytes, InviteRecord* invite) {
+  RecordReader reader(bytes);
+  std::string status;
+  if (!reader.Str(&status)) return false;
+  std::optional<InviteStatus> parsed = ParseInviteStatus(status);
+  if (!parsed.has_value()) return false;
+  invite->status = *parsed;
+  return reader.Str(&invite->target_user_id) &&
+         reader.Str(&invite->inviter_id) && reader.Str(&invite->guild_id) &&
+         reader.Str(&invite->host_server_url) && reader.Str(&invite->body_hash) &&
+         reader.U64(&invite->event_id) && reader.Done();
+}
+
+bool DecodeMigration(absl::string_view bytes, MigrationRecord* migration) {
+  RecordReader reader(bytes);
+  return reader.U64(&migration->timestamp) && reader.Str(&migration->target) && reader.Done();
+}
+
+bool DecodeU64(absl::string_view bytes, uint64_t* value) {
+  RecordReader reader(bytes);
+  return reader.U64(value) && reader.Done();
+}
+
+bool DecodeSeenExpiry(absl::string_view bytes, uint64_t* expiry_ms) {
+  RecordReader reader(bytes);
+  return reader.U64(expiry_ms);
+}
+
+}  // namespace internal
 
 absl::string_view InviteStatusName(InviteStatus status) {
   switch (status) {
@@ -215,6 +240,13 @@ std::string SeenRequestKey(absl::string_view signature_hash) {
   return absl::StrCat(kSeenRequestPrefix, signature_hash);
 }
 
+std::string SeenExpiryIndexKey(uint64_t expiry_ms, absl::string_view signature_hash) {
+  std::string key(kSeenExpiryPrefix);
+  AppendU64BE(key, expiry_ms);
+  key.append(signature_hash.data(), signature_hash.size());
+  return key;
+}
+
 absl::StatusOr<SeenRequest> ParseSeenRequest(absl::string_view bytes) {
   RecordReader reader(bytes);
   SeenRequest record;
@@ -255,9 +287,16 @@ void AddWrites(const StateOp& state_op, store::WriteSet& writes) {
         } else if constexpr (std::is_same_v<T, op::PutInviteToken>) {
           writes.Put(Table::kAux, InviteTokenKey(o.invite_id), o.token);
         } else if constexpr (std::is_same_v<T, op::RememberRequest>) {
+          if (o.replaces_expiry_ms.has_value()) {
+            writes.Delete(Table::kSeenRequests,
+                          SeenExpiryIndexKey(*o.replaces_expiry_ms, o.signature_hash));
+          }
           writes.Put(Table::kSeenRequests, SeenRequestKey(o.signature_hash), EncodeSeenRequest(o.record));
+          writes.Put(Table::kSeenRequests, SeenExpiryIndexKey(o.record.expiry_ms, o.signature_hash),
+                     "");
         } else if constexpr (std::is_same_v<T, op::ForgetRequest>) {
           writes.Delete(Table::kSeenRequests, SeenRequestKey(o.signature_hash));
+          writes.Delete(Table::kSeenRequests, SeenExpiryIndexKey(o.expiry_ms, o.signature_hash));
         } else if constexpr (std::is_same_v<T, op::SetLogSize>) {
           writes.Put(Table::kState, kLogSizeKey, RecordWriter().U64(o.size).Take());
         } else if constexpr (std::is_same_v<T, op::SetForgetHorizon>) {
@@ -359,7 +398,8 @@ absl::StatusOr<DerivedState> DerivedState::Load(const store::KeyValueStore& stor
                             }
                             SeenRequest record;
                             record.expiry_ms = expiry;
-                            state.Apply(op::RememberRequest{std::string(key), std::move(record)});
+                            state.Apply(op::RememberRequest{std::string(key), std::move(record),
+                                                            std::nullopt});
                             return absl::OkStatus();
                           }));
   ASSIGN_OR_RETURN(std::optional<std::string> size, store.Get(Table::kState, kLogSizeKey));
@@ -457,11 +497,14 @@ std::optional<uint64_t> DerivedState::SeenRequestExpiry(absl::string_view signat
   return FindIn(seen_expiry_, hash);
 }
 
-std::vector<std::string> DerivedState::ForgettableRequests(uint64_t before_ms, size_t max) const {
-  std::vector<std::string> expired;
+std::vector<ForgettableRequest> DerivedState::ForgettableRequests(uint64_t before_ms,
+                                                                  size_t max) const {
+  std::vector<ForgettableRequest> expired;
   for (auto it = seen_order_.begin();
        it != seen_order_.end() && expired.size() < max && it->first < before_ms; ++it) {
-    expired.emplace_back(reinterpret_cast<const char*>(it->second.data()), it->second.size());
+    expired.push_back(ForgettableRequest{
+        it->first,
+        std::string(reinterpret_cast<const char*>(it->second.data()), it->second.size())});
   }
   return expired;
 }
@@ -570,24 +613,22 @@ uint64_t StateOverlay::ForgetHorizon() const {
   return horizon_set_ ? changes_.ForgetHorizon() : base_->ForgetHorizon();
 }
 
-std::vector<std::string> StateOverlay::ForgettableRequests(uint64_t before_ms, size_t max) const {
+std::vector<ForgettableRequest> StateOverlay::ForgettableRequests(uint64_t before_ms,
+                                                                  size_t max) const {
   // Both lists are sorted by (expiry, hash); the base's skips what the batch
   // purged or re-recorded. Merge them and keep the first `max`.
-  std::vector<std::pair<uint64_t, std::string>> merged;
-  for (std::string& hash : changes_.ForgettableRequests(before_ms, max)) {
-    merged.emplace_back(*changes_.SeenRequestExpiry(hash), std::move(hash));
-  }
+  std::vector<ForgettableRequest> merged = changes_.ForgettableRequests(before_ms, max);
   const size_t skippable = forgotten_requests_.size() + changes_.seen_request_count();
-  for (std::string& hash : base_->ForgettableRequests(before_ms, max + skippable)) {
-    if (forgotten_requests_.contains(hash) || changes_.SeenRequestExpiry(hash).has_value()) continue;
-    merged.emplace_back(*base_->SeenRequestExpiry(hash), std::move(hash));
+  for (ForgettableRequest& request : base_->ForgettableRequests(before_ms, max + skippable)) {
+    if (forgotten_requests_.contains(request.signature_hash) ||
+        changes_.SeenRequestExpiry(request.signature_hash).has_value()) {
+      continue;
+    }
+    merged.push_back(std::move(request));
   }
   std::sort(merged.begin(), merged.end());
   if (merged.size() > max) merged.resize(max);
-  std::vector<std::string> expired;
-  expired.reserve(merged.size());
-  for (auto& [expiry, hash] : merged) expired.push_back(std::move(hash));
-  return expired;
+  return merged;
 }
 
 }  // namespace fedrelay::federation

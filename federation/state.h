@@ -2,12 +2,15 @@
 // (peers, bans, homeservers, profile and migration order, DM invites) plus the
 // seen-request memory. It is persisted in the store's kState / kSeenRequests tables by side
 // writes in the same batch as the leaf that caused it, so the persisted state
-// is always exactly the durable log's, and it is loaded at start-up by
-// scanning those tables (O(state), never a log re-derivation).
+// is always exactly the durable log's. The relay reads it from those tables
+// on demand (federation/stored_state.h: point reads and a bounded cache), so
+// start-up and memory do not grow with it; DerivedState holds it all in
+// memory, for the auditor's re-derivation and for tests.
 //
-// Every change is a StateOp. One op is applied in three places with the same
-// meaning: to a DerivedState (memory), to a StateOverlay (a batch's pending
-// changes) and, through AddWrites, to the store.
+// Every change is a StateOp. One op is applied in four places with the same
+// meaning: to a DerivedState (memory), to a StoredState (after AddWrites made
+// it durable), to a StateOverlay (a batch's pending changes) and, through
+// AddWrites, to the store.
 //
 // Thread-safety: none; DerivedState and StateOverlay are plain values. The
 // Federation guards its durable instance with a mutex.
@@ -117,9 +120,13 @@ struct PutInviteToken {
 struct RememberRequest {
   std::string signature_hash;  // SHA-256 of the raw signature
   SeenRequest record;
+  // The expiry of the expired, not yet purged record this one replaces, if
+  // any: its entry in the store's expiry index goes with it.
+  std::optional<uint64_t> replaces_expiry_ms;
 };
 struct ForgetRequest {  // purge of an expired record
   std::string signature_hash;
+  uint64_t expiry_ms = 0;  // the record's expiry (its place in the expiry index)
 };
 struct SetLogSize {  // number of leaves the state covers
   uint64_t size = 0;
@@ -147,7 +154,11 @@ std::string InviteTokenKey(absl::string_view invite_id);
 InviteInfo ToInviteInfo(const std::string& invite_id, InviteRecord record,
                         const store::KeyValueStore& store, absl::Status* token_read);
 // The kSeenRequests key of a seen-request record, and the record's (de)serialization.
+// Beside each record the table holds an expiry index entry, "exp/<u64be
+// expiry><signature hash>", so the purge reads expired records in order from
+// the store instead of keeping an ordered copy in memory.
 std::string SeenRequestKey(absl::string_view signature_hash);
+std::string SeenExpiryIndexKey(uint64_t expiry_ms, absl::string_view signature_hash);
 absl::StatusOr<SeenRequest> ParseSeenRequest(absl::string_view bytes);
 
 // Equivocations flagged to operators: not log entries (they were refused),
@@ -158,6 +169,13 @@ absl::StatusOr<std::vector<Equivocation>> LoadEquivocations(const store::KeyValu
 
 // ---------------------------------------------------------------------------
 // Reading.
+
+// An expired seen-request record the purge may forget.
+struct ForgettableRequest {
+  uint64_t expiry_ms = 0;
+  std::string signature_hash;
+  auto operator<=>(const ForgettableRequest&) const = default;
+};
 
 // The lookups the acceptance rules decide against.
 class StateView {
@@ -174,17 +192,18 @@ class StateView {
   virtual std::optional<uint64_t> SeenRequestExpiry(absl::string_view signature_hash) const = 0;
   // The seen-request memory's horizon (0 until the first signed entry).
   virtual uint64_t ForgetHorizon() const = 0;
-  // Signature hashes whose records expire before `before_ms`, oldest first
-  // (by expiry, then hash: the same order wherever the state was built), at
-  // most `max`.
-  virtual std::vector<std::string> ForgettableRequests(uint64_t before_ms, size_t max) const = 0;
+  // Records that expire before `before_ms`, oldest first (by expiry, then
+  // hash: the same order wherever the state was built), at most `max`.
+  virtual std::vector<ForgettableRequest> ForgettableRequests(uint64_t before_ms,
+                                                              size_t max) const = 0;
 };
 
 class DerivedState : public StateView {
  public:
   DerivedState() = default;
 
-  // Reads the kState and kSeenRequests tables.
+  // Reads the whole kState and kSeenRequests tables (O(state): for tools and
+  // tests; the relay reads the state on demand through StoredState).
   static absl::StatusOr<DerivedState> Load(const store::KeyValueStore& store);
 
   void Apply(const StateOp& op);
@@ -197,7 +216,8 @@ class DerivedState : public StateView {
   std::optional<InviteRecord> FindInvite(absl::string_view invite_id) const override;
   std::optional<uint64_t> SeenRequestExpiry(absl::string_view signature_hash) const override;
   uint64_t ForgetHorizon() const override { return forget_horizon_ms_; }
-  std::vector<std::string> ForgettableRequests(uint64_t before_ms, size_t max) const override;
+  std::vector<ForgettableRequest> ForgettableRequests(uint64_t before_ms,
+                                                      size_t max) const override;
 
   const std::map<std::string, PeerRecord>& peers() const { return peers_; }
   uint64_t log_size() const { return log_size_; }
@@ -233,7 +253,7 @@ class DerivedState : public StateView {
 // batch's own earlier items first. Dropped when the batch fails.
 class StateOverlay : public StateView {
  public:
-  explicit StateOverlay(const DerivedState* base) : base_(base) {}
+  explicit StateOverlay(const StateView* base) : base_(base) {}
 
   void Apply(const StateOp& op);
   const std::vector<StateOp>& ops() const { return ops_; }
@@ -248,10 +268,11 @@ class StateOverlay : public StateView {
   std::optional<InviteRecord> FindInvite(absl::string_view invite_id) const override;
   std::optional<uint64_t> SeenRequestExpiry(absl::string_view signature_hash) const override;
   uint64_t ForgetHorizon() const override;
-  std::vector<std::string> ForgettableRequests(uint64_t before_ms, size_t max) const override;
+  std::vector<ForgettableRequest> ForgettableRequests(uint64_t before_ms,
+                                                      size_t max) const override;
 
  private:
-  const DerivedState* const base_;
+  const StateView* const base_;
   DerivedState changes_;
   absl::flat_hash_set<std::string> removed_peers_;
   absl::flat_hash_set<std::string> forgotten_requests_;  // base records purged by the batch

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <string>
 #include <variant>
 #include <vector>
@@ -252,14 +254,18 @@ TEST(RelayAndAuditorTest, AgreeOnDerivedStateAndSeenRequests) {
 
   // The stored records are what the log implies: each names its entry and the
   // body hash a re-validation of that entry gives.
+  // The expiry index beside them names exactly the live records.
   size_t stored = 0;
+  std::vector<std::string> expected_index;
   ASSERT_TRUE((*store)
-                  ->Scan(store::Table::kSeenRequests, "",
-                         [&](absl::string_view, absl::string_view value) {
+                  ->Scan(store::Table::kSeenRequests, SeenRequestKey(""),
+                         [&](absl::string_view key, absl::string_view value) {
                            absl::StatusOr<SeenRequest> record = ParseSeenRequest(value);
                            EXPECT_TRUE(record.ok());
                            if (!record.ok()) return false;
                            ++stored;
+                           key.remove_prefix(SeenRequestKey("").size());
+                           expected_index.push_back(SeenExpiryIndexKey(record->expiry_ms, key));
                            absl::StatusOr<std::string> leaf = (*store)->GetLeaf(record->event_id - 1);
                            EXPECT_TRUE(leaf.ok());
                            v1::LogEntry entry;
@@ -278,6 +284,16 @@ TEST(RelayAndAuditorTest, AgreeOnDerivedStateAndSeenRequests) {
                          })
                   .ok());
   EXPECT_EQ(stored, 3u);
+  std::vector<std::string> index;
+  ASSERT_TRUE((*store)
+                  ->Scan(store::Table::kSeenRequests, "exp/",
+                         [&](absl::string_view key, absl::string_view) {
+                           index.emplace_back(key);
+                           return true;
+                         })
+                  .ok());
+  std::sort(expected_index.begin(), expected_index.end());
+  EXPECT_EQ(index, expected_index);
 }
 
 }  // namespace

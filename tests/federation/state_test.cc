@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "base/crypto.h"
 #include "base/errors.h"
@@ -82,7 +83,25 @@ class InstrumentedStore final : public store::LogStore {
   absl::Status Scan(store::Table table, absl::string_view prefix,
                     const std::function<bool(absl::string_view, absl::string_view)>& fn)
       const override {
-    return inner_->Scan(table, prefix, fn);
+    NoteScan(prefix);
+    return inner_->Scan(table, prefix, Counted(fn));
+  }
+  absl::Status ScanFrom(store::Table table, absl::string_view prefix, absl::string_view start,
+                        const std::function<bool(absl::string_view, absl::string_view)>& fn)
+      const override {
+    NoteScan(prefix);
+    return inner_->ScanFrom(table, prefix, start, Counted(fn));
+  }
+  // Table scans since the last reset: their prefixes and the rows they visited.
+  std::vector<std::string> scanned_prefixes() const {
+    absl::MutexLock lock(&scans_mu_);
+    return scanned_prefixes_;
+  }
+  int scanned_rows() const { return scanned_rows_; }
+  void ResetScans() {
+    absl::MutexLock lock(&scans_mu_);
+    scanned_prefixes_.clear();
+    scanned_rows_ = 0;
   }
   absl::Status Write(const store::WriteSet& writes) override {
     ++plain_writes_;
@@ -94,7 +113,22 @@ class InstrumentedStore final : public store::LogStore {
   }
 
  private:
+  void NoteScan(absl::string_view prefix) const {
+    absl::MutexLock lock(&scans_mu_);
+    scanned_prefixes_.emplace_back(prefix);
+  }
+  std::function<bool(absl::string_view, absl::string_view)> Counted(
+      const std::function<bool(absl::string_view, absl::string_view)>& fn) const {
+    return [this, &fn](absl::string_view key, absl::string_view value) {
+      ++scanned_rows_;
+      return fn(key, value);
+    };
+  }
+
   store::LogStore* const inner_;
+  mutable absl::Mutex scans_mu_;
+  mutable std::vector<std::string> scanned_prefixes_ ABSL_GUARDED_BY(scans_mu_);
+  mutable std::atomic<int> scanned_rows_{0};
   mutable std::atomic<int> leaf_reads_{0};
   std::atomic<int> plain_writes_{0};
   std::atomic<bool> fail_appends_{false};
@@ -238,6 +272,45 @@ TEST_F(StateTest, StateSurvivesRestartWithoutReadingTheLog) {
   const Accepted accepted = MustAccept(MakeAccept("inv-2", kStartMs + 6));
   ASSERT_TRUE(accepted.invite.has_value());
   EXPECT_EQ(accepted.invite->token(), MakeInvite("inv-2").token());
+}
+
+// Start-up reads the peers, a few meta keys and the equivocation records:
+// nothing that grows with users or traffic. A large state (here 20,000 users'
+// bans, homeservers, profiles and seen-request records written beside the
+// log) is read on demand, one key at a time.
+TEST_F(StateTest, StartUpDoesNotScanTheStateThatGrowsWithUsers) {
+  Restart();
+  RunMixedTraffic();
+  constexpr int kUsers = 20000;
+  store::WriteSet bulk;
+  for (int i = 0; i < kUsers; ++i) {
+    const std::string user = absl::StrCat("@bulk", i, ":example.org");
+    AddWrites(op::AddBan{"guild-bulk", user}, bulk);
+    AddWrites(op::SetHomeserver{user, "bulk.example"}, bulk);
+    AddWrites(op::SetProfileTimestamp{user, kStartMs}, bulk);
+    SeenRequest seen;
+    seen.expiry_ms = kStartMs + kSkewMs;
+    seen.event_id = 1;
+    seen.body_hash = std::string(32, 'b');
+    AddWrites(op::RememberRequest{Sha256(user), seen, std::nullopt}, bulk);
+  }
+  ASSERT_TRUE(store_->Write(bulk).ok());
+  const size_t peers = federation_->Peers().size();
+  const size_t equivocations = federation_->Equivocations().size();
+
+  ASSERT_TRUE(OpenStore().ok());
+  counting_->ResetScans();
+  absl::Status opened = OpenFederation();
+  ASSERT_TRUE(opened.ok()) << opened;
+  for (const std::string& prefix : counting_->scanned_prefixes()) {
+    EXPECT_TRUE(prefix == "peer/" || prefix == "fed/equivocation/") << "start-up scanned " << prefix;
+  }
+  EXPECT_LE(static_cast<size_t>(counting_->scanned_rows()), peers + equivocations);
+
+  // The bulk state is there all the same, read when asked for.
+  EXPECT_TRUE(federation_->IsBanned("guild-bulk", "@bulk12345:example.org"));
+  EXPECT_EQ(federation_->HomeserverOf("@bulk777:example.org"), "bulk.example");
+  EXPECT_FALSE(federation_->IsBanned("guild-bulk", "@nobody:example.org"));
 }
 
 TEST_F(StateTest, RederiveLogRebuildsTheDurableState) {

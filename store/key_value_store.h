@@ -60,6 +60,12 @@ class KeyValueStore {
                                 const std::function<bool(absl::string_view, absl::string_view)>& fn) const;
   // Applies `writes` durably, outside of any log append.
   virtual absl::Status Write(const WriteSet& writes) = 0;
+  // Applies `writes` atomically without waiting for the disk: for data derived
+  // from the log that is rebuilt after a crash (an index and its watermark).
+  // A crash may lose the latest such writes, never part of one and never one
+  // without those before it; the next durable Write or append makes them
+  // durable too. The default is Write.
+  virtual absl::Status WriteDerived(const WriteSet& writes) { return Write(writes); }
 };
 
 }  // namespace fedrelay::store

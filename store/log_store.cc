@@ -429,6 +429,17 @@ absl::Status RocksDbLogStore::Write(const WriteSet& writes) {
   return FromRocks(db_->Write(SyncedWrite(options_.sync), &batch), "writing tables");
 }
 
+absl::Status RocksDbLogStore::WriteDerived(const WriteSet& writes) {
+  if (writes.empty()) return absl::OkStatus();
+  rocksdb::WriteBatch batch;
+  AddSideWrites(writes, batch);
+  // Unsynced, but in the one write-ahead log: a later synced write makes it
+  // durable, and recovery replays a prefix of the log, so it is never lost
+  // while a later durable write survives. Not under write_mu_: it touches no
+  // leaf, node or size, and must not wait for an append's fsync.
+  return FromRocks(db_->Write(SyncedWrite(false), &batch), "writing derived tables");
+}
+
 }  // namespace rocksdb_internal
 
 absl::StatusOr<std::unique_ptr<LogStore>> LogStore::Open(const std::string& dir,

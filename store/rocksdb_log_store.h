@@ -143,6 +143,7 @@ class RocksDbLogStore final : public LogStore {
                         const std::function<bool(absl::string_view, absl::string_view)>& fn)
       const override;
   absl::Status Write(const WriteSet& writes) override;
+  absl::Status WriteDerived(const WriteSet& writes) override;
   absl::Status VerifyIntegrity(
       const std::function<void(uint64_t, uint64_t)>& progress) const override;
 

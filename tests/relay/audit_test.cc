@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "rocksdb/db.h"
 #include "base/clock.h"
 #include "base/crypto.h"
 #include "base/encoding.h"
@@ -199,6 +200,41 @@ TEST_F(AuditTest, OfflineAuditOfAStoppedRelaysDataDir) {
                            relay_->data_dir() + " --vkey '" + VerifierKey() + "'");
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_THAT(result.output, HasSubstr("OK: 22 entries verified"));  // 2 peer entries + 20 joins
+}
+
+// The leaf and node check runs beside the re-derivation: a node that no longer
+// matches its leaves fails the audit even though every entry re-derives.
+TEST_F(AuditTest, OfflineAuditReportsAnAlteredMerkleNode) {
+  auto stub = v1::FederationRelay::NewStub(relay_->Channel());
+  for (uint64_t serial = 0; serial < 20; ++serial) {
+    grpc::ClientContext context;
+    v1::FederationResponse response;
+    ASSERT_TRUE(stub->Federate(&context, SignedJoin(serial), &response).ok());
+  }
+  ASSERT_EQ(relay_->Stop(), 0);
+  // Node (0, 3) is leaf 3's hash: no root of 22 leaves reads it, so only the
+  // full check can see it (keys: the level byte, then the index big-endian).
+  {
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), relay_->data_dir(), &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (const std::string& name : names) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), relay_->data_dir(), descriptors, &handles, &db).ok());
+    const std::string key = std::string(1, '\0') + std::string(7, '\0') + std::string(1, '\3');
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i] == "nodes") {
+        EXPECT_TRUE(db->Put(rocksdb::WriteOptions(), handles[i], key, std::string(32, 'z')).ok());
+      }
+    }
+    for (rocksdb::ColumnFamilyHandle* handle : handles) db->DestroyColumnFamilyHandle(handle);
+    delete db;
+  }
+  auto result = RunCommand(BinaryPath("tools/fedrelay-audit") + " --quiet --data-dir " +
+                           relay_->data_dir() + " --vkey '" + VerifierKey() + "'");
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("leaf 3 does not hash to its stored merkle node (0, 3)"));
 }
 
 TEST_F(AuditTest, GetEntriesStreamsExactlyTheRequestedRange) {

@@ -73,6 +73,26 @@ TEST(BenchEndToEndTest, UsageErrorsExitTwo) {
   const ToolResult help = RunTool({BinaryPath("tools/fedrelay-bench"), "--e2e", "--help"}, scratch.path());
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("--idle-connections"), std::string::npos);
+  const ToolResult group =
+      RunTool({BinaryPath("tools/fedrelay-bench"), "--e2e", "--only", "federate,nonsense"}, scratch.path());
+  EXPECT_EQ(group.exit_code, 2) << group.err;
+  EXPECT_NE(group.err.find("nonsense"), std::string::npos) << group.err;
+}
+
+// --only runs the baselines and the groups named, nothing else.
+TEST(BenchEndToEndTest, OnlyRunsTheGroupsNamed) {
+  TempDir scratch("fedrelay-bench-test-");
+  std::vector<std::string> argv = {BinaryPath("tools/fedrelay-bench"), "--e2e", "--json", "--only",
+                                   "federate,audit"};
+  argv.insert(argv.end(), kTinySizes.begin(), kTinySizes.end());
+  const ToolResult result = RunTool(argv, scratch.path());
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  const auto doc = nlohmann::json::parse(result.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(doc.is_discarded()) << result.out;
+  std::set<std::string> seen;
+  for (const auto& row : doc.at("rows")) seen.insert(row.at("id").get<std::string>());
+  EXPECT_EQ(seen, (std::set<std::string>{"A_verify", "B_ping", "federate_16_callers",
+                                         "federate_32_callers", "audit_data_dir"}));
 }
 
 }  // namespace

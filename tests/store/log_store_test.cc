@@ -288,6 +288,26 @@ TEST_P(LogStoreTest, Tables) {
   EXPECT_EQ(store->Size(), 0u);
 }
 
+// WriteDerived (member index, watermarks) skips the fsync but is otherwise a
+// Write: atomic, read back at once, and kept with the appends that follow it.
+TEST_P(LogStoreTest, DerivedWritesAreVisibleAtOnceAndKeptByLaterAppends) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    WriteSet derived;
+    derived.Put(Table::kAux, "index/u/1", "dm_invite");
+    derived.Put(Table::kAux, "index/watermark", "1");
+    ASSERT_TRUE(store->WriteDerived(derived).ok());
+    EXPECT_EQ(*store->Get(Table::kAux, "index/watermark"), std::optional<std::string>("1"));
+    ASSERT_TRUE(store->Append({"leaf"}, WriteSet()).ok());
+  }
+  auto reopened = OpenStore();
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(reopened->Size(), 1u);
+  EXPECT_EQ(*reopened->Get(Table::kAux, "index/u/1"), std::optional<std::string>("dm_invite"));
+  EXPECT_EQ(*reopened->Get(Table::kAux, "index/watermark"), std::optional<std::string>("1"));
+}
+
 TEST_P(LogStoreTest, ScanFromSeeksWithinThePrefix) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);

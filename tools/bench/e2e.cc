@@ -10,6 +10,7 @@
 #include <iostream>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -20,6 +21,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "base/crypto.h"
 #include "base/flags.h"
 #include "store/note.h"
@@ -66,6 +68,8 @@ Other:
                             under /tmp, removed at exit)
   --fedrelayd PATH          default: relay/fedrelayd beside this build's tools/
   --audit PATH              default: fedrelay-audit beside this binary
+  --only GROUPS             run only these rows (comma-separated: submit, federate, burst,
+                            mixed, fanout, rss, audit, restart); the baselines always run
 
 Exit status: 0 every row measured; 1 a row failed (refused requests, missing
 deliveries, a relay that would not start); 2 usage error.
@@ -85,6 +89,9 @@ struct Settings {
   std::string dir;
   std::string fedrelayd;
   std::string audit;
+  // --only: the row groups to run (empty: all of them).
+  std::set<std::string> only;
+  bool Wants(const std::string& group) const { return only.empty() || only.count(group) != 0; }
 };
 
 struct Row {
@@ -258,7 +265,7 @@ absl::StatusOr<Settings> Parse(int argc, char** argv) {
   Settings settings;
   args.Flag("--e2e");
   settings.json = args.Flag("--json");
-  std::string seconds;
+  std::string seconds, only;
   if (!args.Value("--seconds", &seconds) || !args.Number("--requests", &settings.requests) ||
       !args.Number("--unary-requests", &settings.unary_requests) || !args.Number("--burst", &settings.burst) ||
       !args.Number("--mixed-users", &settings.mixed_users) ||
@@ -266,7 +273,8 @@ absl::StatusOr<Settings> Parse(int argc, char** argv) {
       !args.Number("--stalled-subscribers", &settings.stalled_subscribers) ||
       !args.Number("--idle-subscribers", &settings.idle_subscribers) ||
       !args.Number("--idle-connections", &settings.idle_connections) || !args.Value("--dir", &settings.dir) ||
-      !args.Value("--fedrelayd", &settings.fedrelayd) || !args.Value("--audit", &settings.audit)) {
+      !args.Value("--fedrelayd", &settings.fedrelayd) || !args.Value("--audit", &settings.audit) ||
+      !args.Value("--only", &only)) {
     return absl::InvalidArgumentError(args.error());
   }
   if (!args.Leftover().empty()) return absl::InvalidArgumentError("unexpected argument " + args.Leftover());
@@ -276,6 +284,14 @@ absl::StatusOr<Settings> Parse(int argc, char** argv) {
   if (settings.requests == 0 || settings.unary_requests == 0 || settings.burst == 0 ||
       settings.mixed_users < 2 || settings.fanout_requests == 0) {
     return absl::InvalidArgumentError("request counts must be positive (--mixed-users at least 2)");
+  }
+  static const std::set<std::string> kGroups = {"submit", "federate", "burst", "mixed",
+                                                "fanout", "rss", "audit", "restart"};
+  for (absl::string_view group : absl::StrSplit(only, ',', absl::SkipEmpty())) {
+    if (kGroups.count(std::string(group)) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--only: unknown group '", group, "'"));
+    }
+    settings.only.insert(std::string(group));
   }
   if (std::error_code ec; !settings.dir.empty() && std::filesystem::exists(settings.dir) &&
                           !std::filesystem::is_empty(settings.dir, ec)) {
@@ -349,6 +365,7 @@ int Run(const Settings& settings) {
 
   // Stream ingest.
   for (const int streams : {1, 4, 8}) {
+    if (!settings.Wants("submit")) break;
     const auto joins = SignedJoins(absl::StrCat("ingest", streams), settings.requests, "alpha.example", parties.alpha);
     const LoadResult load = SubmitStreams(target, AsStreams(joins, streams));
     track(load);
@@ -361,6 +378,7 @@ int Run(const Settings& settings) {
   }
   // Unary.
   for (const int callers : {16, 32}) {
+    if (!settings.Wants("federate")) break;
     const auto joins = SignedJoins(absl::StrCat("unary", callers), settings.unary_requests, "alpha.example",
                                    parties.alpha);
     LoadResult load = UnaryFederate(target, joins, callers, callers / 4);
@@ -374,7 +392,7 @@ int Run(const Settings& settings) {
     CheckLoad(report, row, load);
   }
   // Burst latency.
-  {
+  if (settings.Wants("burst")) {
     const auto joins = SignedJoins("burst", settings.burst, "alpha.example", parties.alpha);
     LoadResult load = SubmitStreams(target, AsStreams(joins, 1));
     track(load);
@@ -391,7 +409,7 @@ int Run(const Settings& settings) {
     CheckLoad(report, p99_row, load);
   }
   // Mixed workload.
-  {
+  if (settings.Wants("mixed")) {
     const auto streams = MixedWorkload("mixed", settings.mixed_users, 4, "alpha.example", parties.alpha);
     const LoadResult load = SubmitStreams(target, streams);
     track(load);
@@ -401,7 +419,7 @@ int Run(const Settings& settings) {
     CheckLoad(report, row, load);
   }
   // Fan-out, without and with subscribers that never read.
-  {
+  if (settings.Wants("fanout")) {
     FanOutRun quiet = RunFanOut(target, "fanout-quiet", settings.fanout_requests, parties, last_event_id);
     track(quiet.load);
     Row& base = report.Add("fanout_p99", "fan-out p99 receipt->delivery, 1 reader, 1 stream ingesting",
@@ -434,7 +452,7 @@ int Run(const Settings& settings) {
     stalled.Close();
   }
   // Memory with idle subscribers and idle connections.
-  {
+  if (settings.Wants("rss")) {
     const uint64_t before = (*daemon)->SettledRssBytes(std::chrono::milliseconds(300), std::chrono::seconds(5));
     std::vector<SubscriberSet::Peer> idle_peers;
     for (uint64_t i = 0; i < settings.idle_subscribers; ++i) idle_peers.push_back({PeerName("idle", i), &parties.idle[i]});
@@ -448,7 +466,7 @@ int Run(const Settings& settings) {
     if (!accepted) report.Fail(row, absl::StrCat("only ", idle.accepted(), " subscribers accepted"));
     idle.Close();
   }
-  {
+  if (settings.Wants("rss")) {
     const uint64_t before = (*daemon)->SettledRssBytes(std::chrono::milliseconds(300), std::chrono::seconds(5));
     const size_t files_before = (*daemon)->OpenFiles();
     auto idle = IdleConnections::Open((*daemon)->grpc_port(), settings.idle_connections);
@@ -471,9 +489,12 @@ int Run(const Settings& settings) {
 
   // The resulting log: audit it offline, then start on it.
   (*daemon)->Stop();
-  AuditRow(report, settings, dir, parties, verify_rate);
-  auto restarted = Daemon::Start(files, std::chrono::seconds(120));
-  if (restarted.ok()) {
+  if (settings.Wants("audit")) AuditRow(report, settings, dir, parties, verify_rate);
+  auto restarted = settings.Wants("restart") ? Daemon::Start(files, std::chrono::seconds(120))
+                                              : absl::StatusOr<std::unique_ptr<Daemon>>(nullptr);
+  if (!settings.Wants("restart")) {
+    // not asked for
+  } else if (restarted.ok()) {
     const uint64_t rss = (*restarted)->SettledRssBytes(std::chrono::milliseconds(300), std::chrono::seconds(5));
     report.Add("restart_ready", absl::StrCat("fedrelayd start on that log (", last_event_id, " entries) to ready"),
                (*restarted)->ready_seconds(), "s");

@@ -71,6 +71,8 @@ constexpr uint64_t kU32Max = std::numeric_limits<uint32_t>::max();
 constexpr uint64_t kMaxMillis = 100ull * 365 * 24 * 60 * 60 * 1000;
 // gRPC takes its message size limit as an int.
 constexpr uint64_t kMaxUploadSize = std::numeric_limits<int32_t>::max();
+// gRPC takes its channel arguments as ints.
+constexpr uint64_t kGrpcIntMax = std::numeric_limits<int32_t>::max();
 constexpr absl::string_view kPeerPrefix = "peers[].";
 
 // The single description of every configuration key: the loader, DescribeKeys()
@@ -197,6 +199,26 @@ const Key kKeys[] = {
      "Subjects used on the bus: <prefix>.log (entries), <prefix>.tokens (DM invite tokens, for "
      "fan-out nodes only), <prefix>.checkpoint.",
      &Config::bus_subject_prefix},
+    {"http.max_connections", Kind::kUint32, "10000",
+     "Open HTTP and WebSocket connections served at once (1..1000000); a connection beyond is "
+     "answered 503 unavailable at once and closed.",
+     &Config::http_max_connections, 1, 1000000},
+    {"http.header_timeout_ms", Kind::kMillis, "10000",
+     "Time an HTTP request head may take: from the accept for a connection's first request, from "
+     "its first byte for later ones; the connection is closed after it (slowloris).",
+     &Config::http_header_timeout_ms, 100, kMaxMillis},
+    {"http.idle_timeout_ms", Kind::kMillis, "60000",
+     "Time a kept-alive HTTP connection may wait before it starts its next request; also the "
+     "time a request body and a response may take.",
+     &Config::http_idle_timeout_ms, 100, kMaxMillis},
+    {"grpc.max_concurrent_streams", Kind::kUint32, "1000",
+     "Concurrent gRPC calls (streams) per client connection (1..2147483647); a client's further "
+     "calls wait until one ends.",
+     &Config::grpc_max_concurrent_streams, 1, kGrpcIntMax},
+    {"grpc.handshake_timeout_ms", Kind::kMillis, "10000",
+     "Time a new gRPC connection has to open HTTP/2 (its preface and SETTINGS) before it is "
+     "closed.",
+     &Config::grpc_handshake_timeout_ms, 100, kGrpcIntMax},
 };
 
 constexpr absl::string_view kEmbeddedDefault = R"yaml(# fedrelay's embedded default: what `fedrelayd` runs with when given no --config.

@@ -73,6 +73,12 @@ struct Config {
   std::string bus_nats_url;
   std::string bus_stream = "FEDRELAY_LOG";
   std::string bus_subject_prefix = "fedrelay";
+  // connection limits (docs/security.md, floods)
+  uint64_t http_max_connections = 10000;
+  uint64_t http_header_timeout_ms = 10000;
+  uint64_t http_idle_timeout_ms = 60000;
+  uint64_t grpc_max_concurrent_streams = 1000;
+  uint64_t grpc_handshake_timeout_ms = 10000;
 
   // Where this configuration came from (a path, or "<embedded default>").
   std::string source;

@@ -233,6 +233,12 @@ class RelayImpl final : public Relay {
     // submissions unanswered stops being read (federation_service.cc), and the
     // sender should then wait, not fill seconds of transport buffers.
     builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    // Flood limits (docs/security.md): calls per connection, and the time a
+    // new connection has to speak HTTP/2 (a silent socket is closed after it).
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                               static_cast<int>(config_.grpc_max_concurrent_streams));
+    builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                               static_cast<int>(config_.grpc_handshake_timeout_ms));
     // The services refuse a submission over max_upload_size as payload_too_large
     // (counted in fedrelay_rejections_total). gRPC's own limit, which answers
     // with a bare RESOURCE_EXHAUSTED before any handler runs, is only the
@@ -281,6 +287,9 @@ class RelayImpl final : public Relay {
     HttpServer::Options options;
     options.listen = config_.http_listen;
     options.max_body_bytes = config_.rate_limits.max_upload_size;
+    options.max_connections = config_.http_max_connections;
+    options.header_timeout = std::chrono::milliseconds(config_.http_header_timeout_ms);
+    options.idle_timeout = std::chrono::milliseconds(config_.http_idle_timeout_ms);
     http_ = std::make_unique<HttpServer>(options);
     RegisterLogEndpoints(*http_, *store_);
     RegisterHealthEndpoints(*http_, MetricsRegistry::Default(), [this]() { return Readiness(); });

@@ -97,6 +97,7 @@ void BridgeOutbox::Core::Run() {
       if (wait_ms > 0) mu.AwaitWithTimeout(absl::Condition(this, &Core::HasWork), absl::Milliseconds(wait_ms));
       if (stopping) return;
       work.swap(inbox);
+      working = true;
     }
     // Every entry of this round in one pass: one store write for all of them.
     std::vector<std::shared_ptr<const v1::LogEntry>> entries;
@@ -119,6 +120,8 @@ void BridgeOutbox::Core::Run() {
     }
     Pump();
     UpdateGauges();
+    absl::MutexLock lock(&mu);
+    working = false;
   }
 }
 
@@ -558,6 +561,15 @@ void BridgeOutbox::OnFrame(uint64_t session, std::string frame) {
   auto it = core_->sessions.find(session);
   if (it == core_->sessions.end() || core_->stopping) return;  // replaced or closing
   core_->inbox.push_back(FrameWork{session, it->second.key_id, std::move(frame)});
+}
+
+void BridgeOutbox::WaitIdle() {
+  Core& core = *core_;
+  absl::MutexLock lock(&core.mu);
+  auto idle = [&core]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(core.mu) {
+    return core.stopping || (core.inbox.empty() && !core.working);
+  };
+  core.mu.Await(absl::Condition(&idle));
 }
 
 void BridgeOutbox::Detach(uint64_t session) {

@@ -123,6 +123,10 @@ class BridgeOutbox final : public federation::EventSink {
   // One text frame from the bridge. Malformed frames are logged and counted.
   void OnFrame(uint64_t session, std::string frame);
   void Detach(uint64_t session);
+  // Returns once the worker has handled everything queued before the call
+  // (or the outbox is stopping). For the fuzz target (tests/fuzz/), which
+  // must not queue frames faster than the worker handles them.
+  void WaitIdle();
   // Closes every session of the key (API key revoked).
   void CloseSessionsOf(const std::string& key_id);
 

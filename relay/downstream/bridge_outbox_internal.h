@@ -208,6 +208,7 @@ struct BridgeOutbox::Core {
   mutable absl::Mutex mu;
   std::deque<bridge_internal::Work> inbox ABSL_GUARDED_BY(mu);
   bool stopping ABSL_GUARDED_BY(mu) = false;
+  bool working ABSL_GUARDED_BY(mu) = false;  // the worker handles a round taken from inbox
   std::map<uint64_t, bridge_internal::Session> sessions ABSL_GUARDED_BY(mu);
   uint64_t next_session ABSL_GUARDED_BY(mu) = 1;
   std::map<std::string, BridgeConversations> conversations ABSL_GUARDED_BY(mu);

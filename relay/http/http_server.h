@@ -10,8 +10,11 @@
 // the request's correlation id in `X-Correlation-Id`; the debug log line for
 // the request names it too. Requests the server itself refuses: unknown path or
 // method -> 404 not_found; body over the limit -> 413 payload_too_large (then
-// close); unparsable HTTP -> 400 malformed (then close). A connection that
-// sends no complete request within `idle_timeout` is closed.
+// close); unparsable HTTP -> 400 malformed (then close). A new connection
+// that sends no complete request head within `header_timeout`, or a kept-alive
+// one that starts no new request within `idle_timeout`, is closed. A
+// connection accepted while `max_connections` HTTP and WebSocket connections
+// are open is answered 503 unavailable at once and closed.
 //
 // Handlers run on an io thread: a synchronous handler should finish in well
 // under a millisecond; anything that waits (a durable log append) registers an
@@ -117,8 +120,16 @@ class HttpServer {
     size_t max_header_bytes = 16 << 10;
     size_t max_websocket_message_bytes = 1 << 20;
     size_t max_websocket_queue_bytes = 16 << 20;
-    // Time a connection has to deliver its next complete request (and to take a response).
+    // Time a kept-alive connection may wait before it starts its next request;
+    // also the time a request body, and a response, may take.
     std::chrono::milliseconds idle_timeout{60000};
+    // Time a request head (request line and headers) may take: from the
+    // connection's accept for its first request, from its first byte for later ones.
+    std::chrono::milliseconds header_timeout{10000};
+    // Open HTTP and WebSocket connections served at once (>= 1); a connection
+    // beyond gets an immediate 503 `unavailable` and is closed, and while as
+    // many refusals are still being written, further ones are closed unanswered.
+    size_t max_connections = 10000;
   };
 
   explicit HttpServer(Options options);

@@ -110,23 +110,39 @@ struct HttpServer::Core : std::enable_shared_from_this<HttpServer::Core> {
     return true;
   }
 
-  uint64_t Register(std::weak_ptr<Connection> connection) {
+  // `served` connections (HTTP and WebSocket sessions) count against
+  // max_connections; the ones being refused (RefuseConnection) do not.
+  uint64_t Register(std::weak_ptr<Connection> connection, bool served = true) {
     std::lock_guard<std::mutex> lock(connections_mu);
     const uint64_t id = next_connection_id++;
-    connections.emplace(id, std::move(connection));
+    connections.emplace(id, Registered{std::move(connection), served});
+    (served ? served_connections : refusing_connections)++;
     return id;
   }
   void Unregister(uint64_t id) {
     std::lock_guard<std::mutex> lock(connections_mu);
-    connections.erase(id);
+    const auto it = connections.find(id);
+    if (it != connections.end()) {
+      (it->second.served ? served_connections : refusing_connections)--;
+      connections.erase(it);
+    }
     connections_cv.notify_all();
+  }
+  // What a newly accepted connection gets: served while fewer than
+  // max_connections are; else a 503 answer while as many refusals are under
+  // way; else closed at once.
+  enum class Admission { kServe, kRefuse, kDrop };
+  Admission Admit() {
+    std::lock_guard<std::mutex> lock(connections_mu);
+    if (served_connections < options.max_connections) return Admission::kServe;
+    return refusing_connections < options.max_connections ? Admission::kRefuse : Admission::kDrop;
   }
   void ShutdownAll(bool force) {
     std::vector<std::shared_ptr<Connection>> live;
     {
       std::lock_guard<std::mutex> lock(connections_mu);
-      for (const auto& [id, weak] : connections) {
-        if (auto connection = weak.lock()) live.push_back(std::move(connection));
+      for (const auto& [id, registered] : connections) {
+        if (auto connection = registered.connection.lock()) live.push_back(std::move(connection));
       }
     }
     for (const auto& connection : live) connection->Shutdown(force);
@@ -146,7 +162,13 @@ struct HttpServer::Core : std::enable_shared_from_this<HttpServer::Core> {
 
   std::mutex connections_mu;
   std::condition_variable connections_cv;
-  std::unordered_map<uint64_t, std::weak_ptr<Connection>> connections;
+  struct Registered {
+    std::weak_ptr<Connection> connection;
+    bool served = true;
+  };
+  std::unordered_map<uint64_t, Registered> connections;  // guarded by connections_mu
+  size_t served_connections = 0;                         // guarded by connections_mu
+  size_t refusing_connections = 0;                       // guarded by connections_mu
   uint64_t next_connection_id = 0;
 
   std::vector<std::thread> threads;
@@ -159,6 +181,9 @@ struct HttpServer::Core : std::enable_shared_from_this<HttpServer::Core> {
 
 // Starts serving an accepted connection (http_session.cc).
 void StartHttpSession(tcp::socket&& socket, std::shared_ptr<HttpServer::Core> core);
+// Answers an accepted connection over max_connections with 503 `unavailable`
+// at once, without reading a request, and closes it (http_refusal.cc).
+void RefuseConnection(tcp::socket&& socket, std::shared_ptr<HttpServer::Core> core);
 // Completes the WebSocket handshake of `upgrade` and serves the socket with
 // `handler` (websocket_session.cc).
 void StartWebSocketSession(beast::tcp_stream&& stream, std::shared_ptr<HttpServer::Core> core,

@@ -15,6 +15,9 @@ namespace {
 
 using Core = HttpServer::Core;
 
+// What a kept-alive connection's first read after an idle wait asks for.
+constexpr size_t kFirstReadBytes = 4096;
+
 class HttpSession final : public Connection, public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(tcp::socket&& socket, std::shared_ptr<Core> core)
@@ -50,6 +53,38 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
                             ? std::numeric_limits<std::uint64_t>::max()
                             : static_cast<std::uint64_t>(core_->options.max_body_bytes));
     parser_->header_limit(static_cast<uint32_t>(core_->options.max_header_bytes));
+    if (first_request_ || buffer_.size() > 0) {
+      // A new connection has header_timeout from its accept for its first head
+      // (idle and slowloris connections alike); a pipelined request has begun.
+      first_request_ = false;
+      ReadHeader();
+      return;
+    }
+    // Kept alive: idle_timeout to begin the next request, then header_timeout for its head.
+    stream_.expires_after(core_->options.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                            [self = shared_from_this()](beast::error_code ec, size_t bytes) {
+                              if (ec) {
+                                self->Close();
+                                return;
+                              }
+                              self->buffer_.commit(bytes);
+                              self->ReadHeader();
+                            });
+  }
+
+  void ReadHeader() {
+    stream_.expires_after(core_->options.header_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&HttpSession::OnHeader, shared_from_this()));
+  }
+
+  void OnHeader(beast::error_code ec, size_t bytes) {
+    if (ec || parser_->is_done()) {
+      OnRead(ec, bytes);
+      return;
+    }
+    // The body gets idle_timeout.
     stream_.expires_after(core_->options.idle_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
@@ -246,6 +281,7 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
   unsigned version_ = 11;
   bool in_handler_ = false;
   bool upgraded_ = false;
+  bool first_request_ = true;
   std::chrono::steady_clock::time_point started_;
   char drain_buffer_[4096];
 };
@@ -269,7 +305,19 @@ void HttpServer::Core::DoAccept() {
       return;
     }
     // The session holds the Core: it may outlive the HttpServer object.
-    StartHttpSession(std::move(socket), shared_from_this());
+    switch (Admit()) {
+      case Admission::kServe:
+        StartHttpSession(std::move(socket), shared_from_this());
+        break;
+      case Admission::kRefuse:
+        RefuseConnection(std::move(socket), shared_from_this());
+        break;
+      case Admission::kDrop: {
+        beast::error_code ignored;
+        socket.close(ignored);
+        break;
+      }
+    }
     DoAccept();
   });
 }

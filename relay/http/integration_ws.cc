@@ -645,31 +645,33 @@ IntegrationGateway::IntegrationGateway(Deps deps, IntegrationOptions options)
 IntegrationGateway::~IntegrationGateway() { Shutdown(); }
 
 void IntegrationGateway::Register(HttpServer& server) {
+  server.HandleWebSocket(kIntegrationPath, SocketFactory());
+}
+
+WebSocketFactory IntegrationGateway::SocketFactory() {
   std::weak_ptr<Core> weak = core_;
-  server.HandleWebSocket(
-      kIntegrationPath,
-      [weak](const HttpRequest& request) -> absl::StatusOr<std::unique_ptr<WebSocketHandler>> {
-        auto core = weak.lock();
-        if (core == nullptr || core->stopping.load()) {
-          return MakeError(ErrorCode::kUnavailable, "the relay is shutting down");
-        }
-        // A bad key on the upgrade is refused before the socket opens (401).
-        std::optional<Principal> principal;
-        if (request.Header("authorization").has_value()) {
-          ASSIGN_OR_RETURN(Principal authenticated,
-                           core->AuthenticateKey(*request.Header("authorization")));
-          principal = std::move(authenticated);
-        }
-        const std::string address = AddressOf(request.remote_address);
-        if (!core->TakeSlot(address)) {
-          return MakeError(ErrorCode::kRateLimited,
-                           absl::StrCat("too many integration sockets from ", address, " (",
-                                        core->options.max_sockets_per_address, ")"));
-        }
-        auto session =
-            std::make_shared<IntegrationSession>(core, request.remote_address, std::move(principal));
-        return std::make_unique<IntegrationHandler>(core, address, std::move(session));
-      });
+  return [weak](const HttpRequest& request) -> absl::StatusOr<std::unique_ptr<WebSocketHandler>> {
+    auto core = weak.lock();
+    if (core == nullptr || core->stopping.load()) {
+      return MakeError(ErrorCode::kUnavailable, "the relay is shutting down");
+    }
+    // A bad key on the upgrade is refused before the socket opens (401).
+    std::optional<Principal> principal;
+    if (request.Header("authorization").has_value()) {
+      ASSIGN_OR_RETURN(Principal authenticated,
+                       core->AuthenticateKey(*request.Header("authorization")));
+      principal = std::move(authenticated);
+    }
+    const std::string address = AddressOf(request.remote_address);
+    if (!core->TakeSlot(address)) {
+      return MakeError(ErrorCode::kRateLimited,
+                       absl::StrCat("too many integration sockets from ", address, " (",
+                                    core->options.max_sockets_per_address, ")"));
+    }
+    auto session =
+        std::make_shared<IntegrationSession>(core, request.remote_address, std::move(principal));
+    return std::make_unique<IntegrationHandler>(core, address, std::move(session));
+  };
 }
 
 void IntegrationGateway::Shutdown() {

@@ -67,6 +67,10 @@ class IntegrationGateway {
   ~IntegrationGateway();  // Shutdown()
 
   void Register(HttpServer& server);
+  // What Register installs for kIntegrationPath: a handler per upgrade
+  // request. Lets the fuzz target (tests/fuzz/integration_ws_fuzz.cc) drive
+  // sessions without sockets.
+  WebSocketFactory SocketFactory();
 
   // Denies pending access requests with not_ready, tells subscribed sockets
   // `not_ready` and closes every socket; stops the timer thread. Idempotent.

@@ -307,10 +307,11 @@ TEST(ConfigTest, DescribeKeysListsEveryKeyWithTypeAndDefault) {
         "integration.hello_timeout_ms", "integration.idle_timeout_ms",
         "integration.max_sockets_per_address", "member.session_ttl_ms", "bridge.retry_base_delay_ms",
         "bridge.retry_max_delay_ms", "bridge.max_attempts", "bridge.resend_after_ms", "bus.nats_url",
-        "bus.stream", "bus.subject_prefix"}) {
+        "bus.stream", "bus.subject_prefix", "http.max_connections", "http.header_timeout_ms",
+        "http.idle_timeout_ms", "grpc.max_concurrent_streams", "grpc.handshake_timeout_ms"}) {
     EXPECT_THAT(names, ::testing::Contains(std::string(key)));
   }
-  EXPECT_EQ(names.size(), 36u);
+  EXPECT_EQ(names.size(), 41u);
   const std::vector<std::string> lines = absl::StrSplit(described, '\n', absl::SkipEmpty());
   for (const std::string& line : lines) {
     if (absl::StartsWith(line, "federation.max_clock_skew_ms")) {

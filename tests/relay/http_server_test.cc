@@ -289,6 +289,7 @@ TEST_F(HttpServerTest, SilentAndSlowClientsDoNotBlockOthers) {
 TEST_F(HttpServerTest, IdleConnectionsAreClosedAfterTheTimeout) {
   HttpServer::Options options = TestOptions();
   options.idle_timeout = std::chrono::milliseconds(200);
+  options.header_timeout = std::chrono::milliseconds(200);  // a new silent connection's limit
   StartServer(options);
   TestHttpClient silent(server_->port(), /*timeout=*/std::chrono::seconds(5));
   const auto start = std::chrono::steady_clock::now();

@@ -2,8 +2,8 @@
 # Builds the libFuzzer targets of tests/fuzz/ (clang-14, ASan+UBSan, in
 # build-fuzz/) and runs each for a bounded time from its seed corpus.
 #   tools/scripts/fuzz.sh [--seconds N] [--long] [--build-only] [--list] [target...]
-# --seconds N  run each target N seconds (default 8: the CI setting, about a
-#              minute for all targets on two cores)
+# --seconds N  run each target N seconds (default 8: the CI setting, under two
+#              minutes for all targets on two cores)
 # --long       run each target 600 seconds
 # --build-only build the targets and stop
 # --list       print the target names and stop

@@ -9,9 +9,8 @@
 #include <iostream>
 #include <string>
 
-#include "absl/synchronization/mutex.h"
 #include "base/flags.h"
-#include "base/ready_file.h"
+#include "base/daemon_run.h"
 #include "fanout/fanout_node.h"
 #include "spdlog/spdlog.h"
 
@@ -45,7 +44,8 @@ Usage:
 
 Submissions and operator commands go to the sequencer (fedrelayd); here they
 are refused with UNAVAILABLE. API keys are the sequencer's, read from the bus
-(hashes only); /v1/ws access requests are refused: ask the sequencer. SIGINT or SIGTERM stop the node cleanly.
+(hashes only); /v1/ws access requests are refused: ask the sequencer. SIGINT or
+SIGTERM stop the node cleanly; SIGHUP is logged and ignored.
 
 Exit status: 0 on clean shutdown, 1 when it cannot start (NATS unreachable, bad
 key, port in use), 2 on usage errors.
@@ -59,17 +59,9 @@ int Usage(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-#ifdef NDEBUG
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-#endif
   Args args(argc, argv);
-  if (args.Flag("--help") || args.Flag("-h")) {
-    std::cout << kUsage;
-    return 0;
-  }
-  if (args.Flag("--version")) {
-    std::cout << "fedrelay-fanout " << FEDRELAY_VERSION << "\n";
-    return 0;
+  if (auto done = fedrelay::AnswerHelpOrVersion(args, "fedrelay-fanout", FEDRELAY_VERSION, kUsage)) {
+    return *done;
   }
   fedrelay::fanout::FanoutOptions options;
   std::string ready_file, log_level = "info";
@@ -98,12 +90,9 @@ int main(int argc, char** argv) {
   if (level == spdlog::level::off && log_level != "off") return Usage("unknown --log-level " + log_level);
   spdlog::set_level(level);
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  // Before any thread starts (base/daemon_run.h).
+  const fedrelay::DaemonSignals signals;
+  // The store holds cursors: files 0600, directories 0700.
   umask(077);
 
   auto node = fedrelay::fanout::FanoutNode::Start(options);
@@ -111,16 +100,7 @@ int main(int argc, char** argv) {
     spdlog::error("start-up failed: {}", std::string(node.status().message()));
     return 1;
   }
-  if (!ready_file.empty() && !fedrelay::WriteReadyFile(ready_file, (*node)->grpc_port(), (*node)->http_port())) {
-    spdlog::error("cannot write ready file {}", ready_file);
-    (*node)->Shutdown();
-    return 1;
-  }
-  int received = 0;
-  sigwait(&signals, &received);
-  spdlog::info("received {}, shutting down", strsignal(received));
-  (*node)->Shutdown();
-  if (!ready_file.empty()) std::remove(ready_file.c_str());
-  spdlog::info("shutdown complete");
-  return 0;
+  return signals.ServeUntilShutdown(ready_file, (*node)->grpc_port(), (*node)->http_port(),
+                                    [&] { (*node)->Shutdown(); },
+                                    "nothing is reloaded; restart the node to change its options");
 }

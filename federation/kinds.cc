@@ -30,6 +30,18 @@ std::optional<Submission> FromProtoCase(const v1::Submission& in) {
   }
 }
 
+// The audience of the alternative whose LogEntry case is `request_case`.
+template <size_t I = 0>
+Audience AudienceOfCase(v1::LogEntry::RequestCase request_case) {
+  if constexpr (I == std::variant_size_v<Submission>) {
+    return Audience::kEverySubscriber;
+  } else {
+    using Traits = KindTraits<std::variant_alternative_t<I, Submission>>;
+    if (request_case == Traits::kRequestCase) return Traits::kAudience;
+    return AudienceOfCase<I + 1>(request_case);
+  }
+}
+
 }  // namespace
 
 absl::string_view KindName(const Submission& submission) {
@@ -52,6 +64,8 @@ std::vector<CappedText> CappedTexts(const Submission& submission) {
     return decltype(traits)::CappedTexts(request);
   });
 }
+
+Audience AudienceOf(v1::LogEntry::RequestCase request_case) { return AudienceOfCase(request_case); }
 
 std::optional<Submission> SubmissionFromProto(const v1::Submission& in) {
   return FromProtoCase(in);

@@ -31,11 +31,10 @@ namespace fedrelay::federation {
 // (rate_limits.message_rate_limit or rate_limits.invite_rate_limit).
 enum class RateLimit : uint8_t { kMessage, kInvite };
 
-// Who may see the events an entry of the kind derives. This is the per-kind
-// summary of the rule relay/downstream/visibility.cc applies per event
-// (member_joined, ban, user_updated: everyone; dm_invite, dm_invite_status:
-// full-access API keys and the homeservers of the invite's target and
-// inviter); visibility.cc decides by event and must agree with it.
+// Who may see the events an entry of the kind derives (every event of an
+// entry shares its kind's audience): every authenticated subscriber, or only
+// full-access API keys and the current homeservers of the invite's target and
+// inviter. relay/downstream/visibility.cc reads it through AudienceOf.
 enum class Audience : uint8_t { kEverySubscriber, kInviteParties };
 
 // A free-text field capped by rate_limits.max_message_length: names, reasons,
@@ -187,6 +186,10 @@ RateLimit RateLimitOf(const Submission& submission);
 // "user:<id>" or "device:<pubkey>").
 std::string RateKey(const Submission& submission);
 std::vector<CappedText> CappedTexts(const Submission& submission);
+// The audience of a logged entry's kind, by its LogEntry request case. The
+// relay's own operator actions derive no events; they (and an entry of no
+// kind) answer kEverySubscriber.
+Audience AudienceOf(v1::LogEntry::RequestCase request_case);
 // The Submission a Submit stream item carries; nullopt when it carries none.
 std::optional<Submission> SubmissionFromProto(const v1::Submission& in);
 

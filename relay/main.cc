@@ -11,11 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "base/crypto.h"
 #include "base/flags.h"
-#include "base/ready_file.h"
+#include "base/daemon_run.h"
 #include "config/config.h"
 #include "relay/relay.h"
 #include "spdlog/spdlog.h"
@@ -135,15 +134,8 @@ int Run(Args& args) {
   if (level == spdlog::level::off && log_level != "off") return Usage("unknown --log-level " + log_level);
   spdlog::set_level(level);
 
-  // Block the shutdown signals before any thread starts so that only the
-  // sigwait below receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  // Before any thread starts (base/daemon_run.h).
+  const fedrelay::DaemonSignals signals;
   // The store holds API-key hashes and cursors: files 0600, directories 0700.
   umask(077);
 
@@ -158,44 +150,18 @@ int Run(Args& args) {
     spdlog::error("start-up failed: {}", std::string(relay.status().message()));
     return 1;
   }
-  if (!ready_file.empty() && !fedrelay::WriteReadyFile(ready_file, (*relay)->grpc_port(), (*relay)->http_port())) {
-    spdlog::error("cannot write ready file {}", ready_file);
-    (*relay)->Shutdown();
-    return 1;
-  }
-  int received = 0;
-  for (;;) {
-    sigwait(&signals, &received);
-    if (received != SIGHUP) break;
-    // Nothing is reloaded at run time (peers change with fedrelay-ctl, the
-    // rest at a restart); a stray SIGHUP (a closed terminal) must not kill it.
-    spdlog::warn("received SIGHUP: ignored (nothing is reloaded; restart fedrelayd to apply "
-                 "config changes)");
-  }
-  spdlog::info("received {}, shutting down", strsignal(received));
-  (*relay)->Shutdown();
-  if (!ready_file.empty()) std::remove(ready_file.c_str());
-  spdlog::info("shutdown complete");
-  return 0;
+  // Nothing is reloaded at run time (peers change with fedrelay-ctl, the rest
+  // at a restart).
+  return signals.ServeUntilShutdown(ready_file, (*relay)->grpc_port(), (*relay)->http_port(),
+                                    [&] { (*relay)->Shutdown(); },
+                                    "nothing is reloaded; restart fedrelayd to apply config changes");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-#ifdef NDEBUG
-  // Abseil's lock-order graph costs every Mutex::Lock a lookup; the Debug and
-  // sanitizer builds the tests run keep it, the daemon operators run does not.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-#endif
   Args args(argc, argv);
-  if (args.Flag("--help") || args.Flag("-h")) {
-    std::cout << kUsage;
-    return 0;
-  }
-  if (args.Flag("--version")) {
-    std::cout << "fedrelayd " << FEDRELAY_VERSION << "\n";
-    return 0;
-  }
+  if (auto done = fedrelay::AnswerHelpOrVersion(args, "fedrelayd", FEDRELAY_VERSION, kUsage)) return *done;
   if (args.Flag("--help-config")) {
     std::cout << fedrelay::config::DescribeKeys();
     return 0;

@@ -180,7 +180,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* Delivery::Subscribe(
     return RefuseStream<grpc::ByteBuffer>(ToGrpcStatus(
         MakeError(ErrorCode::kMalformed, "the SubscribeRequest does not parse")));
   }
-  absl::StatusOr<StreamStart> start = PrepareStream(*principal, request);
+  absl::StatusOr<StreamStart> start = ResolveStreamStart(*principal, request);
   if (!start.ok()) return RefuseStream<grpc::ByteBuffer>(ToGrpcStatus(start.status()));
   auto stream = std::make_shared<GrpcSubscriberStream>(context_, *std::move(principal),
                                                        std::move(start->filter), start->after,
@@ -191,8 +191,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* Delivery::Subscribe(
   return stream.get();
 }
 
-absl::StatusOr<Delivery::StreamStart> Delivery::PrepareStream(const Principal& principal,
-                                                              const v1::SubscribeRequest& request) {
+absl::StatusOr<Delivery::StreamStart> Delivery::ResolveStreamStart(const Principal& principal,
+                                                                   const v1::SubscribeRequest& request) {
   ASSIGN_OR_RETURN(EventFilter filter, EventFilter::FromRequest(request));
   ASSIGN_OR_RETURN(const uint64_t start_after, StartPosition(principal, request));
   spdlog::info("subscriber {} connected: after event {}{}{}", principal.identity, start_after,
@@ -215,7 +215,7 @@ absl::StatusOr<std::shared_ptr<EventSubscription>> Delivery::SubscribeEvents(
     const Principal& principal, const v1::SubscribeRequest& request,
     std::shared_ptr<EventSubscriber> subscriber) {
   RETURN_IF_ERROR(CheckRunning());
-  ASSIGN_OR_RETURN(StreamStart start, PrepareStream(principal, request));
+  ASSIGN_OR_RETURN(StreamStart start, ResolveStreamStart(principal, request));
   auto stream = std::make_shared<ExternalSubscriberStream>(
       context_, principal, std::move(start.filter), start.after, std::move(start.stats),
       std::move(subscriber));

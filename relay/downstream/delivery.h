@@ -155,15 +155,16 @@ class Delivery final : public federation::EventSink {
   std::vector<SubscriberInfo> Subscribers() const;
 
  private:
-  // What a new stream of either transport starts from.
+  // What a new stream of either transport starts from: its filter, the
+  // position it starts after, its stats and its listing (logs the connect).
   struct StreamStart;
-  absl::StatusOr<StreamStart> PrepareStream(const Principal& principal,
-                                            const v1::SubscribeRequest& request);
+  absl::StatusOr<StreamStart> ResolveStreamStart(const Principal& principal,
+                                                 const v1::SubscribeRequest& request);
   absl::StatusOr<uint64_t> StartPosition(const Principal& principal,
                                          const v1::SubscribeRequest& request);
   absl::Status CheckRunning() const;
   void LoadKnownSubscribers();
-  // The fan-out thread: prepares what the writer published, wakes streams,
+  // The fan-out thread: resolves and encodes what the writer published, wakes streams,
   // ends the streams of unpinned peers.
   void RunFanOut();
 

@@ -8,16 +8,17 @@
 namespace fedrelay::relay::downstream {
 namespace {
 
-// Fills in what every stream shares (off the writer thread).
-void Prepare(FanOutEntry& prepared, const Visibility& visibility) {
-  prepared.facts = visibility.Resolve(*prepared.entry);
-  const size_t events = static_cast<size_t>(prepared.entry->events_size());
-  prepared.encoded.reserve(events);
-  prepared.encoded_own.resize(events);
+// Fills in what every stream shares (off the writer thread): the facts
+// visibility needs, and each event's wire encoding.
+void ResolveAndEncode(FanOutEntry& shared, const Visibility& visibility) {
+  shared.facts = visibility.Resolve(*shared.entry);
+  const size_t events = static_cast<size_t>(shared.entry->events_size());
+  shared.encoded.reserve(events);
+  shared.encoded_own.resize(events);
   for (size_t i = 0; i < events; ++i) {
-    prepared.encoded.push_back(EncodeMessage(prepared.entry->events(static_cast<int>(i))));
-    if (const auto& own = prepared.facts->events[i].with_token; own != nullptr) {
-      prepared.encoded_own[i] = EncodeMessage(*own);
+    shared.encoded.push_back(EncodeMessage(shared.entry->events(static_cast<int>(i))));
+    if (const auto& own = shared.facts->events[i].with_token; own != nullptr) {
+      shared.encoded_own[i] = EncodeMessage(*own);
     }
   }
 }
@@ -30,17 +31,17 @@ grpc::Slice EncodeMessage(const google::protobuf::MessageLite& message) {
   return slice;
 }
 
-FanOutEntryPtr PrepareEntry(std::shared_ptr<const v1::LogEntry> entry, const Visibility& visibility) {
-  auto prepared = std::make_shared<FanOutEntry>();
-  prepared->entry = std::move(entry);
-  Prepare(*prepared, visibility);
-  return prepared;
+FanOutEntryPtr MakeFanOutEntry(std::shared_ptr<const v1::LogEntry> entry, const Visibility& visibility) {
+  auto shared = std::make_shared<FanOutEntry>();
+  shared->entry = std::move(entry);
+  ResolveAndEncode(*shared, visibility);
+  return shared;
 }
 
 FanOutRing::FanOutRing(size_t capacity, uint64_t log_size)
     : capacity_(capacity),
       published_(log_size),
-      prepared_(log_size),
+      ready_through_(log_size),
       ready_(std::make_shared<std::atomic<uint64_t>>(log_size)) {}
 
 void FanOutRing::Publish(const std::vector<std::shared_ptr<const v1::LogEntry>>& entries) {
@@ -81,18 +82,18 @@ std::optional<ReadyBatch> FanOutRing::NextBatch(const Visibility& visibility) {
     batch.through = published_;
     // The entries handed in since the last round that are still in the ring;
     // older ones were pushed out already and are read from the log.
-    for (auto it = ring_.rbegin(); it != ring_.rend() && (*it)->event_id() > prepared_; ++it) {
+    for (auto it = ring_.rbegin(); it != ring_.rend() && (*it)->event_id() > ready_through_; ++it) {
       fresh.push_back(*it);
     }
     batch.unpinned.swap(unpinned_);
   }
   std::reverse(fresh.begin(), fresh.end());
   // No stream reads these until they are marked ready below.
-  for (const auto& slot : fresh) Prepare(*slot, visibility);
+  for (const auto& slot : fresh) ResolveAndEncode(*slot, visibility);
   {
     absl::MutexLock lock(&mu_);
-    prepared_ = std::max(prepared_, batch.through);
-    ready_->store(prepared_);
+    ready_through_ = std::max(ready_through_, batch.through);
+    ready_->store(ready_through_);
   }
   batch.entries.assign(fresh.begin(), fresh.end());
   return batch;
@@ -106,10 +107,10 @@ void FanOutRing::Stop() {
 FanOutRing::ReadResult FanOutRing::Read(uint64_t from_id, uint64_t max, const EventFilter& filter,
                                         std::deque<FanOutEntryPtr>* out, uint64_t* through) const {
   absl::MutexLock lock(&mu_);
-  if (from_id > prepared_) return ReadResult::kNothingReady;
+  if (from_id > ready_through_) return ReadResult::kNothingReady;
   if (ring_.empty() || from_id < ring_.front()->event_id()) return ReadResult::kNotInRing;
   const uint64_t first = ring_.front()->event_id();
-  const uint64_t end = std::min(prepared_, from_id + max - 1);
+  const uint64_t end = std::min(ready_through_, from_id + max - 1);
   for (uint64_t id = from_id; id <= end; ++id) {
     const std::shared_ptr<FanOutEntry>& entry = ring_[id - first];
     if (filter.MayMatch(*entry->entry)) out->push_back(entry);

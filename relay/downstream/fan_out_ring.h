@@ -51,8 +51,8 @@ using FanOutEntryPtr = std::shared_ptr<const FanOutEntry>;
 
 // `message` serialized into one slice.
 grpc::Slice EncodeMessage(const google::protobuf::MessageLite& message);
-// An entry read from the log, prepared as the ring prepares its entries.
-FanOutEntryPtr PrepareEntry(std::shared_ptr<const v1::LogEntry> entry, const Visibility& visibility);
+// An entry read from the log, resolved and encoded as the ring does its entries.
+FanOutEntryPtr MakeFanOutEntry(std::shared_ptr<const v1::LogEntry> entry, const Visibility& visibility);
 
 // A peer whose open streams were authorized by a key that is no longer pinned
 // (removed, or rotated to a new key): its streams end.
@@ -78,7 +78,7 @@ class FanOutRing {
   void Publish(const std::vector<std::shared_ptr<const v1::LogEntry>>& entries);
 
   // The fan-out thread (one): waits until entries were published since the
-  // last call, prepares them (encodings, `visibility`'s facts), marks them
+  // last call, resolves and encodes them (encodings, `visibility`'s facts), marks them
   // ready and returns them; nullopt once Stop was called.
   std::optional<ReadyBatch> NextBatch(const Visibility& visibility);
   void Stop();
@@ -98,19 +98,19 @@ class FanOutRing {
 
  private:
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return stopping_ || published_ > prepared_ || !unpinned_.empty();
+    return stopping_ || published_ > ready_through_ || !unpinned_.empty();
   }
 
   const size_t capacity_;
   mutable absl::Mutex mu_;
-  // Consecutive ids; entries after prepared_ are not yet ready (the fan-out
+  // Consecutive ids; entries after ready_through_ are not yet ready (the fan-out
   // thread fills in their encodings outside the lock).
   std::deque<std::shared_ptr<FanOutEntry>> ring_ ABSL_GUARDED_BY(mu_);
   uint64_t published_ ABSL_GUARDED_BY(mu_);  // last event id handed in
-  uint64_t prepared_ ABSL_GUARDED_BY(mu_);   // last event id marked ready
+  uint64_t ready_through_ ABSL_GUARDED_BY(mu_);  // last event id marked ready
   std::vector<UnpinnedPeer> unpinned_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  const std::shared_ptr<std::atomic<uint64_t>> ready_;  // = prepared_
+  const std::shared_ptr<std::atomic<uint64_t>> ready_;  // = ready_through_
 };
 
 }  // namespace fedrelay::relay::downstream

@@ -305,7 +305,7 @@ absl::StatusOr<bool> SubscriberStream::ReadChunk(bool may_read_log) {
         }
         bytes += leaf.size();
         catch_up_through_ = index + 1;
-        if (filter_.MayMatch(*entry)) catch_up_.push_back(PrepareEntry(std::move(entry), *context_->visibility));
+        if (filter_.MayMatch(*entry)) catch_up_.push_back(MakeFanOutEntry(std::move(entry), *context_->visibility));
         return bytes < kCatchUpChunkBytes;
       }));
   RETURN_IF_ERROR(parse_status);

@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "base/errors.h"
+#include "federation/kinds.h"
 
 namespace fedrelay::relay {
 namespace {
@@ -133,7 +134,7 @@ std::vector<EntryFacts::PartyHosts> EntryFacts::HostsAsOf(
     };
     hosts_.assign(events.size(), PartyHosts{});
     for (size_t i = 0; i < events.size(); ++i) {
-      if (!events[i].invite_event) continue;
+      if (!events[i].invite_parties_only) continue;
       hosts_[i] = PartyHosts{host_of(events[i].target), host_of(events[i].inviter)};
     }
     hosts_as_of_ = state_as_of;
@@ -144,11 +145,16 @@ std::vector<EntryFacts::PartyHosts> EntryFacts::HostsAsOf(
 std::shared_ptr<const EntryFacts> Visibility::Resolve(const v1::LogEntry& entry) const {
   auto facts = std::make_shared<EntryFacts>();
   facts->events.reserve(static_cast<size_t>(entry.events_size()));
+  // Who may see them is the kind's (the per-kind table); below, each event
+  // only contributes what that check needs: its guild and its invite's parties.
+  const bool invite_parties_only =
+      federation::AudienceOf(entry.request_case()) == federation::Audience::kInviteParties;
+  facts->has_invite_parties_only = invite_parties_only && entry.events_size() > 0;
   for (const v1::StreamResponse& event : entry.events()) {
     EventFacts& fact = facts->events.emplace_back();
+    fact.invite_parties_only = invite_parties_only;
     if (std::optional<absl::string_view> guild = GuildNamedBy(event)) fact.guild = std::string(*guild);
     if (event.has_dm_invite()) {
-      fact.invite_event = true;
       fact.target = event.dm_invite().target_user_id();
       fact.inviter = event.dm_invite().inviter_id();
       // Its recipients get the token back (the log holds the invite without it).
@@ -160,7 +166,6 @@ std::shared_ptr<const EntryFacts> Visibility::Resolve(const v1::LogEntry& entry)
       }
       fact.with_token = std::move(with_token);
     } else if (event.has_dm_invite_status()) {
-      fact.invite_event = true;
       const std::optional<federation::InviteInfo> invite =
           federation_->Invite(event.dm_invite_status().invite_id());
       if (invite.has_value()) {
@@ -169,7 +174,6 @@ std::shared_ptr<const EntryFacts> Visibility::Resolve(const v1::LogEntry& entry)
         fact.inviter = invite->inviter_id;
       }
     }
-    facts->has_invite_events = facts->has_invite_events || fact.invite_event;
   }
   return facts;
 }
@@ -180,7 +184,7 @@ void Visibility::Select(const Principal& principal, const EventFilter& filter,
   // Only a peer without full access needs the homeservers.
   std::vector<EntryFacts::PartyHosts> hosts;
   std::string peer_host;
-  if (facts.has_invite_events && !principal.full_access && principal.is_peer()) {
+  if (facts.has_invite_parties_only && !principal.full_access && principal.is_peer()) {
     hosts = facts.HostsAsOf(state_as_of, *federation_);
     peer_host = HomeserverHost(principal.peer_server_id);
   }
@@ -188,7 +192,7 @@ void Visibility::Select(const Principal& principal, const EventFilter& filter,
     const v1::StreamResponse& event = entry->events(index);
     const EventFacts& fact = facts.events[static_cast<size_t>(index)];
     if (!filter.Matches(event, fact.guild)) continue;
-    if (fact.invite_event && !principal.full_access) {
+    if (fact.invite_parties_only && !principal.full_access) {
       if (!principal.is_peer()) continue;
       const EntryFacts::PartyHosts& party = hosts[static_cast<size_t>(index)];
       const bool recipient = (!party.target.empty() && party.target == peer_host) ||

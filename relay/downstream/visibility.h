@@ -1,11 +1,13 @@
 // Which downstream events a subscriber receives (SPEC section 4 "Visibility",
 // plus the SubscribeRequest filters), shared by every downstream transport.
 //
-// * member_joined, member_removed, user_updated and ban go to every
-//   authenticated subscriber.
-// * dm_invite and dm_invite_status go only to full-access API keys (rest.full)
-//   and to the peers that are the current homeserver of the invite's target or
-//   of its inviter. "Current" is evaluated when the event is delivered, against
+// * Who may see an event is its entry kind's audience in the per-kind table
+//   (federation/kinds.h, AudienceOf): member_joined, member_removed,
+//   user_updated and ban go to every authenticated subscriber.
+// * dm_invite and dm_invite_status (audience kInviteParties) go only to
+//   full-access API keys (rest.full) and to the peers that are the current
+//   homeserver of the invite's target or of its inviter; when the parties are
+//   unknown, only to full-access keys. "Current" is evaluated when the event is delivered, against
 //   the federation core's durable state. Homeservers and peer ids are compared
 //   by host (HomeserverHost), because a migration names its target as a URL.
 // * The dm_invite those recipients get carries the invite's token again (the
@@ -90,7 +92,7 @@ struct OutgoingEvent {
 // from the federation state (Visibility::Resolve).
 struct EventFacts {
   std::optional<std::string> guild;  // the guild it belongs to; nullopt: none (or unknown)
-  bool invite_event = false;         // dm_invite or dm_invite_status
+  bool invite_parties_only = false;  // its kind's audience is kInviteParties
   std::string target, inviter;       // the invite's parties (empty when unknown)
   std::shared_ptr<const v1::StreamResponse> with_token;  // a dm_invite as its recipients get it
 };
@@ -98,7 +100,7 @@ struct EventFacts {
 class EntryFacts {
  public:
   std::vector<EventFacts> events;  // by index in the entry's events
-  bool has_invite_events = false;
+  bool has_invite_parties_only = false;  // any event's invite_parties_only
 
   // The hosts (HomeserverHost) of each invite event's parties' current
   // homeservers; "" when unknown. Looked up when `state_as_of` differs from

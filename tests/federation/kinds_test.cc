@@ -52,6 +52,19 @@ TEST(KindsTest, EachKindsNameIsItsLogEntryAndSubmissionFieldName) {
   EXPECT_FALSE(names.contains("operator_action"));
 }
 
+TEST(KindsTest, AudienceOfAnEntryIsItsKindsAudience) {
+  EXPECT_EQ(AudienceOf(v1::LogEntry::kDmInvite), Audience::kInviteParties);
+  EXPECT_EQ(AudienceOf(v1::LogEntry::kDmAccept), Audience::kInviteParties);
+  EXPECT_EQ(AudienceOf(v1::LogEntry::kDmReject), Audience::kInviteParties);
+  EXPECT_EQ(AudienceOf(v1::LogEntry::kDmReject), KindTraits<v1::RejectDMInviteRequest>::kAudience);
+  for (const auto request_case : {v1::LogEntry::kFederationRequest, v1::LogEntry::kBan,
+                                  v1::LogEntry::kMigration, v1::LogEntry::kProfile}) {
+    EXPECT_EQ(AudienceOf(request_case), Audience::kEverySubscriber) << request_case;
+  }
+  // The relay's own entries derive no events; nothing is hidden by mistake.
+  EXPECT_EQ(AudienceOf(v1::LogEntry::kOperatorAction), Audience::kEverySubscriber);
+}
+
 TEST(KindsTest, RateKeysNameWhoSignedAndInviteTrafficHasItsOwnLimit) {
   ASSERT_TRUE(InitCrypto().ok());
   const Submission join = MakeJoin(TestKeys().alpha, kAlpha, TestKeys().alice_id, "guild-a");

@@ -38,11 +38,13 @@ void AppendEntry(store::LogStore& store, const v1::LogEntry& entry) {
 
 // Waits for the outbox's worker to have stored `count` notifications.
 std::vector<BridgeNotification> WaitForNotifications(const BridgeOutbox& outbox, size_t count) {
+  // Up to 20 s: the worker may be slow to run on a loaded machine (sanitizers, CI).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   std::vector<BridgeNotification> got;
-  for (int i = 0; i < 200; ++i) {
+  for (;;) {
     auto list = outbox.Notifications();
     if (list.ok()) got = *list;
-    if (got.size() >= count) break;
+    if (got.size() >= count || std::chrono::steady_clock::now() > deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return got;

@@ -146,7 +146,12 @@ TEST_F(ExplorerTest, PageIsServedWithAStrictPolicyAndRevalidation) {
   HttpResult page = HttpRequest(relay_->http_port(), "GET", "/");
   ASSERT_EQ(page.status, 200);
   EXPECT_EQ(page.headers["content-type"], "text/html; charset=utf-8");
-  EXPECT_THAT(page.body, HasSubstr("<script src=\"/explorer/app.js\""));
+  // The checks first (verify.js), then the page's script that uses them (app.js).
+  const size_t verify_at = page.body.find("<script src=\"/explorer/verify.js\"");
+  const size_t app_at = page.body.find("<script src=\"/explorer/app.js\"");
+  ASSERT_NE(verify_at, std::string::npos);
+  ASSERT_NE(app_at, std::string::npos);
+  EXPECT_LT(verify_at, app_at);
   const std::string policy = page.headers["content-security-policy"];
   EXPECT_THAT(policy, HasSubstr("default-src 'none'"));
   EXPECT_THAT(policy, HasSubstr("script-src 'self'"));
@@ -166,12 +171,16 @@ TEST_F(ExplorerTest, PageIsServedWithAStrictPolicyAndRevalidation) {
   EXPECT_EQ(other.status, 200);
   EXPECT_EQ(other.body, page.body);
 
-  HttpResult script = HttpRequest(relay_->http_port(), "GET", "/explorer/app.js");
+  HttpResult script = HttpRequest(relay_->http_port(), "GET", "/explorer/verify.js");
   ASSERT_EQ(script.status, 200);
   EXPECT_EQ(script.headers["content-type"], "text/javascript; charset=utf-8");
   EXPECT_THAT(script.body, HasSubstr("crypto.subtle.verify"));
   EXPECT_NE(script.headers["etag"], etag);
   EXPECT_EQ(script.headers["cache-control"], "no-cache");
+  HttpResult app = HttpRequest(relay_->http_port(), "GET", "/explorer/app.js");
+  ASSERT_EQ(app.status, 200);
+  EXPECT_EQ(app.headers["content-type"], "text/javascript; charset=utf-8");
+  EXPECT_THAT(app.body, HasSubstr("verifyCheckpoint("));
   HttpResult style = HttpRequest(relay_->http_port(), "GET", "/explorer/app.css");
   ASSERT_EQ(style.status, 200);
   EXPECT_EQ(style.headers["content-type"], "text/css; charset=utf-8");

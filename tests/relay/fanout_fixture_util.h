@@ -1,15 +1,11 @@
 // Starts the real fedrelay-fanout binary on loopback ephemeral ports for the
-// scale-out tests (docs/scale-out.md), following a RelayProcess's stream.
+// scale-out tests (docs/scale-out.md), following a RelayProcess's stream;
+// the process handling (start, ready file, stop, kill, restart) is DaemonProcess's.
 #ifndef FEDRELAY_TESTS_RELAY_FANOUT_FIXTURE_UTIL_H_
 #define FEDRELAY_TESTS_RELAY_FANOUT_FIXTURE_UTIL_H_
 
-#include <sys/types.h>
-
 #include <memory>
 #include <string>
-#include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "common/temp_dir.h"
@@ -19,32 +15,15 @@
 
 namespace fedrelay::testing {
 
-class FanoutProcess {
+class FanoutProcess : public DaemonProcess {
  public:
   // A node with its own data dir under `dir` following `nats_url`, for the
   // test relay (server id relay.example, origin relay.example/log, TestKey("relay")).
   static absl::StatusOr<std::unique_ptr<FanoutProcess>> Start(const std::string& dir,
                                                               const std::string& nats_url);
-  ~FanoutProcess();  // Stop()s
-
-  int Stop();    // SIGTERM and wait; the exit status (or -1)
-  void Kill();   // SIGKILL and wait: a crash
-  absl::Status Restart();  // same data dir, new ports
-
-  int grpc_port() const { return grpc_port_; }
-  int http_port() const { return http_port_; }
-  std::shared_ptr<grpc::Channel> Channel() const;
-  std::string log_text() const;
 
  private:
   FanoutProcess() = default;
-  absl::Status Launch();
-
-  std::vector<std::string> argv_;
-  std::string ready_path_, log_path_;
-  pid_t pid_ = -1;
-  int grpc_port_ = 0;
-  int http_port_ = 0;
 };
 
 // A fixture with a real nats-server (JetStream, in a temporary directory)

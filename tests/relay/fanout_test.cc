@@ -3,6 +3,8 @@
 // each, the same events as the sequencer delivers (visibility and invite
 // tokens included) without gaps, checkpoints only of a node's own tree,
 // cursors shared between nodes, and kill -9 of a node, the sequencer and nats-server.
+#include <signal.h>
+
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -139,6 +141,13 @@ TEST_F(FanoutTest, TwoNodesServeWhatTheSequencerServesWithoutGaps) {
   auto refused = SendUnary(*node_stub, SignedJoin("alpha", "fan-refused", "g1", NowMs()));
   EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(refused.status.error_message(), HasSubstr("fan-out node"));
+
+  // A stray SIGHUP is logged and ignored, as by fedrelayd; SIGTERM stops it cleanly.
+  ASSERT_EQ(kill(node_b->pid(), SIGHUP), 0);
+  EXPECT_TRUE(WaitFor([&] { return absl::StrContains(node_b->log_text(), "received SIGHUP: ignored"); }));
+  EXPECT_EQ(HttpRequest(node_b->http_port(), "GET", "/readyz").status, 200);
+  EXPECT_EQ(node_b->Stop(), 0);
+  EXPECT_THAT(node_b->log_text(), HasSubstr("shutdown complete"));
 }
 
 TEST_F(FanoutTest, CursorsMoveAcrossNodes) {

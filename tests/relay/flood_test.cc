@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -65,18 +64,12 @@ class Sockets {
   std::vector<int> fds_;
 };
 
-// Resident memory of the fedrelayd whose command line names `config_path`, in KiB.
-uint64_t RelayRssKib(const std::string& config_path) {
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    std::ifstream cmdline(entry.path() / "cmdline");
-    std::string text((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
-    if (text.find("fedrelayd") == std::string::npos || text.find(config_path) == std::string::npos) {
-      continue;
-    }
-    std::ifstream status(entry.path() / "status");
-    for (std::string line; std::getline(status, line);) {
-      if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10);
-    }
+// Resident memory of the running fedrelayd `relay`, in KiB. Read by its pid:
+// scanning /proc for it raced with other processes exiting mid-read.
+uint64_t RelayRssKib(const RelayProcess& relay) {
+  std::ifstream status("/proc/" + std::to_string(relay.pid()) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10);
   }
   return 0;
 }
@@ -128,7 +121,7 @@ TEST(FloodTest, IdleSlowAndHalfOpenConnectionsLeaveOthersServedAndMemoryBounded)
   std::unique_ptr<RelayProcess> relay = *std::move(started);
   const Latency before = Probe(*relay);
   ASSERT_TRUE(before.ok);
-  const uint64_t rss_before = RelayRssKib(relay->config_path());
+  const uint64_t rss_before = RelayRssKib(*relay);
   ASSERT_GT(rss_before, 0u);
 
   Sockets flood;
@@ -179,7 +172,7 @@ TEST(FloodTest, IdleSlowAndHalfOpenConnectionsLeaveOthersServedAndMemoryBounded)
   EXPECT_LT(http_ms[2], 1000) << "median /healthz latency during the flood";
   EXPECT_LT(grpc_ms[2], 1000) << "median Ping latency during the flood";
   // Memory stays bounded: well under 64 KiB per open connection.
-  const uint64_t rss_during = RelayRssKib(relay->config_path());
+  const uint64_t rss_during = RelayRssKib(*relay);
   const uint64_t per_connection_kib = (rss_during - std::min(rss_during, rss_before)) / flood.size();
   EXPECT_LT(per_connection_kib, 64u) << rss_before << " KiB -> " << rss_during << " KiB for "
                                      << flood.size() << " connections";

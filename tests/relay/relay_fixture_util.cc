@@ -144,8 +144,11 @@ absl::StatusOr<std::unique_ptr<RelayProcess>> RelayProcess::Start(const Options&
   relay->dir_ = pattern;
   relay->data_dir_ = relay->dir_ + "/data";
   relay->config_path_ = relay->dir_ + "/fedrelay.yaml";
+  relay->name_ = "fedrelayd";
   relay->ready_path_ = relay->dir_ + "/ready.json";
   relay->log_path_ = relay->dir_ + "/fedrelayd.log";
+  relay->argv_ = {BinaryPath("relay/fedrelayd"), "--config", relay->config_path_,
+                  "--ready-file", relay->ready_path_, "--log-level", "info"};
   if (auto status = WriteKeyFile(relay->dir_ + "/relay.key", TestKey("relay")); !status.ok()) {
     return status;
   }
@@ -176,17 +179,18 @@ absl::StatusOr<std::unique_ptr<RelayProcess>> RelayProcess::Start(const Options&
   return relay;
 }
 
-absl::Status RelayProcess::Launch() {
+absl::Status DaemonProcess::Launch() {
   std::filesystem::remove(ready_path_);
-  const std::string binary = BinaryPath("relay/fedrelayd");
   pid_ = fork();
   if (pid_ < 0) return absl::InternalError("fork failed");
   if (pid_ == 0) {
     const int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     dup2(fd, 1);
     dup2(fd, 2);
-    execl(binary.c_str(), binary.c_str(), "--config", config_path_.c_str(), "--ready-file",
-          ready_path_.c_str(), "--log-level", "info", static_cast<char*>(nullptr));
+    std::vector<char*> raw;
+    for (const std::string& arg : argv_) raw.push_back(const_cast<char*>(arg.c_str()));
+    raw.push_back(nullptr);
+    execv(raw[0], raw.data());
     _exit(127);
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -194,7 +198,7 @@ absl::Status RelayProcess::Launch() {
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      return absl::InternalError(absl::StrCat("fedrelayd exited during start-up:\n", log_text()));
+      return absl::InternalError(absl::StrCat(name_, " exited during start-up:\n", log_text()));
     }
     std::ifstream ready(ready_path_);
     if (ready) {
@@ -208,10 +212,10 @@ absl::Status RelayProcess::Launch() {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   Kill();
-  return absl::DeadlineExceededError(absl::StrCat("fedrelayd did not become ready:\n", log_text()));
+  return absl::DeadlineExceededError(absl::StrCat(name_, " did not become ready:\n", log_text()));
 }
 
-int RelayProcess::Stop() {
+int DaemonProcess::Stop() {
   if (pid_ <= 0) return -1;
   kill(pid_, SIGTERM);
   int status = 0;
@@ -220,7 +224,7 @@ int RelayProcess::Stop() {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-void RelayProcess::Kill() {
+void DaemonProcess::Kill() {
   if (pid_ <= 0) return;
   kill(pid_, SIGKILL);
   int status = 0;
@@ -228,10 +232,12 @@ void RelayProcess::Kill() {
   pid_ = -1;
 }
 
-absl::Status RelayProcess::Restart() {
+absl::Status DaemonProcess::Restart() {
   Stop();
   return Launch();
 }
+
+DaemonProcess::~DaemonProcess() { Stop(); }
 
 RelayProcess::~RelayProcess() {
   Stop();
@@ -241,9 +247,9 @@ RelayProcess::~RelayProcess() {
   }
 }
 
-std::string RelayProcess::log_text() const { return ReadFile(log_path_); }
+std::string DaemonProcess::log_text() const { return ReadFile(log_path_); }
 
-std::shared_ptr<grpc::Channel> RelayProcess::Channel() const {
+std::shared_ptr<grpc::Channel> DaemonProcess::Channel() const {
   return grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port_),
                              grpc::InsecureChannelCredentials());
 }

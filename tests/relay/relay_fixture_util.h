@@ -32,7 +32,44 @@ HttpResult HttpRequest(int port, const std::string& method, const std::string& t
                        const std::string& body = "",
                        const std::map<std::string, std::string>& headers = {});
 
-class RelayProcess {
+// A daemon of ours (fedrelayd, fedrelay-fanout) run from `argv_` with its
+// output in `log_path_`: Launch waits until it writes its ports to
+// `ready_path_` ({"grpc_port": .., "http_port": ..}). Subclasses set the three
+// (and `name_`, for messages) before the first Launch.
+class DaemonProcess {
+ public:
+  virtual ~DaemonProcess();  // Stop()s
+
+  // SIGTERM and wait; returns the exit status (or -1).
+  int Stop();
+  // SIGKILL and wait: a crash.
+  void Kill();
+  // Starts it again with the same arguments (same data dir, new ports).
+  absl::Status Restart();
+
+  int grpc_port() const { return grpc_port_; }
+  int http_port() const { return http_port_; }
+  std::string log_text() const;  // its stdout+stderr so far
+  std::shared_ptr<grpc::Channel> Channel() const;
+  bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }  // -1 when not running
+
+ protected:
+  DaemonProcess() = default;
+  // Starts it and waits up to 30 s for the ready file.
+  absl::Status Launch();
+
+  std::string name_;
+  std::vector<std::string> argv_;
+  std::string ready_path_, log_path_;
+
+ private:
+  pid_t pid_ = -1;
+  int grpc_port_ = 0;
+  int http_port_ = 0;
+};
+
+class RelayProcess : public DaemonProcess {
  public:
   struct Options {
     // YAML appended to the generated config (top-level keys not generated below).
@@ -45,32 +82,16 @@ class RelayProcess {
   // Creates a fresh temp dir and starts fedrelayd in it.
   static absl::StatusOr<std::unique_ptr<RelayProcess>> Start(const Options& options);
   static absl::StatusOr<std::unique_ptr<RelayProcess>> Start() { return Start(Options()); }
-  ~RelayProcess();  // Stop()s and removes the temp dir
+  ~RelayProcess() override;  // Stop()s and removes the temp dir
 
-  // SIGTERM and wait; returns the exit status (or -1).
-  int Stop();
-  // SIGKILL and wait: a crash.
-  void Kill();
-  // Starts fedrelayd again on the same data dir and config (new ports).
-  absl::Status Restart();
-
-  int grpc_port() const { return grpc_port_; }
-  int http_port() const { return http_port_; }
   const std::string& dir() const { return dir_; }
   const std::string& data_dir() const { return data_dir_; }
   const std::string& config_path() const { return config_path_; }
-  std::string log_text() const;  // fedrelayd's stdout+stderr so far
-  std::shared_ptr<grpc::Channel> Channel() const;
-  bool running() const { return pid_ > 0; }
 
  private:
   RelayProcess() = default;
-  absl::Status Launch();
 
-  std::string dir_, data_dir_, config_path_, ready_path_, log_path_;
-  pid_t pid_ = -1;
-  int grpc_port_ = 0;
-  int http_port_ = 0;
+  std::string dir_, data_dir_, config_path_;
 };
 
 struct CommandResult {

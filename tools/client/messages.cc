@@ -27,6 +27,31 @@
 #include "tools/client/json_output.h"
 
 namespace fedrelay::client::cli {
+namespace {
+
+// The flags of a server-signed message (federate, ban): --server-id ID
+// --server-key FILE --user K_id --guild G, and --timestamp.
+struct ServerSignedFlags {
+  std::string server_id, key_path, user, guild;
+  uint64_t timestamp = 0;
+};
+
+// False (args.error() says why) when a flag is malformed.
+bool ReadServerSignedFlags(Args& args, ServerSignedFlags* flags) {
+  return args.Value("--server-id", &flags->server_id) && args.Value("--server-key", &flags->key_path) &&
+         args.Value("--user", &flags->user) && args.Value("--guild", &flags->guild);
+}
+
+// Once every flag of the command was read: nothing else on the command line,
+// and the shared flags given. 0, or the exit status.
+int CheckServerSignedFlags(Args& args, const ServerSignedFlags& flags) {
+  if (int rc = CheckNoLeftover(args); rc != 0) return rc;
+  if (int rc = Require(flags.server_id, "--server-id", "ID"); rc != 0) return rc;
+  if (int rc = RequirePubkey(flags.user, "--user"); rc != 0) return rc;
+  return Require(flags.guild, "--guild", "G");
+}
+
+}  // namespace
 
 // Commands.
 
@@ -118,29 +143,24 @@ int DeviceCert(Args& args) {
 }
 
 int Federate(Args& args, Relay& relay) {
-  std::string server_id, key_path, user, display_name, guild;
-  if (!args.Value("--server-id", &server_id) || !args.Value("--server-key", &key_path) ||
-      !args.Value("--user", &user) || !args.Value("--display-name", &display_name) ||
-      !args.Value("--guild", &guild)) {
+  ServerSignedFlags flags;
+  std::string display_name;
+  if (!ReadServerSignedFlags(args, &flags) || !args.Value("--display-name", &display_name)) {
     return Usage(args.error());
   }
-  uint64_t timestamp = 0;
-  if (int rc = ReadTimestamp(args, &timestamp); rc != 0) return rc;
-  if (int rc = CheckNoLeftover(args); rc != 0) return rc;
-  if (int rc = Require(server_id, "--server-id", "ID"); rc != 0) return rc;
-  if (int rc = RequirePubkey(user, "--user"); rc != 0) return rc;
+  if (int rc = ReadTimestamp(args, &flags.timestamp); rc != 0) return rc;
+  if (int rc = CheckServerSignedFlags(args, flags); rc != 0) return rc;
   if (int rc = Require(display_name, "--display-name", "NAME"); rc != 0) return rc;
-  if (int rc = Require(guild, "--guild", "G"); rc != 0) return rc;
   std::optional<Ed25519PrivateKey> server_key;
-  if (int rc = LoadKey(key_path, "--server-key", &server_key); rc != 0) return rc;
+  if (int rc = LoadKey(flags.key_path, "--server-key", &server_key); rc != 0) return rc;
 
   v1::FederationRequest request;
-  request.set_origin_server_id(server_id);
+  request.set_origin_server_id(flags.server_id);
   request.set_origin_server_pubkey(server_key->PublicKeyHex());
-  request.set_user_pubkey(user);
+  request.set_user_pubkey(flags.user);
   request.set_user_display_name(display_name);
-  request.set_guild_id(guild);
-  request.set_timestamp(timestamp);
+  request.set_guild_id(flags.guild);
+  request.set_timestamp(flags.timestamp);
   federation::SignFederationRequest(&request, *server_key);
   return relay.Send<v1::FederationRequest, v1::FederationResponse>(
       request, &v1::FederationRelay::Stub::Federate,
@@ -157,19 +177,14 @@ int Federate(Args& args, Relay& relay) {
 }
 
 int Ban(Args& args, Relay& relay) {
-  std::string server_id, key_path, user, guild, reason, evidence_file, evidence_hash;
-  if (!args.Value("--server-id", &server_id) || !args.Value("--server-key", &key_path) ||
-      !args.Value("--user", &user) || !args.Value("--guild", &guild) ||
-      !args.Value("--reason", &reason) || !args.Value("--evidence-file", &evidence_file) ||
-      !args.Value("--evidence-hash", &evidence_hash)) {
+  ServerSignedFlags flags;
+  std::string reason, evidence_file, evidence_hash;
+  if (!ReadServerSignedFlags(args, &flags) || !args.Value("--reason", &reason) ||
+      !args.Value("--evidence-file", &evidence_file) || !args.Value("--evidence-hash", &evidence_hash)) {
     return Usage(args.error());
   }
-  uint64_t timestamp = 0;
-  if (int rc = ReadTimestamp(args, &timestamp); rc != 0) return rc;
-  if (int rc = CheckNoLeftover(args); rc != 0) return rc;
-  if (int rc = Require(server_id, "--server-id", "ID"); rc != 0) return rc;
-  if (int rc = RequirePubkey(user, "--user"); rc != 0) return rc;
-  if (int rc = Require(guild, "--guild", "G"); rc != 0) return rc;
+  if (int rc = ReadTimestamp(args, &flags.timestamp); rc != 0) return rc;
+  if (int rc = CheckServerSignedFlags(args, flags); rc != 0) return rc;
   if (int rc = Require(reason, "--reason", "R"); rc != 0) return rc;
   if (evidence_file.empty() == evidence_hash.empty()) {
     return Usage("ban needs exactly one of --evidence-file F and --evidence-hash sha256:HEX");
@@ -184,15 +199,15 @@ int Ban(Args& args, Relay& relay) {
     return Usage(std::string(parsed.status().message()));
   }
   std::optional<Ed25519PrivateKey> server_key;
-  if (int rc = LoadKey(key_path, "--server-key", &server_key); rc != 0) return rc;
+  if (int rc = LoadKey(flags.key_path, "--server-key", &server_key); rc != 0) return rc;
 
   v1::BanNotification ban;
-  ban.set_origin_server_id(server_id);
-  ban.set_banned_user_pubkey(user);
-  ban.set_guild_id(guild);
+  ban.set_origin_server_id(flags.server_id);
+  ban.set_banned_user_pubkey(flags.user);
+  ban.set_guild_id(flags.guild);
   ban.set_reason(reason);
   ban.set_evidence_hash(evidence_hash);
-  ban.set_timestamp(timestamp);
+  ban.set_timestamp(flags.timestamp);
   federation::SignBanNotification(&ban, *server_key);
   return relay.Send<v1::BanNotification, v1::RelayReceipt>(
       ban, &v1::FederationRelay::Stub::PropagateBan, ItIsTheReceipt,

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "federation/rules/rules.h"
 #include "fedrelay/v1/admin.grpc.pb.h"
 #include "tools/ctl/common.h"
 
@@ -72,7 +73,7 @@ std::string Summary(const v1::LogEntry& entry) {
       const auto& m = entry.operator_action();
       std::string text = absl::StrCat(m.action(), " ", m.server_id());
       if (!m.pubkey().empty()) absl::StrAppend(&text, " pubkey=", m.pubkey());
-      if (m.action() == "peer_add" || m.action() == "peer_may_ban") {
+      if (m.action() == federation::rules::kPeerAdd || m.action() == federation::rules::kPeerMayBan) {
         absl::StrAppend(&text, " may_ban=", Joined(m.may_ban()));
       }
       return text;

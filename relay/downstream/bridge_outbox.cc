@@ -311,10 +311,9 @@ void BridgeOutbox::Core::ProcessEntries(const std::vector<std::shared_ptr<const 
 }
 
 void BridgeOutbox::Core::HandleAttach(const AttachWork& attach) {
-  // Whatever was in flight on an earlier connection is sent again, same token.
-  for (auto& [token, item] : pending) {
-    if (item.key_id == attach.key_id && item.state == kSent) item.sent_at_ms = 0;
-  }
+  // Whatever was in flight on an earlier connection Pump sends again (same
+  // token), as it sees the new session: it may already have, since the session
+  // is visible before this work item is handled.
   SendConversationsRequest(attach.key_id, absl::StrCat("conv-", NewUlid()));
 }
 
@@ -335,19 +334,20 @@ void BridgeOutbox::Core::SendConversationsRequest(const std::string& key_id, con
 }
 
 void BridgeOutbox::Core::Pump() {
-  std::map<std::string, Session> open;  // key id -> its (latest) session
+  std::map<std::string, std::pair<uint64_t, Session>> open;  // key id -> its (latest) session and its id
   {
     absl::MutexLock lock(&mu);
-    for (const auto& [id, session] : sessions) open[session.key_id] = session;
+    for (const auto& [id, session] : sessions) open[session.key_id] = {id, session};
   }
   if (open.empty()) return;
   const uint64_t now = options.clock->NowMs();
   std::vector<Item*> due;
   for (auto& [token, item] : pending) {
     auto session = open.find(item.key_id);
-    if (session == open.end() || !session->second.MaySend()) continue;
+    if (session == open.end() || !session->second.second.MaySend()) continue;
     const bool first = item.state == kQueued && item.next_attempt_ms <= now;
-    const bool resend = item.state == kSent && (item.sent_at_ms == 0 || now >= item.sent_at_ms + options.resend_after_ms);
+    const bool resend = item.state == kSent && (item.sent_on_session != session->second.first ||
+                                                now >= item.sent_at_ms + options.resend_after_ms);
     if (first || resend) due.push_back(&item);
   }
   if (due.empty()) return;
@@ -372,8 +372,10 @@ void BridgeOutbox::Core::Pump() {
     if (item->state == kSent) {
       spdlog::info("bridge: resending {} (no answer)", item->token);
     }
+    auto& [session_id, session] = open[item->key_id];
     item->state = std::string(kSent);
     item->sent_at_ms = now;
+    item->sent_on_session = session_id;
     std::string frame;
     if (item->kind == kSend) {
       frame = Frame("SendMessage", {{"token", item->token},
@@ -384,7 +386,7 @@ void BridgeOutbox::Core::Pump() {
                                              {"conversationId", item->recipient},
                                              {"status", item->status}});
     }
-    open[item->key_id].connection->Send(std::move(frame));
+    session.connection->Send(std::move(frame));
     sent_total.Increment();
   }
 }

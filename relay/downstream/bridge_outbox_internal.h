@@ -73,7 +73,12 @@ struct Item {
   std::string last_code;
   std::string last_message;
   bool read = false;
-  uint64_t sent_at_ms = 0;  // memory only: 0 = due for (re)sending once the bridge is there
+  // Memory only: when and on which bridge session (Core::sessions' id) it was
+  // last sent; 0 = not sent by this process, so due once the bridge is there.
+  // A notification is resent on a newer session of its key at once, and on
+  // the same session only after resend_after_ms.
+  uint64_t sent_at_ms = 0;
+  uint64_t sent_on_session = 0;
 };
 
 // The store records (bridge_outbox_codec.cc); Parse* answer kInternal for a corrupt record.

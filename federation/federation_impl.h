@@ -88,10 +88,10 @@ class LockedStateView final : public StateView {
     absl::ReaderMutexLock lock(mu_);
     return state_->ForgetHorizon();
   }
-  std::vector<ForgettableRequest> ForgettableRequests(uint64_t before_ms,
-                                                      size_t max) const override {
+  std::vector<ForgettableRequest> ForgettableRequests(
+      uint64_t before_ms, size_t max, const ForgettableRequest* after = nullptr) const override {
     absl::ReaderMutexLock lock(mu_);
-    return state_->ForgettableRequests(before_ms, max);
+    return state_->ForgettableRequests(before_ms, max, after);
   }
 
  private:

@@ -66,7 +66,8 @@ class SpeculativeHints final : public StateView {
   std::optional<MigrationRecord> LastMigration(absl::string_view) const override { return std::nullopt; }
   std::optional<uint64_t> SeenRequestExpiry(absl::string_view) const override { return std::nullopt; }
   uint64_t ForgetHorizon() const override { return 0; }
-  std::vector<ForgettableRequest> ForgettableRequests(uint64_t, size_t) const override {
+  std::vector<ForgettableRequest> ForgettableRequests(uint64_t, size_t,
+                                                      const ForgettableRequest*) const override {
     return {};
   }
 

@@ -497,10 +497,16 @@ std::optional<uint64_t> DerivedState::SeenRequestExpiry(absl::string_view signat
   return FindIn(seen_expiry_, hash);
 }
 
-std::vector<ForgettableRequest> DerivedState::ForgettableRequests(uint64_t before_ms,
-                                                                  size_t max) const {
+std::vector<ForgettableRequest> DerivedState::ForgettableRequests(
+    uint64_t before_ms, size_t max, const ForgettableRequest* after) const {
   std::vector<ForgettableRequest> expired;
-  for (auto it = seen_order_.begin();
+  auto first = seen_order_.begin();
+  if (after != nullptr && after->signature_hash.size() == 32) {
+    std::pair<uint64_t, SignatureHash> from{after->expiry_ms, {}};
+    std::memcpy(from.second.data(), after->signature_hash.data(), from.second.size());
+    first = seen_order_.upper_bound(from);
+  }
+  for (auto it = first;
        it != seen_order_.end() && expired.size() < max && it->first < before_ms; ++it) {
     expired.push_back(ForgettableRequest{
         it->first,
@@ -554,9 +560,14 @@ void StateOverlay::Apply(const StateOp& state_op) {
     removed_peers_.insert(remove->server_id);
   } else if (const auto* replay = std::get_if<op::RememberRequest>(&state_op)) {
     forgotten_requests_.erase(replay->signature_hash);
+    if (replay->replaces_expiry_ms.has_value()) ++rerecorded_;
   } else if (const auto* purge = std::get_if<op::ForgetRequest>(&state_op)) {
-    if (base_->SeenRequestExpiry(purge->signature_hash).has_value()) {
-      forgotten_requests_.insert(purge->signature_hash);
+    // Hides the base's record, if it has one (a record of the batch's own
+    // goes from changes_ below).
+    forgotten_requests_.insert(purge->signature_hash);
+    ForgettableRequest forgotten{purge->expiry_ms, purge->signature_hash};
+    if (!last_forgotten_.has_value() || *last_forgotten_ < forgotten) {
+      last_forgotten_ = std::move(forgotten);
     }
   } else if (std::holds_alternative<op::SetForgetHorizon>(state_op)) {
     horizon_set_ = true;
@@ -569,6 +580,8 @@ void StateOverlay::Clear() {
   changes_ = DerivedState();
   removed_peers_.clear();
   forgotten_requests_.clear();
+  last_forgotten_.reset();
+  rerecorded_ = 0;
   horizon_set_ = false;
   ops_.clear();
 }
@@ -613,13 +626,17 @@ uint64_t StateOverlay::ForgetHorizon() const {
   return horizon_set_ ? changes_.ForgetHorizon() : base_->ForgetHorizon();
 }
 
-std::vector<ForgettableRequest> StateOverlay::ForgettableRequests(uint64_t before_ms,
-                                                                  size_t max) const {
-  // Both lists are sorted by (expiry, hash); the base's skips what the batch
-  // purged or re-recorded. Merge them and keep the first `max`.
-  std::vector<ForgettableRequest> merged = changes_.ForgettableRequests(before_ms, max);
-  const size_t skippable = forgotten_requests_.size() + changes_.seen_request_count();
-  for (ForgettableRequest& request : base_->ForgettableRequests(before_ms, max + skippable)) {
+std::vector<ForgettableRequest> StateOverlay::ForgettableRequests(
+    uint64_t before_ms, size_t max, const ForgettableRequest* after) const {
+  // Both lists are sorted by (expiry, hash). The base's starts after the last
+  // record the batch purged (everything before it is purged or re-recorded)
+  // and skips what the batch purged or re-recorded; merge them, keep `max`.
+  const ForgettableRequest* from = after;
+  if (last_forgotten_.has_value() && (from == nullptr || *from < *last_forgotten_)) {
+    from = &*last_forgotten_;
+  }
+  std::vector<ForgettableRequest> merged = changes_.ForgettableRequests(before_ms, max, after);
+  for (ForgettableRequest& request : base_->ForgettableRequests(before_ms, max + rerecorded_, from)) {
     if (forgotten_requests_.contains(request.signature_hash) ||
         changes_.SeenRequestExpiry(request.signature_hash).has_value()) {
       continue;

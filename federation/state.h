@@ -70,8 +70,9 @@ struct InviteRecord {
   bool operator==(const InviteRecord&) const = default;
 };
 
-// The seen-request memory's record of one accepted signature. Memory keeps only the
-// expiry per signature hash; the whole record is read from the store on a hit.
+// The seen-request memory's record of one accepted signature. A DerivedState keeps
+// only the expiry per signature hash, a StoredState nothing; the whole record is
+// read from the store on a hit.
 // Everything in it follows from the log entry, so re-deriving the log
 // rebuilds the same records (a duplicate's receipt is re-signed from the
 // leaf: Ed25519 signatures are deterministic).
@@ -193,9 +194,12 @@ class StateView {
   // The seen-request memory's horizon (0 until the first signed entry).
   virtual uint64_t ForgetHorizon() const = 0;
   // Records that expire before `before_ms`, oldest first (by expiry, then
-  // hash: the same order wherever the state was built), at most `max`.
-  virtual std::vector<ForgettableRequest> ForgettableRequests(uint64_t before_ms,
-                                                              size_t max) const = 0;
+  // hash: the same order wherever the state was built), at most `max`; only
+  // those after `after` (in that order) when it is set. The purge forgets
+  // records in this order, so a batch that forgot up to `after` asks its base
+  // for what follows instead of stepping over what it forgot.
+  virtual std::vector<ForgettableRequest> ForgettableRequests(
+      uint64_t before_ms, size_t max, const ForgettableRequest* after = nullptr) const = 0;
 };
 
 class DerivedState : public StateView {
@@ -216,8 +220,8 @@ class DerivedState : public StateView {
   std::optional<InviteRecord> FindInvite(absl::string_view invite_id) const override;
   std::optional<uint64_t> SeenRequestExpiry(absl::string_view signature_hash) const override;
   uint64_t ForgetHorizon() const override { return forget_horizon_ms_; }
-  std::vector<ForgettableRequest> ForgettableRequests(uint64_t before_ms,
-                                                      size_t max) const override;
+  std::vector<ForgettableRequest> ForgettableRequests(
+      uint64_t before_ms, size_t max, const ForgettableRequest* after = nullptr) const override;
 
   const std::map<std::string, PeerRecord>& peers() const { return peers_; }
   uint64_t log_size() const { return log_size_; }
@@ -268,14 +272,20 @@ class StateOverlay : public StateView {
   std::optional<InviteRecord> FindInvite(absl::string_view invite_id) const override;
   std::optional<uint64_t> SeenRequestExpiry(absl::string_view signature_hash) const override;
   uint64_t ForgetHorizon() const override;
-  std::vector<ForgettableRequest> ForgettableRequests(uint64_t before_ms,
-                                                      size_t max) const override;
+  std::vector<ForgettableRequest> ForgettableRequests(
+      uint64_t before_ms, size_t max, const ForgettableRequest* after = nullptr) const override;
 
  private:
   const StateView* const base_;
   DerivedState changes_;
   absl::flat_hash_set<std::string> removed_peers_;
-  absl::flat_hash_set<std::string> forgotten_requests_;  // base records purged by the batch
+  absl::flat_hash_set<std::string> forgotten_requests_;  // records purged by the batch
+  // The last record the batch purged: every record before it (in purge
+  // order) is purged or re-recorded (the purge takes the oldest first).
+  std::optional<ForgettableRequest> last_forgotten_;
+  // Records the batch re-recorded over an expired one, which may still sit in
+  // the base's list under their old expiry.
+  size_t rerecorded_ = 0;
   bool horizon_set_ = false;
   std::vector<StateOp> ops_;
 };

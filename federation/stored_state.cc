@@ -129,6 +129,9 @@ void StoredState::Apply(const StateOp& state_op) {
           // Only ever later than what was purged; kept exact for any op order.
           std::string key = SeenExpiryIndexKey(o.record.expiry_ms, o.signature_hash);
           if (key < purge_cursor_) purge_cursor_ = std::move(key);
+          if (o.record.expiry_ms < nothing_expires_before_.load()) {
+            nothing_expires_before_.store(o.record.expiry_ms);
+          }
         } else if constexpr (std::is_same_v<T, op::ForgetRequest>) {
           std::string key = SeenExpiryIndexKey(o.expiry_ms, o.signature_hash);
           if (key > purge_cursor_) purge_cursor_ = std::move(key);
@@ -241,13 +244,21 @@ std::optional<uint64_t> StoredState::SeenRequestExpiry(absl::string_view signatu
   return expiry;
 }
 
-std::vector<ForgettableRequest> StoredState::ForgettableRequests(uint64_t before_ms,
-                                                                 size_t max) const {
+std::vector<ForgettableRequest> StoredState::ForgettableRequests(
+    uint64_t before_ms, size_t max, const ForgettableRequest* after) const {
   std::vector<ForgettableRequest> expired;
-  if (max == 0) return expired;
+  if (max == 0 || before_ms <= nothing_expires_before_.load()) return expired;
+  std::string start = purge_cursor_;
+  if (after != nullptr) {
+    // The first key after `after`'s.
+    std::string past = SeenExpiryIndexKey(after->expiry_ms, after->signature_hash);
+    past.push_back('\0');
+    start = std::max(start, past);
+  }
   absl::Status failure;
+  uint64_t first_live = UINT64_MAX;  // the expiry the walk stopped at (none: the index ended)
   absl::Status scanned = store_->ScanFrom(
-      store::Table::kSeenRequests, internal::kSeenExpiryPrefix, purge_cursor_,
+      store::Table::kSeenRequests, internal::kSeenExpiryPrefix, start,
       [&](absl::string_view key, absl::string_view) {
         if (key.size() != kExpiryIndexKeySize) {
           failure = Corrupt("seen-request expiry index", key);
@@ -255,7 +266,10 @@ std::vector<ForgettableRequest> StoredState::ForgettableRequests(uint64_t before
         }
         key.remove_prefix(internal::kSeenExpiryPrefix.size());
         const uint64_t expiry = ReadU64BE(key);
-        if (expiry >= before_ms) return false;
+        if (expiry >= before_ms) {
+          first_live = expiry;
+          return false;
+        }
         key.remove_prefix(8);
         expired.push_back(ForgettableRequest{expiry, std::string(key)});
         return expired.size() < max;
@@ -264,6 +278,8 @@ std::vector<ForgettableRequest> StoredState::ForgettableRequests(uint64_t before
   if (!failure.ok()) {
     NoteReadFailure(failure);
     expired.clear();
+  } else if (expired.empty() && after == nullptr) {
+    nothing_expires_before_.store(first_live);
   }
   return expired;
 }

@@ -23,6 +23,7 @@
 #ifndef FEDRELAY_FEDERATION_STORED_STATE_H_
 #define FEDRELAY_FEDERATION_STORED_STATE_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -68,8 +69,8 @@ class StoredState final : public StateView {
   std::optional<InviteRecord> FindInvite(absl::string_view invite_id) const override;
   std::optional<uint64_t> SeenRequestExpiry(absl::string_view signature_hash) const override;
   uint64_t ForgetHorizon() const override { return forget_horizon_ms_; }
-  std::vector<ForgettableRequest> ForgettableRequests(uint64_t before_ms,
-                                                      size_t max) const override;
+  std::vector<ForgettableRequest> ForgettableRequests(
+      uint64_t before_ms, size_t max, const ForgettableRequest* after = nullptr) const override;
 
   const std::map<std::string, PeerRecord>& peers() const { return peers_; }
   uint64_t log_size() const { return log_size_; }
@@ -100,6 +101,11 @@ class StoredState final : public StateView {
   // horizon is refused, and the purge only takes records behind it), so the
   // walk need not step over the tombstones of earlier purges.
   std::string purge_cursor_;
+  // No index entry from purge_cursor_ on expires before this (learned from a
+  // walk that found nothing to forget; lowered by every new record), so the
+  // purge need not walk while nothing has expired. Lookups may race to set it
+  // (each to a true bound), hence atomic.
+  mutable std::atomic<uint64_t> nothing_expires_before_{0};
 
   // LRU cache of kState values, most recent first; nullopt caches an absence.
   struct CacheEntry {

@@ -27,6 +27,7 @@
 #include "tools/bench/cluster.h"
 #include "tools/bench/e2e.h"
 #include "tools/bench/fanout.h"
+#include "tools/bench/startup.h"
 
 namespace {
 
@@ -37,6 +38,7 @@ constexpr char kUsage[] = R"(fedrelay-bench - measure fedrelay's hot paths again
 Usage: fedrelay-bench [--log-entries N] [--ingest-batch N] [--fanout-seconds S] [--dir DIR]
                       [benchmark flags]
        fedrelay-bench --e2e [--json] [sizes]   (a real fedrelayd over gRPC; --e2e --help)
+       fedrelay-bench --startup [--entries N]  (fedrelayd's start on a large log; --startup --help)
 
   --log-entries N     size of the large log for the open benchmark (default 1000000)
   --ingest-batch N    submissions in flight per ingest iteration (default 512)
@@ -283,6 +285,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
 
 int main(int argc, char** argv) {
   if (bench::WantsEndToEnd(argc, argv)) return bench::RunEndToEnd(argc, argv);
+  if (bench::WantsStartup(argc, argv)) return bench::RunStartup(argc, argv);
   std::vector<char*> passthrough = {argv[0]};
   std::string dir;
   for (int i = 1; i < argc; ++i) {

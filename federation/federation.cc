@@ -327,7 +327,7 @@ std::optional<std::string> FederationImpl::HomeserverOf(const std::string& user_
 
 bool FederationImpl::IsBanned(const std::string& guild_id, const std::string& user_id) const {
   absl::ReaderMutexLock lock(&mu_);
-  return durable_->IsBanned(guild_id, user_id);
+  return durable_->IsBannedOrUnreadable(guild_id, user_id);
 }
 
 std::optional<InviteInfo> FederationImpl::Invite(const std::string& invite_id) const {

@@ -166,6 +166,7 @@ class Federation {
   virtual std::vector<PeerInfo> Peers() const = 0;
   virtual std::optional<PeerInfo> Peer(const std::string& server_id) const = 0;
   virtual std::optional<std::string> HomeserverOf(const std::string& user_id) const = 0;
+  // True also when the ban cannot be read from the store (fails closed).
   virtual bool IsBanned(const std::string& guild_id, const std::string& user_id) const = 0;
   // Reads the token from the store (one point read).
   virtual std::optional<InviteInfo> Invite(const std::string& invite_id) const = 0;

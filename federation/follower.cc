@@ -122,7 +122,7 @@ class FollowerImpl final : public FollowerFederation {
   }
   bool IsBanned(const std::string& guild_id, const std::string& user_id) const override {
     absl::ReaderMutexLock lock(&mu_);
-    return durable_->IsBanned(guild_id, user_id);
+    return durable_->IsBannedOrUnreadable(guild_id, user_id);
   }
   std::optional<InviteInfo> Invite(const std::string& invite_id) const override {
     std::optional<InviteRecord> record;

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "federation/state_records.h"
+#include "spdlog/spdlog.h"
 
 namespace fedrelay::federation {
 namespace {
@@ -204,6 +205,18 @@ std::optional<PeerRecord> StoredState::FindPeer(absl::string_view server_id) con
 
 bool StoredState::IsBanned(absl::string_view guild_id, absl::string_view user_id) const {
   return ReadState(internal::BanStateKey(guild_id, user_id)).has_value();
+}
+
+bool StoredState::IsBannedOrUnreadable(absl::string_view guild_id,
+                                       absl::string_view user_id) const {
+  const absl::Status earlier = TakeReadFailure();  // this question's failure alone
+  const bool banned = IsBanned(guild_id, user_id);
+  const absl::Status failure = TakeReadFailure();
+  if (!earlier.ok()) read_failure = earlier;  // left for whoever was going to take it
+  if (failure.ok()) return banned;
+  spdlog::warn("cannot read a ban of {} in {}, treating it as banned: {}", std::string(user_id),
+               std::string(guild_id), failure.ToString());
+  return true;
 }
 
 std::optional<std::string> StoredState::FindHomeserver(absl::string_view user_id) const {

@@ -61,6 +61,11 @@ class StoredState final : public StateView {
   // The first store read that failed on this thread since the last call, or OK.
   static absl::Status TakeReadFailure();
 
+  // For readers outside the writer, which never take the read failure: true
+  // when the user is banned or when the ban cannot be read. A ban check fails
+  // closed, so a disk error never lets a banned member through.
+  bool IsBannedOrUnreadable(absl::string_view guild_id, absl::string_view user_id) const;
+
   std::optional<PeerRecord> FindPeer(absl::string_view server_id) const override;
   bool IsBanned(absl::string_view guild_id, absl::string_view user_id) const override;
   std::optional<std::string> FindHomeserver(absl::string_view user_id) const override;

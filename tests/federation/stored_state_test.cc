@@ -275,5 +275,16 @@ TEST(StoredStateReadFailureTest, AFailedReadIsKeptForTheCallingThread) {
   EXPECT_FALSE(StoredState::TakeReadFailure().ok());
 }
 
+// Readers outside the writer (the member channel, visibility) never take the
+// failure: for them an unreadable ban is a ban.
+TEST(StoredStateReadFailureTest, ABanThatCannotBeReadCountsAsABanForOtherReaders) {
+  FailingReads store;
+  absl::StatusOr<std::unique_ptr<StoredState>> state = StoredState::Open(&store);
+  ASSERT_TRUE(state.ok()) << state.status();
+  ASSERT_TRUE(StoredState::TakeReadFailure().ok());
+  EXPECT_TRUE((*state)->IsBannedOrUnreadable("g", "@u:example.org"));
+  EXPECT_TRUE(StoredState::TakeReadFailure().ok()) << "its own failure is not left behind";
+}
+
 }  // namespace
 }  // namespace fedrelay::federation

@@ -83,4 +83,10 @@ void AppendU64BE(std::string& out, uint64_t value) {
   for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(value >> shift));
 }
 
+uint64_t ReadU64BE(absl::string_view bytes) {
+  uint64_t value = 0;
+  for (int i = 0; i < 8; ++i) value = (value << 8) | static_cast<uint8_t>(bytes[i]);
+  return value;
+}
+
 }  // namespace fedrelay

@@ -33,6 +33,8 @@ std::optional<uint64_t> ParseDecimalU64(absl::string_view text);
 // Appends big-endian integers (the canonical signing bytes use these).
 void AppendU32BE(std::string& out, uint32_t value);
 void AppendU64BE(std::string& out, uint64_t value);
+// The big-endian integer in the first 8 bytes of `bytes` (which must hold 8).
+uint64_t ReadU64BE(absl::string_view bytes);
 
 }  // namespace fedrelay
 

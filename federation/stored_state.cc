@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/encoding.h"
 #include "base/status_macros.h"
 #include "federation/state_records.h"
 #include "spdlog/spdlog.h"
@@ -23,12 +24,6 @@ thread_local absl::Status read_failure;
 
 void NoteReadFailure(const absl::Status& status) {
   if (read_failure.ok()) read_failure = status;
-}
-
-uint64_t ReadU64BE(absl::string_view bytes) {
-  uint64_t value = 0;
-  for (int i = 0; i < 8; ++i) value = (value << 8) | static_cast<uint8_t>(bytes[i]);
-  return value;
 }
 
 }  // namespace

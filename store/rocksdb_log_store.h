@@ -27,6 +27,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "base/encoding.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
@@ -61,15 +62,9 @@ inline Cf CfFor(Table table) {
   return kAux;  // unreachable: every enumerator is handled above
 }
 
-inline void AppendU64Be(std::string& out, uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
-}
+inline void AppendU64Be(std::string& out, uint64_t v) { AppendU64BE(out, v); }
 
-inline uint64_t ReadU64Be(absl::string_view bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(bytes[i]);
-  return v;
-}
+inline uint64_t ReadU64Be(absl::string_view bytes) { return ReadU64BE(bytes); }
 
 inline std::string U64Be(uint64_t v) {
   std::string out;

@@ -307,15 +307,14 @@ TEST_F(ExplorerTest, SummaryNamesPeersWhatTheyMayBanTheKeyAndTheGrowth) {
   ASSERT_FALSE(growth.empty());
   EXPECT_LE(growth.size(), 24u);
   uint64_t previous_size = 0;
-  uint64_t previous_time = 0;
   for (const json& point : growth) {
     const uint64_t size = point["treeSize"];
     const uint64_t time = point["time"];
     EXPECT_GT(size, previous_size);
-    EXPECT_GE(time, previous_time);
+    // The point's time is that entry's received_at, which may step back a few milliseconds
+    // between neighbours (requests are validated concurrently; docs/protocol-notes.md).
     EXPECT_EQ(time, entries_[size - 1].received_at());
     previous_size = size;
-    previous_time = time;
   }
   EXPECT_EQ(previous_size, entries_.size());
 }

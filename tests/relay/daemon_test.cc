@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "base/clock.h"
@@ -62,6 +64,19 @@ TEST_F(DaemonTest, AnswersPingAndServerInfoOverGrpc) {
   EXPECT_EQ(info.verifier_key(),
             store::FormatVerifierKey("relay.example/log", TestKey("relay").PublicKey()));
   EXPECT_EQ(info.max_clock_skew_ms(), 300000u);
+}
+
+// docs/benchmarks.md ("The allocator"): the Release daemon runs on jemalloc;
+// the sanitizer build keeps ASan's allocator.
+TEST_F(DaemonTest, RunsOnJemallocOutsideTheSanitizers) {
+  std::ifstream maps(absl::StrCat("/proc/", relay_->pid(), "/maps"));
+  ASSERT_TRUE(maps.good());
+  const std::string text((std::istreambuf_iterator<char>(maps)), std::istreambuf_iterator<char>());
+#ifdef __SANITIZE_ADDRESS__
+  EXPECT_THAT(text, Not(HasSubstr("libjemalloc")));
+#else
+  EXPECT_THAT(text, HasSubstr("libjemalloc"));
+#endif
 }
 
 TEST_F(DaemonTest, AnswersHealthzOverHttp) {

@@ -13,7 +13,7 @@ packages=(
   libboost-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libsodium-dev librocksdb-dev libabsl-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libnats-dev
+  libnats-dev libjemalloc-dev
 )
 
 # Only the test suite needs these; test.sh asks for them with --test.

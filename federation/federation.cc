@@ -93,7 +93,8 @@ store::Prepared FederationImpl::Prepare(ItemPtr& item, uint64_t leaf_index,
                                         store::WriteSet& side) {
   const EntryPlace place{leaf_index + 1, item->received_at, options_.max_clock_skew_ms};
   StoredState::TakeReadFailure().IgnoreError();  // a hint's, from an earlier call: not this item's
-  AcceptOutcome outcome = AcceptStep(overlay_, item->verified, place);
+  PendingBatch& batch = OpenBatch();
+  AcceptOutcome outcome = AcceptStep(batch.overlay, item->verified, place);
   if (absl::Status unread = StoredState::TakeReadFailure(); !unread.ok()) {
     // The step decided on a lookup that failed: refuse rather than guess.
     spdlog::error("event {}: cannot read the derived state: {}", place.event_id, unread.ToString());
@@ -115,20 +116,18 @@ store::Prepared FederationImpl::Prepare(ItemPtr& item, uint64_t leaf_index,
   Admission& admission = std::get<Admission>(outcome);
   for (const StateOp& state_op : admission.ops) {
     AddWrites(state_op, side);
-    overlay_.Apply(state_op);
+    batch.overlay.Apply(state_op);
   }
   item->entry = std::make_shared<const v1::LogEntry>(std::move(admission.entry));
   item->invite_event_id = admission.invite_event_id;
-  if (!admission.signature_hash.empty()) {
-    batch_by_signature_hash_[admission.signature_hash] = item;
-  }
-  batch_items_.push_back(item);
+  if (!admission.signature_hash.empty()) batch.by_signature_hash[admission.signature_hash] = item;
+  batch.items.push_back(item);
   return store::Prepared::Leaf(std::move(admission.leaf));
 }
 
 // The same signature within the window is `replayed`, except an identical
 // resubmission, which is answered with the original's outcome (idempotency):
-// once the original's batch is durable if it is in this batch, else at once.
+// once the original's batch is durable if it is in a batch not yet durable, else at once.
 store::Prepared FederationImpl::ResolveSeenSignature(const std::shared_ptr<Item>& item,
                                                      const std::string& signature_hash) {
   const auto refuse = [](absl::Status status) {
@@ -138,11 +137,17 @@ store::Prepared FederationImpl::ResolveSeenSignature(const std::shared_ptr<Item>
   const auto replayed = [&refuse] {
     return refuse(MakeError(ErrorCode::kReplayed, "this signature was already accepted"));
   };
-  if (auto pending = batch_by_signature_hash_.find(signature_hash);
-      pending != batch_by_signature_hash_.end()) {
-    if (pending->second->verified.body_hash != item->verified.body_hash) return replayed();
-    // Answered with the original in Finish (the completer runs in order).
-    std::shared_ptr<Item> original = pending->second;
+  std::shared_ptr<Item> original;
+  for (const PendingBatch* batch : PendingBatches()) {
+    if (auto pending = batch->by_signature_hash.find(signature_hash);
+        pending != batch->by_signature_hash.end()) {
+      original = pending->second;
+    }
+  }
+  if (original != nullptr) {
+    if (original->verified.body_hash != item->verified.body_hash) return replayed();
+    // Answered with the original in Finish: its batch is answered after this
+    // Prepare, and the completer runs in order.
     completer_.Post([original, item] { original->waiters.push_back(item); });
     return store::Prepared::Answered();
   }
@@ -264,42 +269,67 @@ store::WriteSet FederationImpl::RecordEquivocation(Equivocation equivocation) {
     if (std::any_of(equivocations_.begin(), equivocations_.end(), same)) return {};
     sequence = equivocations_.size();
   }
-  if (std::any_of(batch_equivocations_.begin(), batch_equivocations_.end(), same)) return {};
-  sequence += batch_equivocations_.size();
+  for (const PendingBatch* batch : PendingBatches()) {
+    if (std::any_of(batch->equivocations.begin(), batch->equivocations.end(), same)) return {};
+    sequence += batch->equivocations.size();
+  }
   store::WriteSet writes;
   AddEquivocationWrite(sequence, equivocation, writes);
-  batch_equivocations_.push_back(std::move(equivocation));
+  OpenBatch().equivocations.push_back(std::move(equivocation));
   return writes;
 }
 
+FederationImpl::PendingBatch& FederationImpl::OpenBatch() {
+  if (open_batch_ == nullptr) {
+    const StateView* base = written_batches_.empty()
+                                ? static_cast<const StateView*>(durable_.get())
+                                : &written_batches_.back()->overlay;
+    open_batch_ = std::make_unique<PendingBatch>(base);
+  }
+  return *open_batch_;
+}
+
+std::vector<const FederationImpl::PendingBatch*> FederationImpl::PendingBatches() const {
+  std::vector<const PendingBatch*> batches;
+  for (const std::unique_ptr<PendingBatch>& batch : written_batches_) batches.push_back(batch.get());
+  if (open_batch_ != nullptr) batches.push_back(open_batch_.get());
+  return batches;
+}
+
+void FederationImpl::OnBatchPrepared() {
+  OpenBatch();  // a batch of kept writes only has none yet
+  written_batches_.push_back(std::move(open_batch_));
+}
+
+void FederationImpl::PopWrittenBatch() {
+  written_batches_.pop_front();
+  // What the popped batch decided is in durable_ now (or failed, and so does
+  // the batch after it): the next one reads durable_ directly.
+  PendingBatch* next = !written_batches_.empty() ? written_batches_.front().get() : open_batch_.get();
+  if (next != nullptr) next->overlay.Rebase(durable_.get());
+}
+
 void FederationImpl::OnBatchDurable(uint64_t first_index, const std::vector<std::string>& leaves) {
+  PendingBatch& batch = *written_batches_.front();
   {
     absl::MutexLock lock(&mu_);
-    for (const StateOp& state_op : overlay_.ops()) durable_->Apply(state_op);
-    for (Equivocation& equivocation : batch_equivocations_) {
+    for (const StateOp& state_op : batch.overlay.ops()) durable_->Apply(state_op);
+    for (Equivocation& equivocation : batch.equivocations) {
       equivocations_.push_back(std::move(equivocation));
     }
   }
-  batch_equivocations_.clear();
-  if (batch_items_.size() != leaves.size()) {
+  if (batch.items.size() != leaves.size()) {
     spdlog::error("batch at index {}: {} leaves but {} prepared items", first_index, leaves.size(),
-                  batch_items_.size());
+                  batch.items.size());
   }
   std::vector<std::shared_ptr<const v1::LogEntry>> entries;
-  entries.reserve(batch_items_.size());
-  for (const std::shared_ptr<Item>& item : batch_items_) entries.push_back(item->entry);
-  overlay_.Clear();
-  batch_by_signature_hash_.clear();
-  batch_items_.clear();
+  entries.reserve(batch.items.size());
+  for (const std::shared_ptr<Item>& item : batch.items) entries.push_back(item->entry);
+  PopWrittenBatch();
   if (sink_ != nullptr && !entries.empty()) sink_->OnDurable(entries);
 }
 
-void FederationImpl::OnBatchFailed() {
-  overlay_.Clear();
-  batch_equivocations_.clear();
-  batch_by_signature_hash_.clear();
-  batch_items_.clear();
-}
+void FederationImpl::OnBatchFailed() { PopWrittenBatch(); }
 
 // ---------------------------------------------------------------------------
 // Queries.

@@ -8,7 +8,9 @@
 #define FEDRELAY_FEDERATION_FEDERATION_IMPL_H_
 
 #include <atomic>
+#include <deque>
 #include <map>
+#include <memory>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -117,8 +119,7 @@ class FederationImpl final : public Federation, private store::BatchHandler<Item
         sink_(sink),
         durable_(std::move(state)),
         equivocations_(std::move(equivocations)),
-        hints_(durable_.get(), &mu_),
-        overlay_(durable_.get()) {}
+        hints_(durable_.get(), &mu_) {}
 
   ~FederationImpl() override { Stop(); }
 
@@ -154,6 +155,7 @@ class FederationImpl final : public Federation, private store::BatchHandler<Item
   // "What is this item at `leaf_index`?": runs the accept step against the
   // batch overlay and stages what it admits.
   store::Prepared Prepare(ItemPtr& item, uint64_t leaf_index, store::WriteSet& side) override;
+  void OnBatchPrepared() override;
   void OnBatchDurable(uint64_t first_index, const std::vector<std::string>& leaves) override;
   void OnBatchFailed() override;
   // Hands the writer's answer to the completer thread (Finish).
@@ -204,11 +206,24 @@ class FederationImpl final : public Federation, private store::BatchHandler<Item
   std::vector<Equivocation> equivocations_ ABSL_GUARDED_BY(mu_);
   LockedStateView hints_;
 
-  // The batch being prepared (writer thread only).
-  StateOverlay overlay_;
-  std::vector<Equivocation> batch_equivocations_;
-  absl::flat_hash_map<std::string, std::shared_ptr<Item>> batch_by_signature_hash_;
-  std::vector<std::shared_ptr<Item>> batch_items_;
+  // What a batch decided until it is durable (writer thread only).
+  struct PendingBatch {
+    explicit PendingBatch(const StateView* base) : overlay(base) {}
+    StateOverlay overlay;  // over the batch before it, or over durable_
+    std::vector<Equivocation> equivocations;
+    absl::flat_hash_map<std::string, std::shared_ptr<Item>> by_signature_hash;
+    std::vector<std::shared_ptr<Item>> items;
+  };
+  // The batch being prepared, created by its first Prepare.
+  PendingBatch& OpenBatch();
+  // Every batch not yet durable, oldest first, the one being prepared last.
+  std::vector<const PendingBatch*> PendingBatches() const;
+  // The oldest written batch has ended: the one after it now reads durable_.
+  void PopWrittenBatch();
+  // The batch being prepared reads through the ones being written (the writer
+  // writes one while it prepares the next), oldest first.
+  std::unique_ptr<PendingBatch> open_batch_;
+  std::deque<std::unique_ptr<PendingBatch>> written_batches_;
   // fedrelay_accepted_total by entry kind, looked up once per kind (writer thread only).
   absl::flat_hash_map<std::string, Counter*> accepted_counters_;
   Counter& AcceptedCounter(const std::string& kind) {

@@ -258,6 +258,9 @@ class DerivedState : public StateView {
 class StateOverlay : public StateView {
  public:
   explicit StateOverlay(const StateView* base) : base_(base) {}
+  // Reads `base` from now on; it must show what the old base showed (the
+  // writer rebases a batch once the batch under it is durable).
+  void Rebase(const StateView* base) { base_ = base; }
 
   void Apply(const StateOp& op);
   const std::vector<StateOp>& ops() const { return ops_; }
@@ -276,7 +279,7 @@ class StateOverlay : public StateView {
       uint64_t before_ms, size_t max, const ForgettableRequest* after = nullptr) const override;
 
  private:
-  const StateView* const base_;
+  const StateView* base_;
   DerivedState changes_;
   absl::flat_hash_set<std::string> removed_peers_;
   absl::flat_hash_set<std::string> forgotten_requests_;  // records purged by the batch

@@ -59,6 +59,7 @@ absl::Status Harness::Open() {
   Close();
   RETURN_IF_ERROR(InitCrypto());
   ASSIGN_OR_RETURN(store_, store::LogStore::Open(dir_.path(), store::LogStoreOptions{/*sync=*/false}));
+  appends_ = std::make_unique<store::testing::FailingStore>(store_.get());
   sink_ = std::make_unique<RecordingSink>();
   FederationOptions options;
   options.server_id = "relay.example";
@@ -66,7 +67,7 @@ absl::Status Harness::Open() {
   options.config_peers = config_peers_;
   options.clock = &clock_;
   ASSIGN_OR_RETURN(federation_,
-                   Federation::Open(store_.get(), &TestKeys().relay, options, sink_.get()));
+                   Federation::Open(appends_.get(), &TestKeys().relay, options, sink_.get()));
   return absl::OkStatus();
 }
 
@@ -109,6 +110,7 @@ std::vector<absl::StatusOr<Accepted>> Harness::SubmitInOneBatch(
 void Harness::Close() {
   if (federation_ != nullptr) federation_->Stop();
   federation_.reset();
+  appends_.reset();
   store_.reset();
 }
 

@@ -17,6 +17,7 @@
 #include "common/temp_dir.h"
 #include "federation/federation.h"
 #include "fedrelay/v1/fedrelay.pb.h"
+#include "store/failing_store_util.h"
 #include "store/log_store.h"
 
 namespace fedrelay::federation::testing {
@@ -73,7 +74,9 @@ class Harness {
   absl::Status Open();
   void Close();
 
-  store::LogStore& store() { return *store_; }
+  store::LogStore& store() { return *appends_; }
+  // The store as the federation sees it: a test can hold or fail its appends.
+  store::testing::FailingStore& appends() { return *appends_; }
   Federation& federation() { return *federation_; }
   FakeClock& clock() { return clock_; }
   RecordingSink& sink() { return *sink_; }
@@ -94,6 +97,7 @@ class Harness {
   std::vector<PeerInfo> config_peers_;
   std::unique_ptr<RecordingSink> sink_;
   std::unique_ptr<store::LogStore> store_;
+  std::unique_ptr<store::testing::FailingStore> appends_;  // wraps store_
   std::unique_ptr<Federation> federation_;
   int batches_held_ = 0;
 };

@@ -27,6 +27,10 @@ class RecordingHandler : public BatchHandler<ClosureItem> {
   Prepared Prepare(ClosureItem& item, uint64_t leaf_index, WriteSet& side) override {
     return item.prepare(leaf_index, side);
   }
+  void OnBatchPrepared() override {
+    absl::MutexLock lock(&mu);
+    ++batches_prepared;
+  }
   void OnBatchDurable(uint64_t first_index, const std::vector<std::string>& leaves) override {
     absl::MutexLock lock(&mu);
     events.push_back(absl::StrCat("durable ", first_index, "+", leaves.size()));
@@ -48,6 +52,7 @@ class RecordingHandler : public BatchHandler<ClosureItem> {
 
   absl::Mutex mu;
   std::vector<std::string> events;
+  uint64_t batches_prepared = 0;
   uint64_t durable_leaves = 0;
   uint64_t next_durable = 0;
   bool contiguous = true;

@@ -8,12 +8,16 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "store/closure_writer_util.h"
+#include "store/failing_store_util.h"
 #include "store/log_store_test_util.h"
 #include "store/merkle.h"
 
@@ -22,62 +26,10 @@ namespace {
 
 using ::fedrelay::store::testing::AllStoreFactories;
 using ::fedrelay::store::testing::ClosureWriter;
+using ::fedrelay::store::testing::FailingStore;
 using ::fedrelay::store::testing::RecordingHandler;
 using ::fedrelay::store::testing::StoreFactory;
 using ::fedrelay::store::testing::TempDir;
-
-// Wraps a real store; Append fails with UNAVAILABLE while `fail` is set.
-class FailingStore : public LogStore {
- public:
-  explicit FailingStore(LogStore* inner) : inner_(inner) {}
-  std::atomic<bool> fail{false};
-  std::atomic<int> append_calls{0};
-
-  uint64_t Size() const override { return inner_->Size(); }
-  absl::StatusOr<std::vector<std::string>> Append(const std::vector<std::string>& leaves,
-                                                  const WriteSet& side) override {
-    ++append_calls;
-    if (fail) return absl::UnavailableError("disk on fire");
-    return inner_->Append(leaves, side);
-  }
-  absl::StatusOr<std::string> GetLeaf(uint64_t index) const override {
-    return inner_->GetLeaf(index);
-  }
-  absl::Status ScanLeaves(uint64_t begin, uint64_t end,
-                          const std::function<bool(uint64_t, absl::string_view)>& fn) const override {
-    return inner_->ScanLeaves(begin, end, fn);
-  }
-  const SubtreeHashReader& Nodes() const override { return inner_->Nodes(); }
-  absl::StatusOr<std::string> ReadTile(int level, uint64_t index, int width) const override {
-    return inner_->ReadTile(level, index, width);
-  }
-  absl::StatusOr<std::string> ReadEntryBundle(uint64_t index, int width) const override {
-    return inner_->ReadEntryBundle(index, width);
-  }
-  absl::Status SaveCheckpoint(const StoredCheckpoint& checkpoint) override {
-    return inner_->SaveCheckpoint(checkpoint);
-  }
-  std::optional<StoredCheckpoint> LatestCheckpoint() const override {
-    return inner_->LatestCheckpoint();
-  }
-  absl::StatusOr<std::optional<std::string>> Get(Table table,
-                                                 absl::string_view key) const override {
-    return inner_->Get(table, key);
-  }
-  absl::Status Scan(Table table, absl::string_view prefix,
-                    const std::function<bool(absl::string_view, absl::string_view)>& fn)
-      const override {
-    return inner_->Scan(table, prefix, fn);
-  }
-  absl::Status Write(const WriteSet& writes) override { return inner_->Write(writes); }
-  absl::Status VerifyIntegrity(
-      const std::function<void(uint64_t, uint64_t)>& progress) const override {
-    return inner_->VerifyIntegrity(progress);
-  }
-
- private:
-  LogStore* const inner_;
-};
 
 class LogWriterTest : public ::testing::TestWithParam<StoreFactory> {
  protected:
@@ -251,7 +203,8 @@ TEST_P(LogWriterTest, FailedAppendFailsEveryItemOfTheBatch) {
   store.fail = true;
   ClosureWriter writer(&store, &handler_);
   // Item 0 is a batch of its own (the writer is in its Prepare while the
-  // rest are submitted); items 1..4 form the second batch.
+  // rest are submitted); items 1..4 form the second batch, prepared on top of
+  // the first while it is written (so at indices 1..4), and failed with it.
   absl::Notification in_prepare;
   absl::Notification gate;
   absl::Mutex mu;
@@ -264,7 +217,7 @@ TEST_P(LogWriterTest, FailedAppendFailsEveryItemOfTheBatch) {
             in_prepare.Notify();
             gate.WaitForNotification();
           }
-          EXPECT_EQ(index, static_cast<uint64_t>(item == 0 ? 0 : item - 1));
+          EXPECT_EQ(index, static_cast<uint64_t>(item));
           side.Put(Table::kState, absl::StrCat("k", item), "v");
           return absl::StrCat("item ", item);
         },
@@ -415,10 +368,33 @@ TEST_P(LogWriterTest, ARefusalsKeptWritesJoinTheBatchAndItIsAnsweredAfterThem) {
                                      "durable 3+0", "refused alone"));
 }
 
-TEST_P(LogWriterTest, AnIdleWriterWritesAtOnceWithoutLingering) {
-  ClosureWriter::Options options;
-  options.busy_linger = absl::Hours(1);  // would hang the test if an idle writer lingered
-  ClosureWriter writer(store_.get(), &handler_, options);
+// Submits items that Note "prepare <name> at <index>" and, once answered,
+// "done <index>" (or "failed <name>: <message>").
+void SubmitNoted(ClosureWriter& writer, RecordingHandler& handler, const std::string& name) {
+  writer.Submit(
+      [&handler, name](uint64_t index, WriteSet& side) -> Prepared {
+        handler.Note(absl::StrCat("prepare ", name, " at ", index));
+        side.Put(Table::kAux, name, absl::StrCat(index));
+        return Prepared::Leaf(name);
+      },
+      [&handler, name](absl::StatusOr<AppendedLeaf> leaf) {
+        handler.Note(leaf.ok() ? absl::StrCat("done ", leaf->leaf_index)
+                               : absl::StrCat("failed ", name, ": ", leaf.status().message()));
+      });
+}
+
+void WaitForEvents(RecordingHandler& handler, size_t count) {
+  std::pair<RecordingHandler*, size_t> args(&handler, count);
+  absl::MutexLock lock(&handler.mu);
+  handler.mu.Await(absl::Condition(
+      +[](std::pair<RecordingHandler*, size_t>* args) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return args->first->events.size() >= args->second;
+      },
+      &args));
+}
+
+TEST_P(LogWriterTest, AnIdleWriterWritesAtOnce) {
+  ClosureWriter writer(store_.get(), &handler_);
   absl::Notification answered;
   writer.Submit([](uint64_t, WriteSet&) -> Prepared { return Prepared::Leaf("alone"); },
                 [&](absl::StatusOr<AppendedLeaf> leaf) {
@@ -429,65 +405,73 @@ TEST_P(LogWriterTest, AnIdleWriterWritesAtOnceWithoutLingering) {
   EXPECT_EQ(writer.batches_written(), 1u);
 }
 
-TEST_P(LogWriterTest, ABusyWriterLingersForItsBatchToFill) {
-  ClosureWriter::Options options;
-  options.max_batch_items = 3;
-  options.busy_linger = absl::Hours(1);  // ends when the batch is full, not by time
-  ClosureWriter writer(store_.get(), &handler_, options);
-  // Item 0 holds the writer while item 1 arrives, so the writer comes back busy
-  // and waits for items 2 and 3, submitted only after item 0 is answered.
-  absl::Notification in_prepare;
-  absl::Notification gate;
-  absl::Notification first_answered;
-  writer.Submit(
-      [&](uint64_t, WriteSet&) -> Prepared {
-        in_prepare.Notify();
-        gate.WaitForNotification();
-        return Prepared::Leaf("0");
-      },
-      [&](absl::StatusOr<AppendedLeaf>) { first_answered.Notify(); });
-  in_prepare.WaitForNotification();
-  const auto leaf = [](std::string bytes) {
-    return [bytes](uint64_t, WriteSet&) -> Prepared { return Prepared::Leaf(bytes); };
-  };
-  const auto note_done = [&](absl::StatusOr<AppendedLeaf> appended) {
-    handler_.Note(absl::StrCat("done ", appended->leaf_index));
-  };
-  writer.Submit(leaf("1"), note_done);
-  gate.Notify();
-  first_answered.WaitForNotification();
-  writer.Submit(leaf("2"), note_done);
-  writer.Submit(leaf("3"), note_done);
+TEST_P(LogWriterTest, WhatArrivesDuringAWriteIsPreparedOnTopOfItAndWrittenNext) {
+  FailingStore store(store_.get());
+  ClosureWriter writer(&store, &handler_);
+  store.Hold();
+  SubmitNoted(writer, handler_, "0");
+  store.WaitUntilHolding();  // item 0 is being written, and stays so
+  for (const char* name : {"1", "2", "3"}) SubmitNoted(writer, handler_, name);
+  WaitForEvents(handler_, 4);  // all four prepared while the write waits
+  store.Release();
   writer.Stop();
   EXPECT_EQ(writer.batches_written(), 2u);
-  EXPECT_EQ(store_->Size(), 4u);
+  EXPECT_EQ(store.Size(), 4u);
+  EXPECT_EQ(*store.GetLeaf(3), "3");
+  EXPECT_EQ(*store.Get(Table::kAux, "3"), std::optional<std::string>("3"));
   absl::MutexLock lock(&handler_.mu);
+  EXPECT_EQ(handler_.batches_prepared, 2u);
   EXPECT_THAT(handler_.events,
-              ::testing::ElementsAre("durable 0+1", "durable 1+3", "done 1", "done 2", "done 3"));
+              ::testing::ElementsAre("prepare 0 at 0", "prepare 1 at 1", "prepare 2 at 2",
+                                     "prepare 3 at 3", "durable 0+1", "done 0", "durable 1+3",
+                                     "done 1", "done 2", "done 3"));
 }
 
-TEST_P(LogWriterTest, StopEndsALinger) {
-  ClosureWriter::Options options;
-  options.max_batch_items = 100;
-  options.busy_linger = absl::Hours(1);
-  ClosureWriter writer(store_.get(), &handler_, options);
-  absl::Notification in_prepare;
-  absl::Notification gate;
-  writer.Submit(
-      [&](uint64_t, WriteSet&) -> Prepared {
-        in_prepare.Notify();
-        gate.WaitForNotification();
-        return Prepared::Leaf("0");
-      },
-      [](absl::StatusOr<AppendedLeaf>) {});
-  in_prepare.WaitForNotification();
-  std::atomic<bool> second_answered{false};
-  writer.Submit([](uint64_t, WriteSet&) -> Prepared { return Prepared::Leaf("1"); },
-                [&](absl::StatusOr<AppendedLeaf> leaf) { second_answered = leaf.ok(); });
-  gate.Notify();
-  writer.Stop();  // the writer lingers for 99 more items; Stop writes what it has
-  EXPECT_TRUE(second_answered.load());
-  EXPECT_EQ(store_->Size(), 2u);
+TEST_P(LogWriterTest, AFailedWriteFailsTheBatchPreparedOnTopOfIt) {
+  FailingStore store(store_.get());
+  ClosureWriter writer(&store, &handler_);
+  store.fail = true;
+  store.Hold();
+  SubmitNoted(writer, handler_, "0");
+  store.WaitUntilHolding();
+  SubmitNoted(writer, handler_, "1");
+  SubmitNoted(writer, handler_, "2");
+  WaitForEvents(handler_, 3);
+  store.Release();
+  WaitForEvents(handler_, 8);
+  {
+    absl::MutexLock lock(&handler_.mu);
+    EXPECT_THAT(handler_.events,
+                ::testing::ElementsAre("prepare 0 at 0", "prepare 1 at 1", "prepare 2 at 2",
+                                       "failed", "failed 0: disk on fire", "failed",
+                                       "failed 1: disk on fire", "failed 2: disk on fire"));
+  }
+  EXPECT_EQ(store.append_calls.load(), 1) << "the batch on top of the failure is not written";
+  EXPECT_EQ(store.Size(), 0u);
+  EXPECT_EQ(*store.Get(Table::kAux, "1"), std::nullopt);
+
+  // Nothing of either batch took an index: the next item is leaf 0.
+  store.fail = false;
+  SubmitNoted(writer, handler_, "after");
+  writer.Stop();
+  EXPECT_EQ(*store.GetLeaf(0), "after");
+}
+
+TEST_P(LogWriterTest, StopWritesTheBatchPreparedDuringAWrite) {
+  FailingStore store(store_.get());
+  ClosureWriter writer(&store, &handler_);
+  store.Hold();
+  SubmitNoted(writer, handler_, "0");
+  store.WaitUntilHolding();
+  SubmitNoted(writer, handler_, "1");
+  WaitForEvents(handler_, 2);
+  std::thread stopper([&] { writer.Stop(); });
+  absl::SleepFor(absl::Milliseconds(20));  // Stop waits for the write; it does not abandon it
+  store.Release();
+  stopper.join();
+  EXPECT_EQ(store.Size(), 2u);
+  absl::MutexLock lock(&handler_.mu);
+  EXPECT_THAT(handler_.events, ::testing::Contains("done 1"));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllStores, LogWriterTest, ::testing::ValuesIn(AllStoreFactories()),

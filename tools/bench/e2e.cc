@@ -56,7 +56,8 @@ Sizes:
   --burst N                 submissions in the latency burst (default 20000)
   --mixed-users N           users of the mixed workload, 43 submissions per 20 (default 10000)
   --fanout-requests N       submissions per fan-out row (default 20000)
-  --stalled-subscribers N   subscribers that never read (default 10)
+  --stalled-subscribers N   subscribers that never read (default 10; each on its
+                            own connection whose 64 KiB windows close, BDP off)
   --idle-subscribers N      idle Subscribe streams for the RSS row (default 1000)
   --idle-connections N      idle HTTP/2 connections for the RSS row (default 10000;
                             RLIMIT_NOFILE is raised for both processes)

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "grpc/grpc.h"
 #include "absl/strings/str_cat.h"
 #include "base/clock.h"
 #include "base/encoding.h"
@@ -30,10 +31,19 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 // Distinct channel arguments give each channel its own connection.
-std::shared_ptr<grpc::Channel> NewConnection(const std::string& target, int serial) {
+std::shared_ptr<grpc::Channel> NewConnection(const std::string& target, int serial,
+                                            bool stops_reading = false) {
   grpc::ChannelArguments args;
   args.SetInt("fedrelay.bench.connection", serial);
   args.SetMaxReceiveMessageSize(-1);
+  if (stops_reading) {
+    // A peer that stops reading, as the relay sees it: its receive windows stay
+    // at 64 KiB and close. With BDP probing on, gRPC's client library keeps
+    // reading into windows it grows to megabytes on the application's behalf,
+    // and the relay would be serving a full-rate reader.
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
+  }
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
@@ -591,9 +601,13 @@ class SubscriberSet::Stream final : public grpc::ClientReadReactor<v1::StreamRes
 SubscriberSet::SubscriberSet(const std::string& target, const std::vector<Peer>& peers, Mode mode,
                              uint64_t resume_after, std::function<void(uint64_t, int64_t)> on_event)
     : on_event_(std::move(on_event)) {
-  constexpr size_t kConnections = 8;
-  for (size_t c = 0; c < std::min(kConnections, peers.size()); ++c) {
-    channels_.push_back(NewConnection(target, 300 + static_cast<int>(c) + static_cast<int>(mode) * 10));
+  // Stalled subscribers are peers that stopped reading: one connection each,
+  // so that one's closed window is its own.
+  const bool stalled = mode == Mode::kStalled;
+  const size_t connections = stalled ? peers.size() : std::min<size_t>(8, peers.size());
+  for (size_t c = 0; c < connections; ++c) {
+    channels_.push_back(
+        NewConnection(target, 300 + static_cast<int>(c) + static_cast<int>(mode) * 10000, stalled));
     stubs_.push_back(v1::FederationRelay::NewStub(channels_.back()));
   }
   for (size_t i = 0; i < peers.size(); ++i) {

@@ -28,6 +28,7 @@
 #include "base/peer_values.h"
 #include "base/status_macros.h"
 #include "config/value_checks.h"
+#include "config/yaml_guard.h"
 #include "yaml-cpp/yaml.h"
 
 namespace fedrelay::config {
@@ -611,12 +612,20 @@ absl::StatusOr<Config> Parse(absl::string_view yaml_text, std::string source,
                              std::filesystem::path base_dir) {
   Context ctx(source, std::move(base_dir));
   try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml_text));
-    if (documents.size() > 1) {
-      return ctx.Error(documents[1].IsNull() ? YAML::Mark::null_mark() : documents[1].Mark(), "",
+    const std::string text(yaml_text);
+    const YamlDocuments documents = CountYamlDocuments(text);  // not YAML::LoadAll: see yaml_guard.h
+    if (documents.stuck.has_value()) {
+      const size_t at = static_cast<size_t>(documents.stuck->pos);
+      return ctx.Error(*documents.stuck, "",
+                       at < text.size() ? absl::StrCat("YAML syntax error: unexpected '",
+                                                       absl::CEscape(text.substr(at, 1)), "'")
+                                        : "YAML syntax error");
+    }
+    if (documents.count > 1) {
+      return ctx.Error(documents.second_root, "",
                        "a config file holds one YAML document; found a second one");
     }
-    YAML::Node root = documents.empty() ? YAML::Node(YAML::NodeType::Null) : documents[0];
+    YAML::Node root = documents.count == 0 ? YAML::Node(YAML::NodeType::Null) : YAML::Load(text);
     if (!root.IsNull() && !root.IsMap()) {
       return ctx.Error(root.Mark(), "",
                        absl::StrCat("expected a map of sections (relay:, listen:, ...) at the top "

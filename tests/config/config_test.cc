@@ -23,6 +23,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 namespace fs = std::filesystem;
@@ -503,6 +504,28 @@ TEST(ConfigTest, GarbageNeverThrows) {
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');
   absl::StatusOr<Config> config = ParseConfig(deep, "deep.yaml");
   EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// yaml-cpp 0.7's YAML::LoadAll loops forever on these (config/yaml_guard.h):
+// each must be a syntax error naming the file and a line, at once.
+TEST(ConfigTest, ACommaWhereANodeBelongsIsASyntaxErrorNotAHang) {
+  for (absl::string_view text : {
+           ",", "  ,", "# a comment\n\n,x\n", "--- ,", "%YAML 1.2\n--- !t ,", "&a\n,", "&a,",
+           "!t,", "\xEF\xBB\xBF,", "...\n,", "- a\n,", "  - a\n ,", "    a: 1\n  ,",
+           "  a: 1\n,",
+           // What tests/fuzz/config_fuzz found first.
+           ",s\xfc" "erver_id: relay.example27.0.0.1:0\n=ate_limims:\n  m;xupload_size: 1\n"}) {
+    absl::StatusOr<Config> config = ParseConfig(text, "comma.yaml");
+    ASSERT_FALSE(config.ok()) << text;
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(Message(config), StartsWith("comma.yaml:")) << text;
+    EXPECT_THAT(Message(config), HasSubstr("YAML syntax error")) << text;
+  }
+  absl::StatusOr<Config> config = ParseConfig(",", "comma.yaml");
+  EXPECT_EQ(Message(config), "comma.yaml:1: YAML syntax error: unexpected ','");
+  // A second document after a complete first one is still named as such.
+  config = ParseConfig("relay: {}\n---\n,", "two.yaml");
+  EXPECT_THAT(Message(config), HasSubstr("one YAML document"));
 }
 
 // log.min_free_bytes: default, 0 = no check, the uint32 edge.

@@ -71,6 +71,22 @@ std::string LoggedTarget(const HttpRequest& request) {
   return out;
 }
 
+void CloseStream(beast::tcp_stream& stream) {
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream.close();
+}
+
+void DrainThenClose(beast::tcp_stream& stream, std::shared_ptr<void> owner, net::mutable_buffer buffer) {
+  stream.async_read_some(buffer, [&stream, owner = std::move(owner), buffer](beast::error_code ec, size_t) mutable {
+    if (ec) {
+      CloseStream(stream);
+    } else {
+      DrainThenClose(stream, std::move(owner), buffer);
+    }
+  });
+}
+
 std::string FormatEndpoint(const tcp::endpoint& endpoint) {
   const auto address = endpoint.address();
   return address.is_v6() ? absl::StrCat("[", address.to_string(), "]:", endpoint.port())

@@ -66,21 +66,9 @@ class RefusedConnection final : public Connection,
     });
   }
 
-  void DrainSome() {
-    stream_.async_read_some(net::buffer(drain_buffer_), [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) {
-        self->Close();
-      } else {
-        self->DrainSome();
-      }
-    });
-  }
+  void DrainSome() { DrainThenClose(stream_, shared_from_this(), net::buffer(drain_buffer_)); }
 
-  void Close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
-  }
+  void Close() { CloseStream(stream_); }
 
   beast::tcp_stream stream_;
   const net::any_io_executor executor_;

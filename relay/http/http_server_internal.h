@@ -65,6 +65,14 @@ std::string FormatEndpoint(const tcp::endpoint& endpoint);
 // The one place a Status becomes an HTTP error (SPEC section 5).
 HttpResponse ErrorResponse(const absl::Status& status, const std::string& correlation_id);
 
+// Shuts both directions and closes; errors are moot at that point.
+void CloseStream(beast::tcp_stream& stream);
+// The end of a lingering close: reads and discards what the client still
+// sends until it closes or the stream's timer expires, then closes. Closing a
+// socket with unread input resets the connection, and the client might lose
+// our answer with it. `owner` keeps `stream` and `buffer` alive meanwhile.
+void DrainThenClose(beast::tcp_stream& stream, std::shared_ptr<void> owner, net::mutable_buffer buffer);
+
 // A live connection as Stop() sees it.
 class Connection {
  public:

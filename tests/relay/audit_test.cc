@@ -70,6 +70,24 @@ class AuditTest : public ::testing::Test {
     ASSERT_TRUE(relay.ok()) << relay.status();
     relay_ = *std::move(relay);
   }
+
+  // Logs `joins` joins over unary Federate, then stops the relay cleanly.
+  void FederateJoinsAndStop(uint64_t joins) {
+    auto stub = v1::FederationRelay::NewStub(relay_->Channel());
+    for (uint64_t serial = 0; serial < joins; ++serial) {
+      grpc::ClientContext context;
+      v1::FederationResponse response;
+      ASSERT_TRUE(stub->Federate(&context, SignedJoin(serial), &response).ok());
+    }
+    ASSERT_EQ(relay_->Stop(), 0);
+  }
+
+  // fedrelay-audit --data-dir on the stopped relay's store.
+  testing::CommandResult AuditDataDir() {
+    return RunCommand(BinaryPath("tools/fedrelay-audit") + " --quiet --data-dir " +
+                      relay_->data_dir() + " --vkey '" + VerifierKey() + "'");
+  }
+
   std::unique_ptr<RelayProcess> relay_;
 };
 
@@ -189,15 +207,8 @@ TEST_F(AuditTest, AuditRefusesAForkedCheckpointAndAForeignKey) {
 }
 
 TEST_F(AuditTest, OfflineAuditOfAStoppedRelaysDataDir) {
-  auto stub = v1::FederationRelay::NewStub(relay_->Channel());
-  for (uint64_t serial = 0; serial < 20; ++serial) {
-    grpc::ClientContext context;
-    v1::FederationResponse response;
-    ASSERT_TRUE(stub->Federate(&context, SignedJoin(serial), &response).ok());
-  }
-  ASSERT_EQ(relay_->Stop(), 0);
-  auto result = RunCommand(BinaryPath("tools/fedrelay-audit") + " --quiet --data-dir " +
-                           relay_->data_dir() + " --vkey '" + VerifierKey() + "'");
+  ASSERT_NO_FATAL_FAILURE(FederateJoinsAndStop(20));
+  auto result = AuditDataDir();
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_THAT(result.output, HasSubstr("OK: 22 entries verified"));  // 2 peer entries + 20 joins
 }
@@ -205,13 +216,7 @@ TEST_F(AuditTest, OfflineAuditOfAStoppedRelaysDataDir) {
 // The leaf and node check runs beside the re-derivation: a node that no longer
 // matches its leaves fails the audit even though every entry re-derives.
 TEST_F(AuditTest, OfflineAuditReportsAnAlteredMerkleNode) {
-  auto stub = v1::FederationRelay::NewStub(relay_->Channel());
-  for (uint64_t serial = 0; serial < 20; ++serial) {
-    grpc::ClientContext context;
-    v1::FederationResponse response;
-    ASSERT_TRUE(stub->Federate(&context, SignedJoin(serial), &response).ok());
-  }
-  ASSERT_EQ(relay_->Stop(), 0);
+  ASSERT_NO_FATAL_FAILURE(FederateJoinsAndStop(20));
   // Node (0, 3) is leaf 3's hash: no root of 22 leaves reads it, so only the
   // full check can see it (keys: the level byte, then the index big-endian).
   {
@@ -231,8 +236,7 @@ TEST_F(AuditTest, OfflineAuditReportsAnAlteredMerkleNode) {
     for (rocksdb::ColumnFamilyHandle* handle : handles) db->DestroyColumnFamilyHandle(handle);
     delete db;
   }
-  auto result = RunCommand(BinaryPath("tools/fedrelay-audit") + " --quiet --data-dir " +
-                           relay_->data_dir() + " --vkey '" + VerifierKey() + "'");
+  auto result = AuditDataDir();
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_THAT(result.output, HasSubstr("leaf 3 does not hash to its stored merkle node (0, 3)"));
 }
